@@ -1,0 +1,25 @@
+# Decides whether the CUDA backend is built. AUTO turns it on when nvcc is found.
+# Sets PAGEDSERVE_HAVE_CUDA (ON/OFF) for the folders below.
+
+set(PAGEDSERVE_HAVE_CUDA OFF)
+if(NOT PAGEDSERVE_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    # Hopper only (H100/H200): sm_90a unlocks wgmma and TMA. Add 80 here if a user asks.
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90a)
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    find_package(CUDAToolkit REQUIRED)
+    set(PAGEDSERVE_HAVE_CUDA ON)
+  elseif(PAGEDSERVE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "PAGEDSERVE_CUDA=ON but no CUDA compiler (nvcc) was found")
+  endif()
+endif()
+message(STATUS "pagedserve: CUDA backend ${PAGEDSERVE_HAVE_CUDA}")

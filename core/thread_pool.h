@@ -1,0 +1,46 @@
+// A fixed pool of worker threads for CPU kernels. One caller at a time runs a parallel_for
+// (the engine thread, or a test); the caller works too, so a pool of N uses N threads in all.
+// Tasks are handed out dynamically (an atomic counter), so uneven tasks balance themselves.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pagedserve {
+
+class ThreadPool {
+ public:
+  // num_threads <= 0 means one per hardware core.
+  explicit ThreadPool(int num_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const noexcept { return static_cast<int>(workers_.size()) + 1; }
+
+  // Runs task(i) for every i in [0, num_tasks) and returns when all are done. Not reentrant:
+  // a task must not call parallel_for on the same pool. Exceptions from tasks are not allowed.
+  void parallel_for(std::int64_t num_tasks, const std::function<void(std::int64_t)>& task);
+
+ private:
+  void worker_loop();
+  void drain(const std::function<void(std::int64_t)>& task, std::int64_t num_tasks);
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::uint64_t generation_ = 0;        // guarded by mutex_
+  bool stopping_ = false;               // guarded by mutex_
+  int busy_workers_ = 0;                // guarded by mutex_
+  const std::function<void(std::int64_t)>* task_ = nullptr;  // guarded by mutex_
+  std::int64_t num_tasks_ = 0;          // guarded by mutex_
+  std::atomic<std::int64_t> next_task_{0};
+};
+
+}  // namespace pagedserve
