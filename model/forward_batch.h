@@ -1,0 +1,37 @@
+// The flattened input of one model forward: what the engine builds from a scheduler StepPlan and
+// hands to the model. Host memory, plain data; built and consumed on the engine thread.
+//
+// Token order: decode tokens first (exactly one per decode row), then the prefill chunks in row
+// order. "position = index into the sequence = slot" ties positions and slot_mapping together.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace pagedserve {
+
+// Metadata of one attention launch (the decode part or the prefill part), per kernels/attention.h.
+struct AttentionBatch {
+  int num_rows = 0;           // sequences in this part
+  int max_pages_per_seq = 0;  // row width of block_table
+  std::vector<std::int32_t> query_start_len;  // [num_rows + 1], 0-based within this part's tokens
+  std::vector<std::int32_t> seq_lens;         // [num_rows], live K/V length after this step
+  std::vector<std::int32_t> block_table;      // [num_rows, max_pages_per_seq], -1 padded
+
+  int num_tokens() const { return query_start_len.empty() ? 0 : query_start_len.back(); }
+};
+
+struct ForwardBatch {
+  std::vector<std::int32_t> token_ids;     // [num_tokens]
+  std::vector<std::int32_t> positions;     // [num_tokens], position of each token in its sequence
+  std::vector<std::int32_t> slot_mapping;  // [num_tokens], page * page_size + offset
+  AttentionBatch decode;                   // tokens [0, decode.num_tokens())
+  AttentionBatch prefill;                  // tokens [decode.num_tokens(), num_tokens)
+  // [num_samples] indices into the token list whose logits are wanted (the last scheduled token of
+  // every sequence that samples this step); the model computes lm_head only for these rows.
+  std::vector<std::int32_t> sample_token_indices;
+
+  int num_tokens() const { return static_cast<int>(token_ids.size()); }
+};
+
+}  // namespace pagedserve
