@@ -1,0 +1,52 @@
+// The typed form of a POST /v1/completions body after parsing and validation (protocol layer).
+// Plain data with no JSON types, so routes and the engine adapter can include it cheaply.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pagedserve {
+
+// One prompt: text to tokenize, or token ids given by the client (exactly one is used).
+struct CompletionPrompt {
+  std::optional<std::string> text;
+  std::vector<std::int32_t> token_ids;  // [prompt_len], used when `text` is empty
+};
+
+struct CompletionRequest {
+  std::vector<CompletionPrompt> prompts;  // one group of `n` choices per prompt, in order
+  std::string model;                      // empty when the client sent none
+  int max_tokens = 16;
+  float temperature = 1.0f;
+  float top_p = 1.0f;
+  int top_k = -1;  // -1 = off
+  float min_p = 0.0f;
+  int n = 1;  // choices sampled independently per prompt
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  std::vector<std::string> stop;
+  std::vector<std::int32_t> stop_token_ids;
+  std::optional<std::uint64_t> seed;
+  bool echo = false;
+  std::optional<int> logprobs;  // top-N alternatives per token; 0 = only the chosen token's logprob
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  float repetition_penalty = 1.0f;
+  bool ignore_eos = false;
+  int min_tokens = 0;
+  std::string user;
+};
+
+// What validation needs to know about the served model; filled from the backend at request time.
+struct ProtocolLimits {
+  std::string served_model_name;  // a request naming another model gets 404
+  int vocab_size = 0;
+  int max_model_len = 0;
+  int max_n = 16;
+  int max_logprobs = 20;
+  int max_prompts = 64;  // prompts in one batched request
+};
+
+}  // namespace pagedserve
