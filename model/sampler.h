@@ -1,0 +1,74 @@
+// Picks the next token of one request from its logits. One Sampler per request: it holds the
+// request's random generator, so the same seed gives the same tokens. Engine thread only.
+//
+// Pipeline (vLLM's order), over a copy of the logits:
+//   1. penalties: repetition (tokens of prompt + output: positive logits divided by it, negative
+//      ones multiplied), then frequency (minus penalty x count in output), then presence (minus
+//      penalty once for every token present in output);
+//   2. temperature 0 (below kGreedyTemperature): argmax, no randomness;
+//   3. otherwise divide by temperature, keep tokens with p >= min_p * p_max, then the top_k most
+//      likely, then the smallest most-likely set whose probability reaches top_p; sample from what
+//      is left, renormalised.
+// Logprobs (`logprob`, `top_logprobs`) are the log-softmax of the raw model logits, before
+// penalties and temperature (vLLM v1's default "raw_logprobs"): what the model itself assigned.
+// Cost is O(vocab) per token: no full sort unless top_p must look at most of the vocabulary.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pagedserve {
+
+struct SamplingParams {
+  float temperature = 1.0f;
+  float top_p = 1.0f;  // (0, 1]
+  int top_k = -1;      // -1 or 0: off
+  float min_p = 0.0f;  // [0, 1]
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  float repetition_penalty = 1.0f;  // > 0; 1 = off
+  std::optional<std::uint64_t> seed;  // absent: seeded from std::random_device
+  int num_logprobs = 0;               // how many top alternatives to report per token
+};
+
+struct SampledToken {
+  std::int32_t token = 0;
+  float logprob = 0.0f;  // raw log-softmax of `token`
+  std::vector<std::pair<std::int32_t, float>> top_logprobs;  // num_logprobs best, most likely first
+};
+
+class Sampler {
+ public:
+  static constexpr float kGreedyTemperature = 1e-5f;
+
+  // Empty when `params` are usable; otherwise why not (for the protocol layer's 400 answer).
+  // The constructor expects valid params (checked with assert only).
+  static std::string validation_error(const SamplingParams& params);
+
+  explicit Sampler(const SamplingParams& params);
+
+  // logits: [vocab] raw model output. Ids outside [0, vocab) in prompt/output are ignored.
+  SampledToken sample(std::span<const float> logits, std::span<const std::int32_t> prompt_ids,
+                      std::span<const std::int32_t> output_ids);
+
+  const SamplingParams& params() const noexcept { return params_; }
+
+ private:
+  void apply_penalties(std::span<const std::int32_t> prompt_ids, std::span<const std::int32_t> output_ids);
+  std::int32_t sample_random();
+  double uniform();  // [0, 1)
+
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::vector<float> processed_;  // [vocab] scratch: logits after penalties (and temperature)
+  std::vector<std::pair<float, std::int32_t>> candidates_;  // scratch: (logit, token) still allowed
+  std::vector<std::int32_t> counts_;   // [vocab] scratch, all zero between calls
+  std::vector<std::int32_t> touched_;  // scratch: ids whose counts_ entry is set
+};
+
+}  // namespace pagedserve
