@@ -1,0 +1,45 @@
+// y = x * w^T (+ bias): every projection of the model (QKV, output, MLP, lm_head).
+//
+// Weights stay in their checkpoint dtype (bf16 or f16; f32 for exact tests): an f32 copy would
+// double the bytes every decode step reads. Two strategies, chosen by the number of rows M:
+//   - small M (decode): dot products that convert the weights on the fly (AVX2/F16C when the CPU
+//     has it, a portable loop otherwise), parallel over blocks of N. Memory-bound: aims at the
+//     bandwidth floor.
+//   - large M (prefill): blocks of W converted to f32 into the caller's workspace, then OpenBLAS
+//     sgemm on each block; our pool parallelises over the N blocks and OpenBLAS runs one thread.
+// The threshold was measured (bench/cpu/matmul_cpu.cpp; bench/RESULTS.md).
+//
+// Caller: one thread at a time per ThreadPool (the engine thread, a test, a bench). Never allocates.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/tensor_view.h"
+#include "core/thread_pool.h"
+
+namespace pagedserve {
+
+enum class MatmulPath {
+  automatic,     // by M, as measured
+  dot_portable,  // small-M path, scalar code (what a CPU without AVX2 runs)
+  dot_simd,      // small-M path, AVX2/F16C (falls back to portable without AVX2)
+  sgemm_blocks,  // large-M path: convert W blocks to f32, OpenBLAS sgemm per block
+};
+
+// Floats of workspace `matmul` needs for a weight of `k` columns on a pool of `num_threads`.
+std::size_t matmul_workspace_floats(std::int64_t k, int num_threads);
+
+// y[m, n] = sum_k x[m, k] * w[n, k] + bias[n].
+// x rows and y rows may be strided (stride(0) >= row length); w is contiguous.
+void matmul(const TensorView& x,          // [m, k] f32
+            const TensorView& w,          // [n, k] bf16 | f16 | f32
+            const TensorView& bias,       // [n] f32, or a default (empty) view for none
+            const TensorView& y,          // [m, n] f32
+            const TensorView& workspace,  // [matmul_workspace_floats(k, pool.size())] f32
+            ThreadPool& pool, MatmulPath path = MatmulPath::automatic);
+
+// True when this CPU runs the AVX2/F16C kernels (FMA, F16C and AVX2 all present).
+bool cpu_has_avx2_fma_f16c() noexcept;
+
+}  // namespace pagedserve

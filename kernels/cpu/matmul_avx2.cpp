@@ -1,0 +1,139 @@
+// The small-M matmul kernel: every 8 weights are loaded once, widened to f32 in registers and used
+// for MR rows of x at a time, so the weights stream from memory exactly once per call.
+#include "kernels/cpu/matmul_avx2.h"
+
+#include <immintrin.h>
+
+#include "core/half.h"
+
+namespace pagedserve {
+namespace {
+
+template <DType WDtype>
+struct WeightTraits;
+
+template <>
+struct WeightTraits<DType::bf16> {
+  using Element = std::uint16_t;
+  static __m256 load8(const Element* p) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+  }
+  static float load1(const Element* p) { return to_float(bf16{*p}); }
+};
+
+template <>
+struct WeightTraits<DType::f16> {
+  using Element = std::uint16_t;
+  static __m256 load8(const Element* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static float load1(const Element* p) { return to_float(f16{*p}); }
+};
+
+template <>
+struct WeightTraits<DType::f32> {
+  using Element = float;
+  static __m256 load8(const Element* p) { return _mm256_loadu_ps(p); }
+  static float load1(const Element* p) { return *p; }
+};
+
+inline float horizontal_sum(__m256 v) {
+  const __m128 folded = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 pairs = _mm_add_ps(folded, _mm_movehl_ps(folded, folded));
+  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
+}
+
+// MR rows of x against NR rows of w starting at w_rows; writes y[0..MR), columns [0..NR).
+template <DType WDtype, int MR, int NR>
+inline void dot_block(const float* x, std::int64_t ldx, std::int64_t k,
+                      const typename WeightTraits<WDtype>::Element* w_rows, float* y, std::int64_t ldy) {
+  using Traits = WeightTraits<WDtype>;
+  __m256 acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
+  std::int64_t kk = 0;
+  for (; kk + 8 <= k; kk += 8) {
+    __m256 wv[NR];
+    for (int j = 0; j < NR; ++j) wv[j] = Traits::load8(w_rows + j * k + kk);
+    for (int i = 0; i < MR; ++i) {
+      const __m256 xv = _mm256_loadu_ps(x + i * ldx + kk);
+      for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+    }
+  }
+  float sums[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) sums[i][j] = horizontal_sum(acc[i][j]);
+  for (; kk < k; ++kk) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) sums[i][j] += x[i * ldx + kk] * Traits::load1(w_rows + j * k + kk);
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) y[i * ldy + j] = sums[i][j];
+}
+
+// Wide blocks for few rows (memory-bound: more independent weight streams), narrower for more.
+template <int MR>
+constexpr int kColumnsPerBlock = MR <= 2 ? 4 : 3;
+
+template <DType WDtype, int MR>
+void dot_rows_fixed_m(const float* x, std::int64_t ldx, std::int64_t k,
+                      const typename WeightTraits<WDtype>::Element* w, std::int64_t n_begin,
+                      std::int64_t n_end, float* y, std::int64_t ldy) {
+  constexpr int NR = kColumnsPerBlock<MR>;
+  std::int64_t n = n_begin;
+  for (; n + NR <= n_end; n += NR) dot_block<WDtype, MR, NR>(x, ldx, k, w + n * k, y + n, ldy);
+  for (; n < n_end; ++n) dot_block<WDtype, MR, 1>(x, ldx, k, w + n * k, y + n, ldy);
+}
+
+template <DType WDtype>
+void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k,
+                    const typename WeightTraits<WDtype>::Element* w, std::int64_t n_begin,
+                    std::int64_t n_end, float* y, std::int64_t ldy) {
+  // Column blocks outermost so a block of weight rows stays in L1 while every x row visits it.
+  constexpr std::int64_t kColumnTile = 12;
+  for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kColumnTile) {
+    const std::int64_t n1 = n0 + kColumnTile < n_end ? n0 + kColumnTile : n_end;
+    std::int64_t i = 0;
+    for (; i + 4 <= m; i += 4) dot_rows_fixed_m<WDtype, 4>(x + i * ldx, ldx, k, w, n0, n1, y + i * ldy, ldy);
+    const float* xr = x + i * ldx;
+    float* yr = y + i * ldy;
+    switch (m - i) {
+      case 3: dot_rows_fixed_m<WDtype, 3>(xr, ldx, k, w, n0, n1, yr, ldy); break;
+      case 2: dot_rows_fixed_m<WDtype, 2>(xr, ldx, k, w, n0, n1, yr, ldy); break;
+      case 1: dot_rows_fixed_m<WDtype, 1>(xr, ldx, k, w, n0, n1, yr, ldy); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+void dot_rows_avx2(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const void* w,
+                   DType w_dtype, std::int64_t n_begin, std::int64_t n_end, float* y, std::int64_t ldy) {
+  switch (w_dtype) {
+    case DType::bf16:
+      dot_rows_typed<DType::bf16>(x, m, ldx, k, static_cast<const std::uint16_t*>(w), n_begin, n_end, y, ldy);
+      break;
+    case DType::f16:
+      dot_rows_typed<DType::f16>(x, m, ldx, k, static_cast<const std::uint16_t*>(w), n_begin, n_end, y, ldy);
+      break;
+    default:
+      dot_rows_typed<DType::f32>(x, m, ldx, k, static_cast<const float*>(w), n_begin, n_end, y, ldy);
+      break;
+  }
+}
+
+void convert_to_f32_avx2(const void* src, DType src_dtype, std::int64_t count, float* dst) {
+  const auto* p = static_cast<const std::uint16_t*>(src);
+  std::int64_t i = 0;
+  if (src_dtype == DType::bf16) {
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(dst + i, WeightTraits<DType::bf16>::load8(p + i));
+    for (; i < count; ++i) dst[i] = to_float(bf16{p[i]});
+  } else {
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(dst + i, WeightTraits<DType::f16>::load8(p + i));
+    for (; i < count; ++i) dst[i] = to_float(f16{p[i]});
+  }
+}
+
+}  // namespace pagedserve

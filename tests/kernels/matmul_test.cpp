@@ -1,0 +1,102 @@
+#include "kernels/cpu/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/half.h"
+#include "kernels/reference/matmul_reference.h"
+
+namespace pagedserve {
+namespace {
+
+struct Shape {
+  std::int64_t m, k, n;
+};
+
+// Fills `w` (of `dtype`) with values in [-1, 1] and returns them as f32 (after rounding to dtype),
+// so the error bound can be computed from exact magnitudes.
+std::vector<float> fill_weights(Buffer& w, DType dtype, std::int64_t count, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> values(static_cast<std::size_t>(count));
+  for (std::int64_t i = 0; i < count; ++i) {
+    const float v = dist(rng);
+    switch (dtype) {
+      case DType::bf16: static_cast<bf16*>(w.data())[i] = to_bf16(v); values[i] = to_float(to_bf16(v)); break;
+      case DType::f16: static_cast<f16*>(w.data())[i] = to_f16(v); values[i] = to_float(to_f16(v)); break;
+      default: static_cast<float*>(w.data())[i] = v; values[i] = v; break;
+    }
+  }
+  return values;
+}
+
+void check_matmul(const Shape& s, DType w_dtype, MatmulPath path, bool with_bias, ThreadPool& pool,
+                  std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Buffer x(static_cast<std::size_t>(s.m * s.k) * 4, Device::cpu);
+  Buffer w(static_cast<std::size_t>(s.n * s.k) * dtype_size(w_dtype), Device::cpu);
+  Buffer bias(static_cast<std::size_t>(s.n) * 4, Device::cpu);
+  Buffer y(static_cast<std::size_t>(s.m * s.n) * 4, Device::cpu);
+  Buffer expected(static_cast<std::size_t>(s.m * s.n) * 4, Device::cpu);
+  Buffer workspace(matmul_workspace_floats(s.k, pool.size()) * 4, Device::cpu);
+  auto* xp = static_cast<float*>(x.data());
+  for (std::int64_t i = 0; i < s.m * s.k; ++i) xp[i] = dist(rng);
+  const std::vector<float> wv = fill_weights(w, w_dtype, s.n * s.k, rng);
+  for (std::int64_t i = 0; i < s.n; ++i) static_cast<float*>(bias.data())[i] = dist(rng);
+  auto* yp = static_cast<float*>(y.data());
+  for (std::int64_t i = 0; i < s.m * s.n; ++i) yp[i] = std::nanf("");  // every output must be written
+
+  const TensorView x_view = x.view(DType::f32, {s.m, s.k});
+  const TensorView w_view = w.view(w_dtype, {s.n, s.k});
+  const TensorView bias_view = with_bias ? bias.view(DType::f32, {s.n}) : TensorView();
+  const TensorView workspace_view =
+      workspace.view(DType::f32, {static_cast<std::int64_t>(matmul_workspace_floats(s.k, pool.size()))});
+  matmul(x_view, w_view, bias_view, y.view(DType::f32, {s.m, s.n}), workspace_view, pool, path);
+  matmul_reference(x_view, w_view, bias_view, expected.view(DType::f32, {s.m, s.n}));
+
+  const auto* ep = static_cast<const float*>(expected.data());
+  for (std::int64_t i = 0; i < s.m; ++i) {
+    for (std::int64_t j = 0; j < s.n; ++j) {
+      double magnitude = 0;
+      for (std::int64_t kk = 0; kk < s.k; ++kk) magnitude += std::fabs(xp[i * s.k + kk] * wv[j * s.k + kk]);
+      const double tolerance = 2e-6 * magnitude + 1e-6;
+      ASSERT_NEAR(yp[i * s.n + j], ep[i * s.n + j], tolerance)
+          << "m=" << s.m << " k=" << s.k << " n=" << s.n << " dtype=" << dtype_name(w_dtype) << " path="
+          << static_cast<int>(path) << " at (" << i << ", " << j << ")";
+    }
+  }
+}
+
+TEST(Matmul, EveryPathAndDtypeMatchesReferenceOnOddShapes) {
+  const unsigned seed = std::random_device{}();
+  std::printf("seed %u\n", seed);
+  std::mt19937 rng(seed);
+  ThreadPool pool(3);
+  const Shape shapes[] = {{1, 1, 1},   {1, 7, 5},    {2, 8, 13},    {3, 13, 50},  {4, 64, 37},
+                          {5, 100, 130}, {7, 200, 61}, {9, 96, 300}, {17, 33, 129}, {33, 257, 70}};
+  for (const Shape& s : shapes) {
+    for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
+      for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_simd,
+                              MatmulPath::sgemm_blocks}) {
+        check_matmul(s, dtype, path, /*with_bias=*/(s.n % 2) == 1, pool, rng);
+      }
+    }
+  }
+}
+
+TEST(Matmul, LargeModelShapesOnBothPaths) {
+  const unsigned seed = std::random_device{}();
+  std::printf("seed %u\n", seed);
+  std::mt19937 rng(seed);
+  ThreadPool pool(2);
+  for (MatmulPath path : {MatmulPath::dot_simd, MatmulPath::sgemm_blocks}) {
+    check_matmul({6, 896, 1100}, DType::bf16, path, true, pool, rng);
+    check_matmul({20, 1000, 300}, DType::f16, path, false, pool, rng);
+  }
+}
+
+}  // namespace
+}  // namespace pagedserve
