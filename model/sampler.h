@@ -58,6 +58,10 @@ class Sampler {
 
   const SamplingParams& params() const noexcept { return params_; }
 
+  // [vocab] the logits of the last sample() call after penalties (and, unless greedy, divided by
+  // temperature). Valid until the next call; for tests and debugging.
+  std::span<const float> processed_logits() const noexcept { return processed_; }
+
  private:
   void apply_penalties(std::span<const std::int32_t> prompt_ids, std::span<const std::int32_t> output_ids);
   std::int32_t sample_random();
