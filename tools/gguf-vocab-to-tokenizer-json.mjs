@@ -57,7 +57,8 @@ const scores = meta['tokenizer.ggml.scores'];
 if (!tokens) throw new Error(`${inPath}: no tokenizer.ggml.tokens`);
 
 // GGUF token types: 1 normal, 2 unknown, 3 control, 4 user defined, 5 unused, 6 byte.
-const vocab = {};
+// A prototype-less object: tokens like "constructor" must not find Object's properties.
+const vocab = Object.create(null);
 tokens.forEach((t, id) => { if (!(t in vocab)) vocab[t] = id; });
 const addedTokens = [];
 tokens.forEach((t, id) => {
