@@ -1,6 +1,6 @@
 #include "model/safetensors_writer.h"
 
-#include <cstdio>
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -36,9 +36,18 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Name
   for (const auto& [key, value] : metadata) meta[key] = value;
   header["__metadata__"] = meta;
 
+  // Widest elements first (stable otherwise), so with the data section 8-byte aligned every tensor
+  // is aligned to its element size without gaps (readers such as the reference one reject gaps).
+  std::vector<const NamedTensor*> layout;
+  for (const NamedTensor& tensor : tensors) layout.push_back(&tensor);
+  std::stable_sort(layout.begin(), layout.end(), [](const NamedTensor* a, const NamedTensor* b) {
+    return dtype_size(a->view.dtype()) > dtype_size(b->view.dtype());
+  });
+
   std::set<std::string> seen;
   std::size_t offset = 0;
-  for (const NamedTensor& tensor : tensors) {
+  for (const NamedTensor* tensor_pointer : layout) {
+    const NamedTensor& tensor = *tensor_pointer;
     const std::string subject = file + ": tensor '" + tensor.name + "'";
     if (tensor.name.empty() || tensor.name == "__metadata__") throw SetupError(subject, "invalid name");
     if (!seen.insert(tensor.name).second) throw SetupError(subject, "duplicate name");
@@ -69,8 +78,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Name
     if (!out) throw SetupError(temporary.string(), "cannot create");
     out.write(reinterpret_cast<const char*>(length), sizeof(length));
     out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
-    for (const NamedTensor& tensor : tensors) {
-      out.write(static_cast<const char*>(tensor.view.data()), static_cast<std::streamsize>(tensor.view.nbytes()));
+    for (const NamedTensor* tensor : layout) {
+      out.write(static_cast<const char*>(tensor->view.data()), static_cast<std::streamsize>(tensor->view.nbytes()));
     }
     out.flush();
     if (!out) {

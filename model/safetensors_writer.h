@@ -15,7 +15,8 @@ struct NamedTensor {
   TensorView view;  // CPU, contiguous; dtype f32, bf16, f16 or i32
 };
 
-// Writes `tensors` in the given order after a JSON header (keys sorted, padded with spaces so the
+// Writes `tensors` (data ordered by element size, widest first, then in the given order, so every
+// tensor is aligned without gaps) after a JSON header (keys sorted, padded with spaces so the
 // data starts 8-byte aligned) with "__metadata__" {"format": "pt"} plus `metadata`. The file is
 // written to a temporary name and renamed, so readers never see half a file. The same input gives
 // the same bytes. Throws SetupError on duplicate names, unsupported views or I/O failure.

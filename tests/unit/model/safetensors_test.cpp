@@ -1,0 +1,334 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/half.h"
+#include "model/safetensors.h"
+
+namespace pagedserve {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SafetensorsTempDir {
+ public:
+  SafetensorsTempDir() {
+    static std::atomic<int> counter{0};
+    path_ = fs::temp_directory_path() /
+            ("pagedserve-safetensors-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~SafetensorsTempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::uint64_t fresh_seed() {
+  const std::uint64_t seed = std::random_device{}();
+  std::cout << "seed " << seed << "\n";
+  return seed;
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A file made of a raw header string (space-padded so the data starts 8-byte aligned) and
+// `data_bytes` zero bytes.
+std::string raw_file(std::string header, std::size_t data_bytes) {
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::string bytes(8, '\0');
+  std::uint64_t length = header.size();
+  for (int i = 0; i < 8; ++i) bytes[static_cast<std::size_t>(i)] = static_cast<char>((length >> (8 * i)) & 0xff);
+  return bytes + header + std::string(data_bytes, '\0');
+}
+
+// Owns the storage of a few random tensors of mixed dtypes.
+struct RandomTensors {
+  std::vector<std::vector<std::byte>> storage;
+  std::vector<NamedTensor> tensors;
+
+  void add(const std::string& name, DType dtype, std::initializer_list<std::int64_t> shape, std::mt19937_64& rng) {
+    TensorView probe(nullptr, dtype, shape);
+    storage.emplace_back(probe.nbytes());
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::byte* data = storage.back().data();
+    for (std::int64_t i = 0; i < probe.numel(); ++i) {
+      const float value = normal(rng);
+      if (dtype == DType::f32) {
+        std::memcpy(data + i * 4, &value, 4);
+      } else if (dtype == DType::bf16) {
+        const bf16 converted = to_bf16(value);
+        std::memcpy(data + i * 2, &converted, 2);
+      } else {
+        const f16 converted = to_f16(value);
+        std::memcpy(data + i * 2, &converted, 2);
+      }
+    }
+    tensors.push_back({name, TensorView(data, dtype, shape)});
+  }
+};
+
+RandomTensors sample_tensors(std::mt19937_64& rng) {
+  RandomTensors result;
+  result.add("model.embed_tokens.weight", DType::bf16, {37, 16}, rng);
+  result.add("model.norm.weight", DType::f32, {16}, rng);
+  result.add("odd.f16", DType::f16, {3, 5, 7}, rng);
+  result.add("scalar", DType::f32, {}, rng);
+  result.add("empty", DType::bf16, {0, 4}, rng);
+  result.add("lm_head.weight", DType::bf16, {37, 16}, rng);
+  return result;
+}
+
+void expect_same(const TensorView& read, const TensorView& written) {
+  ASSERT_EQ(read.dtype(), written.dtype());
+  ASSERT_EQ(read.rank(), written.rank());
+  for (int d = 0; d < read.rank(); ++d) EXPECT_EQ(read.size(d), written.size(d));
+  ASSERT_EQ(read.nbytes(), written.nbytes());
+  if (read.nbytes() > 0) {
+    EXPECT_EQ(std::memcmp(read.data(), written.data(), read.nbytes()), 0);
+  }
+}
+
+template <typename Body>
+void expect_setup_error(Body body, std::initializer_list<std::string> needles) {
+  try {
+    body();
+    ADD_FAILURE() << "expected a SetupError";
+  } catch (const SetupError& error) {
+    for (const std::string& needle : needles) {
+      EXPECT_NE(std::string(error.what()).find(needle), std::string::npos)
+          << "message '" << error.what() << "' lacks '" << needle << "'";
+    }
+  }
+}
+
+TEST(Safetensors, RoundTripThroughWriter) {
+  std::mt19937_64 rng(fresh_seed());
+  const RandomTensors written = sample_tensors(rng);
+  SafetensorsTempDir dir;
+  write_safetensors(dir / "model.safetensors", written.tensors, {{"note", "test"}});
+
+  const SafetensorsFile file(dir / "model.safetensors");
+  EXPECT_EQ(file.names().size(), written.tensors.size());
+  EXPECT_EQ(file.metadata().at("format"), "pt");
+  EXPECT_EQ(file.metadata().at("note"), "test");
+  for (const NamedTensor& tensor : written.tensors) {
+    SCOPED_TRACE(tensor.name);
+    ASSERT_TRUE(file.has(tensor.name));
+    expect_same(file.tensor(tensor.name), tensor.view);
+  }
+  EXPECT_FALSE(file.has("missing"));
+  expect_setup_error([&] { file.tensor("missing"); }, {"model.safetensors", "missing"});
+
+  // Data begins 8-byte aligned, and writing again gives the same bytes.
+  const std::string bytes = read_bytes(dir / "model.safetensors");
+  std::uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  EXPECT_EQ((8 + header_size) % 8, 0u);
+  write_safetensors(dir / "again.safetensors", written.tensors, {{"note", "test"}});
+  EXPECT_EQ(read_bytes(dir / "again.safetensors"), bytes);
+  EXPECT_FALSE(fs::exists(dir / "model.safetensors.tmp"));
+}
+
+TEST(Safetensors, CheckpointOfOneFileOrADirectory) {
+  std::mt19937_64 rng(fresh_seed());
+  const RandomTensors written = sample_tensors(rng);
+  SafetensorsTempDir dir;
+  write_safetensors(dir / "model.safetensors", written.tensors);
+  const SafetensorsCheckpoint checkpoint(dir.path());
+  EXPECT_EQ(checkpoint.num_files(), 1u);
+  EXPECT_EQ(checkpoint.names().size(), written.tensors.size());
+  expect_same(checkpoint.tensor("odd.f16"), written.tensors[2].view);
+  expect_setup_error([&] { checkpoint.tensor("model.layers.0.mlp.up_proj.weight"); },
+                     {"model.layers.0.mlp.up_proj.weight"});
+  EXPECT_EQ(SafetensorsCheckpoint(dir / "model.safetensors").names().size(), written.tensors.size());
+}
+
+TEST(Safetensors, ShardedCheckpointWithIndex) {
+  std::mt19937_64 rng(fresh_seed());
+  const RandomTensors written = sample_tensors(rng);
+  SafetensorsTempDir dir;
+  const std::vector<NamedTensor> first(written.tensors.begin(), written.tensors.begin() + 3);
+  const std::vector<NamedTensor> second(written.tensors.begin() + 3, written.tensors.end());
+  write_safetensors(dir / "model-00001-of-00002.safetensors", first);
+  write_safetensors(dir / "model-00002-of-00002.safetensors", second);
+  nlohmann::json index;
+  index["metadata"] = {{"total_size", 0}};
+  for (const auto& t : first) index["weight_map"][t.name] = "model-00001-of-00002.safetensors";
+  for (const auto& t : second) index["weight_map"][t.name] = "model-00002-of-00002.safetensors";
+  std::ofstream(dir / "model.safetensors.index.json") << index.dump(2);
+
+  const SafetensorsCheckpoint checkpoint(dir.path());
+  EXPECT_EQ(checkpoint.num_files(), 2u);
+  ASSERT_EQ(checkpoint.names().size(), written.tensors.size());
+  for (const NamedTensor& tensor : written.tensors) {
+    SCOPED_TRACE(tensor.name);
+    expect_same(checkpoint.tensor(tensor.name), tensor.view);
+  }
+
+  // A tensor mapped to the wrong shard, a missing shard, a shard name that leaves the directory.
+  nlohmann::json wrong = index;
+  wrong["weight_map"]["scalar"] = "model-00001-of-00002.safetensors";
+  std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << wrong.dump();
+  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"index.json", "scalar"});
+  wrong = index;
+  wrong["weight_map"]["scalar"] = "model-00003-of-00002.safetensors";
+  std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << wrong.dump();
+  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"model-00003-of-00002.safetensors", "not found"});
+  wrong["weight_map"]["scalar"] = "../model.safetensors";
+  std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << wrong.dump();
+  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"scalar"});
+  std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << "{\"weight_map\": ";
+  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"index.json"});
+}
+
+TEST(Safetensors, DirectoryWithoutIndexRejectsDuplicatesAndEmptiness) {
+  std::mt19937_64 rng(fresh_seed());
+  const RandomTensors written = sample_tensors(rng);
+  SafetensorsTempDir dir;
+  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"no model.safetensors.index.json"});
+  expect_setup_error([&] { SafetensorsCheckpoint{dir / "absent"}; }, {"absent"});
+  write_safetensors(dir / "a.safetensors", written.tensors);
+  write_safetensors(dir / "b.safetensors", {written.tensors[1]});
+  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"model.norm.weight", "another file"});
+}
+
+TEST(Safetensors, UnsupportedDtypeIsNamedOnAccess) {
+  SafetensorsTempDir dir;
+  write_bytes(dir / "x.safetensors",
+              raw_file(R"({"ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},)"
+                       R"("w":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+                       24));
+  const SafetensorsFile file(dir / "x.safetensors");
+  EXPECT_EQ(file.entry("ids").dtype_name, "I64");
+  EXPECT_FALSE(file.entry("ids").supported);
+  expect_setup_error([&] { file.tensor("ids"); }, {"'ids'", "I64"});
+  EXPECT_EQ(file.tensor("w").numel(), 2);
+}
+
+TEST(Safetensors, CorruptHeadersAreSetupErrors) {
+  SafetensorsTempDir dir;
+  const fs::path path = dir / "bad.safetensors";
+  struct Case {
+    std::string bytes;
+    std::string needle;
+  };
+  const std::string ok_entry = R"("w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]})";
+  const std::vector<Case> cases = {
+      {"", "too short"},
+      {std::string("\x05\0\0\0", 4), "too short"},
+      {raw_file("{}", 0).substr(0, 8), "exceeds the file"},
+      {std::string(8, '\xff') + "{}", "implausible header length"},
+      {raw_file("{\"w\": ", 16), "not valid JSON"},
+      {raw_file("[1,2]", 0), "not a JSON object"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})", 8), "beyond the data section"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", 16), "needs 16"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[2,-2],"data_offsets":[0,16]}})", 16), "negative"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[16,0]}})", 16), "begin > end"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0]}})", 16), "data_offsets"},
+      {raw_file(R"({"w":{"dtype":"Q4","shape":[2,2],"data_offsets":[0,16]}})", 16), "unknown dtype 'Q4'"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":"2x2","data_offsets":[0,16]}})", 16), "shape"},
+      {raw_file(R"({"w":{"shape":[2,2],"data_offsets":[0,16]}})", 16), "dtype"},
+      {raw_file(R"({"w":[1]})", 16), "not an object"},
+      {raw_file(R"({"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4), "empty name"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})", 16), "overflows"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[1,1,1,1,1,1,1],"data_offsets":[0,4]}})", 4), "rank"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", 8), "aligned"},
+      {raw_file("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16), "overlap"},
+      {raw_file(R"({"__metadata__":[1]})", 0), "__metadata__"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.needle);
+    write_bytes(path, c.bytes);
+    expect_setup_error([&] { SafetensorsFile{path}; }, {path.string(), c.needle});
+  }
+  expect_setup_error([&] { SafetensorsFile{dir / "nope.safetensors"}; }, {"nope.safetensors", "cannot open"});
+  expect_setup_error([&] { SafetensorsFile{dir.path()}; }, {"not a regular file"});
+}
+
+TEST(Safetensors, EveryTruncationIsASetupError) {
+  std::mt19937_64 rng(fresh_seed());
+  const RandomTensors written = sample_tensors(rng);
+  SafetensorsTempDir dir;
+  write_safetensors(dir / "full.safetensors", written.tensors);
+  const std::string bytes = read_bytes(dir / "full.safetensors");
+  const fs::path cut = dir / "cut.safetensors";
+  std::uniform_int_distribution<std::size_t> length(0, bytes.size() - 1);
+  for (int trial = 0; trial < 150; ++trial) {
+    // Half the cuts inside the header, where parsing is the fragile part.
+    const std::size_t keep = trial % 2 == 0 ? length(rng) : length(rng) % 400;
+    write_bytes(cut, bytes.substr(0, keep));
+    EXPECT_THROW(SafetensorsFile{cut}, SetupError) << "kept " << keep << " of " << bytes.size() << " bytes";
+  }
+}
+
+// Random byte flips in the length and the header: either a clean SetupError or a file whose every
+// view lies inside the mapping (ASan checks the reads).
+TEST(Safetensors, HeaderByteFlipsNeverCrash) {
+  std::mt19937_64 rng(fresh_seed());
+  const RandomTensors written = sample_tensors(rng);
+  SafetensorsTempDir dir;
+  write_safetensors(dir / "full.safetensors", written.tensors);
+  const std::string bytes = read_bytes(dir / "full.safetensors");
+  std::uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  const fs::path flipped = dir / "flipped.safetensors";
+  std::uniform_int_distribution<std::size_t> position(0, 8 + header_size - 1);
+  std::uniform_int_distribution<int> byte_value(0, 255);
+  int rejected = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string corrupt = bytes;
+    const int flips = 1 + trial % 3;
+    for (int f = 0; f < flips; ++f) corrupt[position(rng)] = static_cast<char>(byte_value(rng));
+    write_bytes(flipped, corrupt);
+    try {
+      const SafetensorsFile file(flipped);
+      for (const std::string& name : file.names()) {
+        if (!file.entry(name).supported) continue;
+        const TensorView view = file.tensor(name);
+        const auto* data = static_cast<const unsigned char*>(view.data());
+        unsigned sum = 0;
+        for (std::size_t i = 0; i < view.nbytes(); ++i) sum += data[i];
+        EXPECT_GE(sum, 0u);
+      }
+    } catch (const SetupError&) {
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 0);
+}
+
+TEST(Safetensors, WriterRejectsBadInput) {
+  SafetensorsTempDir dir;
+  float value = 1.0f;
+  const TensorView scalar(&value, DType::f32, {});
+  expect_setup_error([&] { write_safetensors(dir / "a.safetensors", {{"x", scalar}, {"x", scalar}}); }, {"duplicate"});
+  expect_setup_error([&] { write_safetensors(dir / "a.safetensors", {{"", scalar}}); }, {"invalid name"});
+  expect_setup_error([&] { write_safetensors(dir / "missing-dir" / "a.safetensors", {{"x", scalar}}); }, {"cannot create"});
+}
+
+}  // namespace
+}  // namespace pagedserve
