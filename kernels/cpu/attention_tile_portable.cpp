@@ -1,0 +1,85 @@
+// The portable inner loop: plain C++ that any CPU runs, and the path for head_dim % 16 != 0.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "core/half.h"
+#include "kernels/cpu/attention_tile.h"
+
+namespace pagedserve::attention_detail {
+namespace {
+
+template <typename T>
+void attend(const AttendBlock& b, std::int64_t key_begin, std::int64_t key_end) {
+  const T* k_base = static_cast<const T*>(b.k_cache) + b.head_offset;
+  const T* v_base = static_cast<const T*>(b.v_cache) + b.head_offset;
+  const int d = b.head_dim;
+  const int m = b.num_vectors;
+  const T* k_rows[kTileKeys];
+  const T* v_rows[kTileKeys];
+  for (std::int64_t t0 = key_begin; t0 < key_end; t0 += kTileKeys) {
+    const int n = static_cast<int>(std::min<std::int64_t>(kTileKeys, key_end - t0));
+    for (int j = 0; j < n; ++j) {
+      const std::int64_t slot = t0 + j;
+      const std::int64_t offset = b.pages[slot / b.page_size] * b.page_stride + (slot % b.page_size) * b.slot_stride;
+      k_rows[j] = k_base + offset;
+      v_rows[j] = v_base + offset;
+    }
+    for (int j = 0; j < n; ++j) {
+      for (int v = 0; v < m; ++v) {
+        const float* q = b.q + static_cast<std::int64_t>(v) * d;
+        float dot = 0.0f;
+        for (int i = 0; i < d; ++i) dot += q[i] * load_as_float(k_rows[j][i]);
+        const bool visible = t0 + j < b.key_limit[v];
+        b.scores[j * b.padded + v] = visible ? dot : -std::numeric_limits<float>::infinity();
+      }
+    }
+    for (int v = 0; v < m; ++v) {
+      float tile_max = b.row_max[v];
+      for (int j = 0; j < n; ++j) tile_max = std::max(tile_max, b.scores[j * b.padded + v]);
+      const float alpha = std::exp2(b.row_max[v] - tile_max);
+      float sum = 0.0f;
+      for (int j = 0; j < n; ++j) {
+        float& s = b.scores[j * b.padded + v];
+        s = std::exp2(s - tile_max);
+        sum += s;
+      }
+      b.row_sum[v] = b.row_sum[v] * alpha + sum;
+      b.row_max[v] = tile_max;
+      float* acc = b.acc + static_cast<std::int64_t>(v) * d;
+      for (int i = 0; i < d; ++i) acc[i] *= alpha;
+      for (int j = 0; j < n; ++j) {
+        const float p = b.scores[j * b.padded + v];
+        for (int i = 0; i < d; ++i) acc[i] += p * load_as_float(v_rows[j][i]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// Here, not in the AVX2 file: code compiled with -mavx2 must not run before this check.
+bool avx2_attention_usable(int head_dim) {
+  static const bool cpu_has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                              __builtin_cpu_supports("f16c");
+  return cpu_has && head_dim % 16 == 0;
+}
+
+void attend_keys_portable(const AttendBlock& block, std::int64_t key_begin, std::int64_t key_end) {
+  switch (block.dtype) {
+    case DType::f32:
+      attend<float>(block, key_begin, key_end);
+      return;
+    case DType::bf16:
+      attend<bf16>(block, key_begin, key_end);
+      return;
+    case DType::f16:
+      attend<f16>(block, key_begin, key_end);
+      return;
+    case DType::i32:
+      return;
+  }
+}
+
+}  // namespace pagedserve::attention_detail
