@@ -1,0 +1,271 @@
+// Benchmark of the CUDA paged-attention kernels on issue 4's cases: GQA 32 Q / 8 KV heads,
+// head_dim 128, bf16, permuted pages. Each timing: CUDA events around one step (decode =
+// split-KV kernel + merge; prefill = one kernel), L2 flushed before every repetition by
+// rewriting a 256 MiB buffer, median of the repetitions after warm-up. Decode is reported in
+// TB/s of bytes that must move (live K/V + q + out), prefill in TFLOP/s (4 x Hq x head_dim x
+// visible keys), and a device-to-device copy (read + write) gives the bandwidth ceiling.
+//   usage: attention_cuda [repetitions]        (prints a table; no files written)
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/buffer.h"
+#include "kernels/attention.h"
+#include "kernels/cuda/attention_cuda.h"
+
+namespace pagedserve {
+namespace {
+
+constexpr int kKvHeads = 8;
+constexpr int kGroup = 4;
+constexpr int kHeadDim = 128;
+
+void ok(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(status));
+    std::exit(1);
+  }
+}
+
+__global__ void fill_random(__nv_bfloat16* data, std::size_t n, std::uint32_t seed) {
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    std::uint32_t x = static_cast<std::uint32_t>(i) * 2654435761u ^ seed ^ static_cast<std::uint32_t>(i >> 32);
+    x ^= x >> 15;
+    x *= 2246822519u;
+    x ^= x >> 13;
+    x *= 3266489917u;
+    x ^= x >> 16;
+    data[i] = __float2bfloat16(static_cast<float>(x) * (2.0f / 4294967296.0f) - 1.0f);
+  }
+}
+
+Buffer random_bf16(std::size_t count, std::uint32_t seed) {
+  Buffer buffer(count * 2, Device::cuda);
+  fill_random<<<1024, 256>>>(static_cast<__nv_bfloat16*>(buffer.data()), count, seed);
+  ok(cudaGetLastError(), "fill_random");
+  return buffer;
+}
+
+template <typename T>
+Buffer upload(const std::vector<T>& host) {
+  Buffer buffer(std::max<std::size_t>(host.size() * sizeof(T), 4), Device::cuda);
+  copy_bytes(buffer.data(), Device::cuda, host.data(), Device::cpu, host.size() * sizeof(T));
+  return buffer;
+}
+
+struct Row {
+  int seq_len;
+  int q_len;
+};
+
+// One metadata set (decode part or prefill part) of a step, on the device.
+struct Part {
+  int capacity = 0;
+  int num_tokens = 0;
+  int max_pages = 0;
+  Buffer block_table, seq_lens, query_start_len, q, out;
+  double live_kv_tokens = 0;  // sum of seq_len
+  double visible_keys = 0;    // sum over query rows of keys seen
+};
+
+Part make_part(const std::vector<Row>& rows, int capacity, int page, int max_len, std::vector<int>& free_pages,
+               std::mt19937& rng) {
+  Part part;
+  part.capacity = capacity;
+  part.max_pages = (max_len + page - 1) / page;
+  std::vector<int> table(static_cast<std::size_t>(capacity) * part.max_pages, -1);
+  std::vector<int> seq_lens(capacity, 0);
+  std::vector<int> qsl(capacity + 1, 0);
+  for (int s = 0; s < capacity; ++s) {
+    const Row row = s < static_cast<int>(rows.size()) ? rows[s] : Row{0, 0};
+    seq_lens[s] = row.seq_len;
+    qsl[s + 1] = qsl[s] + row.q_len;
+    for (int p = 0; p < (row.seq_len + page - 1) / page; ++p) {
+      table[static_cast<std::size_t>(s) * part.max_pages + p] = free_pages.back();
+      free_pages.pop_back();
+    }
+    part.live_kv_tokens += row.seq_len;
+    const int context = row.seq_len - row.q_len;
+    for (int i = 0; i < row.q_len; ++i) part.visible_keys += context + i + 1;
+  }
+  (void)rng;
+  part.num_tokens = std::max(qsl[capacity], 1);
+  part.block_table = upload(table);
+  part.seq_lens = upload(seq_lens);
+  part.query_start_len = upload(qsl);
+  const std::size_t q_elements = static_cast<std::size_t>(part.num_tokens) * kKvHeads * kGroup * kHeadDim;
+  part.q = random_bf16(q_elements, 7u + static_cast<std::uint32_t>(capacity));
+  part.out = Buffer(q_elements * 2, Device::cuda);
+  return part;
+}
+
+PagedAttentionArgs args_for(const Part& part, const Buffer& k, const Buffer& v, int num_pages, int page) {
+  PagedAttentionArgs a;
+  a.q = TensorView(part.q.data(), DType::bf16, {part.num_tokens, kKvHeads, kGroup, kHeadDim}, Device::cuda);
+  a.out = TensorView(part.out.data(), DType::bf16, {part.num_tokens, kKvHeads, kGroup, kHeadDim}, Device::cuda);
+  a.k_cache = TensorView(k.data(), DType::bf16, {num_pages, page, kKvHeads, kHeadDim}, Device::cuda);
+  a.v_cache = TensorView(v.data(), DType::bf16, {num_pages, page, kKvHeads, kHeadDim}, Device::cuda);
+  a.block_table = TensorView(part.block_table.data(), DType::i32, {part.capacity, part.max_pages}, Device::cuda);
+  a.seq_lens = TensorView(part.seq_lens.data(), DType::i32, {part.capacity}, Device::cuda);
+  a.query_start_len = TensorView(part.query_start_len.data(), DType::i32, {part.capacity + 1}, Device::cuda);
+  a.softmax_scale = 0.08838834764831845f;
+  return a;
+}
+
+struct Case {
+  std::string name;
+  int page = 16;
+  std::vector<Row> decode_rows;
+  int decode_capacity = 0;
+  std::vector<Row> prefill_rows;
+  std::string unit;  // "TB/s", "TFLOP/s" or "us"
+  double target = 0;
+};
+
+struct Timer {
+  Buffer flush{256u << 20, Device::cuda};
+  cudaEvent_t start{}, stop{};
+  Timer() {
+    ok(cudaEventCreate(&start), "event");
+    ok(cudaEventCreate(&stop), "event");
+  }
+  // Median microseconds of `reps` runs of fn, each after an L2 flush.
+  template <typename Fn>
+  double median_us(int reps, Fn&& fn) {
+    for (int i = 0; i < 3; ++i) fn();
+    std::vector<float> times;
+    for (int i = 0; i < reps; ++i) {
+      ok(cudaMemsetAsync(flush.data(), i & 0xff, flush.nbytes(), nullptr), "flush");
+      ok(cudaEventRecord(start, nullptr), "record");
+      fn();
+      ok(cudaEventRecord(stop, nullptr), "record");
+      ok(cudaEventSynchronize(stop), "sync");
+      float ms = 0;
+      ok(cudaEventElapsedTime(&ms, start, stop), "elapsed");
+      times.push_back(ms * 1000.0f);
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+  }
+};
+
+struct Result {
+  double us, value;
+};
+
+Result run_case(const Case& c, Timer& timer, int reps) {
+  std::mt19937 rng(1234);
+  int pages_needed = 0, max_len = 1;
+  for (const auto* rows : {&c.decode_rows, &c.prefill_rows}) {
+    for (const Row& r : *rows) {
+      pages_needed += (r.seq_len + c.page - 1) / c.page;
+      max_len = std::max(max_len, r.seq_len);
+    }
+  }
+  const int num_pages = pages_needed + 8;
+  std::vector<int> free_pages(num_pages);
+  std::iota(free_pages.begin(), free_pages.end(), 0);
+  std::shuffle(free_pages.begin(), free_pages.end(), rng);  // permuted physical pages
+  const std::size_t cache_elements = static_cast<std::size_t>(num_pages) * c.page * kKvHeads * kHeadDim;
+  Buffer k = random_bf16(cache_elements, 11);
+  Buffer v = random_bf16(cache_elements, 13);
+
+  const bool has_decode = !c.decode_rows.empty();
+  const bool has_prefill = !c.prefill_rows.empty();
+  Part decode, prefill;
+  PagedAttentionArgs decode_args, prefill_args;
+  Buffer workspace;
+  std::size_t workspace_bytes = 0;
+  if (has_decode) {
+    decode = make_part(c.decode_rows, std::max<int>(c.decode_capacity, c.decode_rows.size()), c.page, max_len, free_pages, rng);
+    decode_args = args_for(decode, k, v, num_pages, c.page);
+    workspace_bytes = decode_attention_cuda_workspace_bytes(decode_args);
+    workspace = Buffer(workspace_bytes, Device::cuda);
+  }
+  if (has_prefill) {
+    prefill = make_part(c.prefill_rows, c.prefill_rows.size(), c.page, max_len, free_pages, rng);
+    prefill_args = args_for(prefill, k, v, num_pages, c.page);
+  }
+  ok(cudaDeviceSynchronize(), "setup");
+  const double us = timer.median_us(reps, [&] {
+    if (has_decode) decode_attention_cuda(decode_args, workspace.data(), workspace_bytes, nullptr);
+    if (has_prefill) prefill_attention_cuda(prefill_args, nullptr);
+  });
+  ok(cudaDeviceSynchronize(), "run");
+  Result result{us, us};
+  const double row_bytes = 2.0 * kKvHeads * kGroup * kHeadDim;  // one token's q (or out), bf16
+  if (c.unit == "TB/s") {
+    const double bytes = decode.live_kv_tokens * 2 * kKvHeads * kHeadDim * 2 + 2 * decode.num_tokens * row_bytes;
+    result.value = bytes / (us * 1e-6) / 1e12;
+  } else if (c.unit == "TFLOP/s") {
+    const double flops = 4.0 * kKvHeads * kGroup * kHeadDim * prefill.visible_keys;
+    result.value = flops / (us * 1e-6) / 1e12;
+  }
+  return result;
+}
+
+std::vector<Row> repeat(int n, Row row) { return std::vector<Row>(n, row); }
+
+}  // namespace
+}  // namespace pagedserve
+
+int main(int argc, char** argv) {
+  using namespace pagedserve;
+  const int reps = argc > 1 ? std::atoi(argv[1]) : 30;
+  cudaDeviceProp prop{};
+  ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  std::printf("device: %s, %d SMs, L2 %d MiB; GQA 32/8, head_dim 128, bf16, permuted pages; median of %d\n", prop.name,
+              prop.multiProcessorCount, prop.l2CacheSize >> 20, reps);
+  Timer timer;
+
+  {  // Bandwidth ceiling: device-to-device copy of 2 GiB, bytes read + written.
+    const std::size_t bytes = 2u << 30;
+    Buffer a(bytes, Device::cuda), b(bytes, Device::cuda);
+    const double us = timer.median_us(reps, [&] {
+      ok(cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice, nullptr), "copy");
+    });
+    std::printf("%-44s %10.1f us %8.2f TB/s (read + write)\n", "device-to-device copy 2 GiB", us, 2.0 * bytes / (us * 1e-6) / 1e12);
+  }
+
+  std::vector<Case> cases = {
+      {"decode B=64 L=4096", 16, repeat(64, {4096, 1}), 64, {}, "TB/s", 3.9},
+      {"decode B=128 L=8192", 16, repeat(128, {8192, 1}), 128, {}, "TB/s", 3.9},
+      {"decode B=256 L=1024", 16, repeat(256, {1024, 1}), 256, {}, "TB/s", 3.9},
+      {"decode B=16 L=4096", 16, repeat(16, {4096, 1}), 16, {}, "TB/s", 3.0},
+      {"decode B=4 L=16384", 16, repeat(4, {16384, 1}), 4, {}, "TB/s", 2.5},
+      {"decode B=1 L=32768", 16, repeat(1, {32768, 1}), 1, {}, "TB/s", 2.5},
+      {"decode 8 live L=4096, capacity 8", 16, repeat(8, {4096, 1}), 8, {}, "TB/s", 0},
+      {"decode 8 live L=4096, capacity 256", 16, repeat(8, {4096, 1}), 256, {}, "TB/s", 0},
+      {"decode B=64 L=4096 page 64", 64, repeat(64, {4096, 1}), 64, {}, "TB/s", 0},
+      {"decode B=64 L=4096 page 32", 32, repeat(64, {4096, 1}), 64, {}, "TB/s", 0},
+      {"prefill 1 x 8192 causal", 16, {}, 0, repeat(1, {8192, 8192}), "TFLOP/s", 300},
+      {"prefill 4 x 2048 causal", 16, {}, 0, repeat(4, {2048, 2048}), "TFLOP/s", 300},
+      {"mixed 16 x L=4096 decode + 2 x 1024 on 1024", 16, repeat(16, {4096, 1}), 16, repeat(2, {2048, 1024}), "us", 400},
+  };
+  std::printf("%-44s %10s %14s %10s\n", "case", "time", "rate", "target");
+  std::vector<Result> results;
+  for (const Case& c : cases) {
+    const Result r = run_case(c, timer, reps);
+    results.push_back(r);
+    if (c.unit == "us") {
+      std::printf("%-44s %10.1f us %14s %7.0f us  (%.2fx of budget)\n", c.name.c_str(), r.us, "", c.target, r.us / c.target);
+    } else if (c.target > 0) {
+      std::printf("%-44s %10.1f us %8.2f %-7s %5.1f %s (%.2fx)\n", c.name.c_str(), r.us, r.value, c.unit.c_str(), c.target,
+                  c.unit.c_str(), r.value / c.target);
+    } else {
+      std::printf("%-44s %10.1f us %8.2f %-7s\n", c.name.c_str(), r.us, r.value, c.unit.c_str());
+    }
+  }
+  std::printf("capacity 256 vs 8 (8 live rows): %+.1f%% (target <= +5%%)\n", 100.0 * (results[7].us / results[6].us - 1));
+  std::printf("page 64 vs page 16 (B=64 L=4096): %+.1f%% (target <= +5%%)\n", 100.0 * (results[8].us / results[0].us - 1));
+  return 0;
+}

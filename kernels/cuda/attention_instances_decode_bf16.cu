@@ -1,0 +1,19 @@
+// Decode kernels for bf16, every supported head_dim (one .cu per dtype and kernel keeps nvcc
+// parallel and each file's compile short).
+#include "kernels/cuda/attention_launch_impl.cuh"
+
+namespace pagedserve::cuda_detail {
+
+#define PAGEDSERVE_DECODE_INSTANCE(D)                                                        \
+  template int decode_attention_blocks_per_sm<__nv_bfloat16, D>(int);                         \
+  template void launch_decode_attention<__nv_bfloat16, D>(const AttentionParams&, int, cudaStream_t);
+PAGEDSERVE_DECODE_INSTANCE(64)
+PAGEDSERVE_DECODE_INSTANCE(80)
+PAGEDSERVE_DECODE_INSTANCE(96)
+PAGEDSERVE_DECODE_INSTANCE(128)
+PAGEDSERVE_DECODE_INSTANCE(256)
+#undef PAGEDSERVE_DECODE_INSTANCE
+
+template void launch_combine_decode<__nv_bfloat16>(const AttentionParams&, int, cudaStream_t);
+
+}  // namespace pagedserve::cuda_detail

@@ -1,0 +1,531 @@
+// The CUDA paged-attention kernel template, shared by decode and prefill (DESIGN.md §4).
+//
+// One CTA works on a tile of "packed rows" of one KV head: row r is query token r / G and head
+// r % G of the group (G = heads_per_kv), so every K/V tile loaded into shared memory serves all
+// heads of the group (GQA packing). Scores and P·V run on tensor cores (mma.sync m16n8k16, f32
+// accumulators); the online softmax (running max and sum, base 2) stays in registers. K/V tiles
+// stream through a cp.async pipeline of kStages shared-memory stages, gathering each token's
+// page through the block table; slots past the visible range are zero-filled, never read.
+//
+//   decode  (kDecode):  16 packed rows (one token, G <= 16 heads); the 4 warps split each 64-key
+//                       tile and merge at the end. Persistent grid: each CTA derives the split
+//                       (chunks per row) from seq_lens itself and strides over (row, chunk, head)
+//                       items. Split rows leave partials for combine_decode_kernel.
+//   prefill (!kDecode): 128 packed rows per CTA (8 warps x 16), one Q tile per CTA; the grid is
+//                       sized from num_tokens and capacity, and each CTA finds its sequence by a
+//                       binary search over per-sequence tile counts computed from
+//                       query_start_len. Each tile streams only its visible K prefix; masks are
+//                       applied only on tiles that cross the causal diagonal or the tail.
+// Nothing here synchronises with the host, so launches are CUDA-graph safe for any live rows.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/attention_params.h"
+#include "kernels/cuda/block_scan.cuh"
+#include "kernels/cuda/mma_sm80.cuh"
+
+namespace pagedserve::cuda_detail {
+
+template <int D, bool kDecode>
+struct AttentionConfig {
+  static_assert(D % 16 == 0 && D <= 256, "head_dim must be a multiple of 16, at most 256");
+  static constexpr int kWarps = kDecode ? 4 : 8;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kRows = kDecode ? 16 : 16 * kWarps;  // packed rows per CTA
+  static constexpr int kKeys = (kDecode || D <= 128) ? 64 : 32;  // keys per K/V tile
+  static constexpr int kWarpKeys = kDecode ? kKeys / kWarps : kKeys;  // keys each warp scores
+  static constexpr int kStages = kDecode ? 3 : 2;
+  static constexpr int kStride = D + 8;  // shared row stride (elements): +16 B kills bank conflicts
+  static constexpr bool kQInRegisters = D <= 128;  // D = 256 would spill
+  static constexpr int kMinBlocks = 1;
+  static constexpr int kChunksPerRow = D / 8;  // 16-byte chunks per head row
+
+  static constexpr int kQBytes = kRows * kStride * 2;
+  static constexpr int kKVBytes = kStages * 2 * kKeys * kStride * 2;
+  // Decode merges the 4 warps' (max, sum, out) through the K/V area once the loop is done.
+  static_assert(!kDecode || kWarps * kRows * (D + 2) * 4 <= kKVBytes, "merge scratch must fit");
+
+  static constexpr int fixed_smem_bytes() { return kQBytes + kKVBytes; }
+  // The block's dynamic shared memory: Q tile, K/V stages, then the per-row prefix [capacity + 1].
+  static int smem_bytes(int capacity) { return fixed_smem_bytes() + (capacity + 1) * 4; }
+};
+
+template <typename T, int D, bool kDecode>
+struct AttentionTile {
+  using Cfg = AttentionConfig<D, kDecode>;
+  static constexpr int kThreads = Cfg::kThreads;
+  static constexpr int kRows = Cfg::kRows;
+  static constexpr int kKeys = Cfg::kKeys;
+  static constexpr int kStride = Cfg::kStride;
+  static constexpr int kStages = Cfg::kStages;
+  static constexpr int kWarpKeys = Cfg::kWarpKeys;
+  static constexpr int kScoreBlocks = kWarpKeys / 8;  // n-blocks of 8 keys per warp
+  static constexpr int kOutBlocks = D / 8;            // n-blocks of 8 output columns
+  static constexpr int kDSteps = D / 16;              // k-steps of Q·Kᵀ
+
+  const AttentionParams& p;
+  T* s_q;   // [kRows, kStride]
+  T* s_kv;  // [kStages, 2 (K, V), kKeys, kStride]
+
+  // What one work item covers.
+  int seq;             // row of the batch (sequence)
+  int kv_head;
+  int first_token;     // global query token of packed row 0
+  int valid_rows;      // packed rows that hold real (token, head) pairs
+  int context_len;     // keys before the first query token of the sequence, plus tile offset
+  int kv_begin;        // keys [kv_begin, kv_end) are streamed
+  int kv_end;
+  bool causal;         // prefill: row r sees keys < context_len + r / G + 1
+
+  __device__ T* k_stage(int stage) const { return s_kv + (stage * 2) * kKeys * kStride; }
+  __device__ T* v_stage(int stage) const { return s_kv + (stage * 2 + 1) * kKeys * kStride; }
+
+  __device__ void load_q() const {
+    const T* q = static_cast<const T*>(p.q);
+    const int group = p.heads_per_kv;
+    for (int c = threadIdx.x; c < kRows * Cfg::kChunksPerRow; c += kThreads) {
+      const int row = c / Cfg::kChunksPerRow;
+      const int col = (c % Cfg::kChunksPerRow) * 8;
+      const bool valid = row < valid_rows;
+      const int token = first_token + row / group;
+      const int head = row % group;
+      const T* src = valid ? q + ((static_cast<long long>(token) * p.num_kv_heads + kv_head) * group + head) * D + col
+                           : q;
+      cp_async_16(s_q + row * kStride + col, src, valid);
+    }
+  }
+
+  __device__ void load_kv(int stage, int key0) const {
+    const T* k_cache = static_cast<const T*>(p.k_cache);
+    const T* v_cache = static_cast<const T*>(p.v_cache);
+    const int* pages = p.block_table + static_cast<long long>(seq) * p.max_pages_per_seq;
+    const int page_mask = (1 << p.page_shift) - 1;
+    T* k_dst = k_stage(stage);
+    T* v_dst = v_stage(stage);
+    for (int c = threadIdx.x; c < kKeys * Cfg::kChunksPerRow; c += kThreads) {
+      const int key = c / Cfg::kChunksPerRow;
+      const int col = (c % Cfg::kChunksPerRow) * 8;
+      const int token = key0 + key;
+      const bool valid = token < kv_end;
+      long long offset = 0;
+      if (valid) {
+        const int page = __ldg(pages + (token >> p.page_shift));
+        const long long slot = (static_cast<long long>(page) << p.page_shift) + (token & page_mask);
+        offset = (slot * p.num_kv_heads + kv_head) * D + col;
+      }
+      cp_async_16(k_dst + key * kStride + col, k_cache + offset, valid);
+      cp_async_16(v_dst + key * kStride + col, v_cache + offset, valid);
+    }
+  }
+
+  // A-operand fragments of this warp's 16 Q rows for k-step ks.
+  __device__ void q_fragment(std::uint32_t (&a)[4], int warp_row0, int ks) const {
+    const int lane = threadIdx.x % 32;
+    const int row = warp_row0 + (lane % 8) + ((lane / 8) % 2) * 8;
+    const int col = ks * 16 + (lane / 16) * 8;
+    ldmatrix_x4(a, s_q + row * kStride + col);
+  }
+
+  // Runs the whole K/V loop of the item. On return: per thread, for its rows lane/4 and
+  // lane/4 + 8 of the warp's 16, the running max (base 2), the thread's part of the sum
+  // (not yet reduced across the quad) and the unnormalised output fragments.
+  __device__ void run(float (&row_max)[2], float (&row_sum)[2], float (&acc)[kOutBlocks][4]) const {
+    const int warp = threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    const int warp_row0 = kDecode ? 0 : warp * 16;
+    const int warp_key0 = kDecode ? warp * kWarpKeys : 0;
+
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      row_max[i] = -INFINITY;
+      row_sum[i] = 0.0f;
+    }
+#pragma unroll
+    for (int nb = 0; nb < kOutBlocks; ++nb) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nb][e] = 0.0f;
+    }
+
+    // Keys a row may see: prefill rows end at their causal diagonal; decode rows see everything.
+    int row_limit[2];
+    int tile_limit = kv_end;  // keys below this are visible to every row of the CTA
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int row = warp_row0 + lane / 4 + i * 8;
+      row_limit[i] = kv_end;
+      if (causal && row < valid_rows) {
+        row_limit[i] = min(kv_end, context_len + row / p.heads_per_kv + 1);
+      }
+    }
+    if (causal) tile_limit = min(kv_end, context_len + 1);
+
+    const int num_tiles = (kv_end - kv_begin + kKeys - 1) / kKeys;
+    load_q();
+#pragma unroll
+    for (int st = 0; st < kStages - 1; ++st) {
+      if (st < num_tiles) load_kv(st, kv_begin + st * kKeys);
+      cp_async_commit();
+    }
+
+    std::uint32_t q_regs[Cfg::kQInRegisters ? kDSteps : 1][4];
+    for (int tile = 0; tile < num_tiles; ++tile) {
+      cp_async_wait<kStages - 2>();
+      __syncthreads();
+      {
+        const int next = tile + kStages - 1;
+        if (next < num_tiles) load_kv(next % kStages, kv_begin + next * kKeys);
+        cp_async_commit();
+      }
+      if constexpr (Cfg::kQInRegisters) {
+        if (tile == 0) {
+#pragma unroll
+          for (int ks = 0; ks < kDSteps; ++ks) q_fragment(q_regs[ks], warp_row0, ks);
+        }
+      }
+      const T* k_tile = k_stage(tile % kStages);
+      const T* v_tile = v_stage(tile % kStages);
+      const int key0 = kv_begin + tile * kKeys;
+
+      float score[kScoreBlocks][4];
+#pragma unroll
+      for (int nb = 0; nb < kScoreBlocks; ++nb) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) score[nb][e] = 0.0f;
+      }
+#pragma unroll
+      for (int ks = 0; ks < kDSteps; ++ks) {
+        std::uint32_t a[4];
+        if constexpr (Cfg::kQInRegisters) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) a[e] = q_regs[ks][e];
+        } else {
+          q_fragment(a, warp_row0, ks);
+        }
+#pragma unroll
+        for (int nb2 = 0; nb2 < kScoreBlocks / 2; ++nb2) {
+          std::uint32_t b[4];
+          const int key = warp_key0 + nb2 * 16 + (lane % 8) + (lane / 16) * 8;
+          const int col = ks * 16 + ((lane / 8) % 2) * 8;
+          ldmatrix_x4(b, k_tile + key * kStride + col);
+          mma_16816<T>(score[2 * nb2], a, b[0], b[1]);
+          mma_16816<T>(score[2 * nb2 + 1], a, b[2], b[3]);
+        }
+      }
+
+      // Scale into base-2 units; mask only tiles that reach past what every row may see.
+      const bool needs_mask = key0 + kKeys > tile_limit;
+#pragma unroll
+      for (int nb = 0; nb < kScoreBlocks; ++nb) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          float s = score[nb][e] * p.scale_log2;
+          if (needs_mask) {
+            const int key = key0 + warp_key0 + nb * 8 + (lane % 4) * 2 + (e % 2);
+            if (key >= row_limit[e / 2]) s = -INFINITY;
+          }
+          score[nb][e] = s;
+        }
+      }
+
+      // Online softmax: new running max, rescale what was accumulated, exponentiate.
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        float tile_max = -INFINITY;
+#pragma unroll
+        for (int nb = 0; nb < kScoreBlocks; ++nb) {
+          tile_max = fmaxf(tile_max, fmaxf(score[nb][2 * i], score[nb][2 * i + 1]));
+        }
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+        const float new_max = fmaxf(row_max[i], tile_max);
+        // A row that has seen only masked keys keeps max -inf; subtract 0 then so exp2 gives 0.
+        const float base = new_max == -INFINITY ? 0.0f : new_max;
+        const float rescale = exp2f(row_max[i] - base);
+        row_max[i] = new_max;
+        row_sum[i] *= rescale;
+#pragma unroll
+        for (int nb = 0; nb < kOutBlocks; ++nb) {
+          acc[nb][2 * i] *= rescale;
+          acc[nb][2 * i + 1] *= rescale;
+        }
+#pragma unroll
+        for (int nb = 0; nb < kScoreBlocks; ++nb) {
+          const float p0 = exp2f(score[nb][2 * i] - base);
+          const float p1 = exp2f(score[nb][2 * i + 1] - base);
+          score[nb][2 * i] = p0;
+          score[nb][2 * i + 1] = p1;
+          row_sum[i] += p0 + p1;
+        }
+      }
+
+      // acc += P · V: the score fragments of two n-blocks form one A fragment (16 keys).
+#pragma unroll
+      for (int kk = 0; kk < kWarpKeys / 16; ++kk) {
+        std::uint32_t a[4];
+        a[0] = pack2<T>(score[2 * kk][0], score[2 * kk][1]);
+        a[1] = pack2<T>(score[2 * kk][2], score[2 * kk][3]);
+        a[2] = pack2<T>(score[2 * kk + 1][0], score[2 * kk + 1][1]);
+        a[3] = pack2<T>(score[2 * kk + 1][2], score[2 * kk + 1][3]);
+#pragma unroll
+        for (int nd2 = 0; nd2 < kOutBlocks / 2; ++nd2) {
+          std::uint32_t b[4];
+          const int key = warp_key0 + kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
+          const int col = nd2 * 16 + (lane / 16) * 8;
+          ldmatrix_x4_trans(b, v_tile + key * kStride + col);
+          mma_16816<T>(acc[2 * nd2], a, b[0], b[1]);
+          mma_16816<T>(acc[2 * nd2 + 1], a, b[2], b[3]);
+        }
+      }
+    }
+    // Leave no copy in flight and no warp still reading: the caller reuses shared memory.
+    cp_async_wait<0>();
+    __syncthreads();
+  }
+};
+
+template <typename T>
+__device__ __forceinline__ void store2(T* dst, float x, float y) {
+  *reinterpret_cast<std::uint32_t*>(dst) = pack2<T>(x, y);
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, AttentionConfig<D, false>::kMinBlocks)
+    prefill_attention_kernel(const AttentionParams p) {
+  using Cfg = AttentionConfig<D, false>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ int warp_totals[Cfg::kWarps];
+  T* s_q = reinterpret_cast<T*>(smem);
+  T* s_kv = reinterpret_cast<T*>(smem + Cfg::kQBytes);
+  int* prefix = reinterpret_cast<int*>(smem + Cfg::fixed_smem_bytes());
+
+  const int group = p.heads_per_kv;
+  const int tokens_per_tile = Cfg::kRows / group;
+  block_exclusive_scan<Cfg::kThreads>(
+      p.capacity,
+      [&](int s) {
+        const int q_len = p.query_start_len[s + 1] - p.query_start_len[s];
+        return (p.seq_lens[s] > 0 && q_len > 0) ? (q_len + tokens_per_tile - 1) / tokens_per_tile : 0;
+      },
+      prefix, warp_totals);
+  const int unit = blockIdx.x;
+  if (unit >= prefix[p.capacity]) return;  // capacity-sized grid: spare CTAs leave at once
+
+  const int seq = find_row(prefix, p.capacity, unit);
+  const int q_start = p.query_start_len[seq];
+  const int q_len = p.query_start_len[seq + 1] - q_start;
+  const int seq_len = p.seq_lens[seq];
+  // Last tile of a sequence first: it sees the most keys (longest-first balancing).
+  const int tiles = prefix[seq + 1] - prefix[seq];
+  const int tile = tiles - 1 - (unit - prefix[seq]);
+  const int tile_token0 = tile * tokens_per_tile;
+  const int tile_tokens = min(tokens_per_tile, q_len - tile_token0);
+
+  AttentionTile<T, D, false> work{p, s_q, s_kv};
+  work.seq = seq;
+  work.kv_head = blockIdx.y;
+  work.first_token = q_start + tile_token0;
+  work.valid_rows = tile_tokens * group;
+  work.context_len = seq_len - q_len + tile_token0;
+  work.kv_begin = 0;
+  work.kv_end = min(seq_len, work.context_len + tile_tokens);  // the visible-K prefix of the tile
+  work.causal = true;
+
+  float row_max[2];
+  float row_sum[2];
+  float acc[D / 8][4];
+  work.run(row_max, row_sum, acc);
+
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  T* out = static_cast<T*>(p.out);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    float sum = row_sum[i];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int row = warp * 16 + lane / 4 + i * 8;
+    if (row >= work.valid_rows) continue;
+    const float inv = 1.0f / sum;
+    const int token = work.first_token + row / group;
+    T* dst = out + ((static_cast<long long>(token) * p.num_kv_heads + work.kv_head) * group + row % group) * D;
+#pragma unroll
+    for (int nb = 0; nb < D / 8; ++nb) {
+      store2(dst + nb * 8 + (lane % 4) * 2, acc[nb][2 * i] * inv, acc[nb][2 * i + 1] * inv);
+    }
+  }
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionConfig<D, true>::kMinBlocks)
+    decode_attention_kernel(const AttentionParams p) {
+  using Cfg = AttentionConfig<D, true>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ int warp_totals[Cfg::kWarps];
+  __shared__ long long reduce_scratch[Cfg::kWarps];
+  T* s_q = reinterpret_cast<T*>(smem);
+  T* s_kv = reinterpret_cast<T*>(smem + Cfg::kQBytes);
+  int* prefix = reinterpret_cast<int*>(smem + Cfg::fixed_smem_bytes());
+
+  // The split, from seq_lens alone, identically in every CTA: aim for target_items items of
+  // equal length; rows short enough stay whole.
+  long long live_tokens = 0;
+  long long live_rows = 0;
+  // A row is live when it has K/V and a query (q_len 0 rows are skipped, like inactive ones).
+  auto live_len = [&](int s) {
+    const int len = p.seq_lens[s];
+    return (len > 0 && p.query_start_len[s + 1] > p.query_start_len[s]) ? len : 0;
+  };
+  for (int s = threadIdx.x; s < p.capacity; s += Cfg::kThreads) {
+    const int len = live_len(s);
+    live_tokens += len;
+    live_rows += len > 0 ? 1 : 0;
+  }
+  live_tokens = block_sum<Cfg::kThreads>(live_tokens, reduce_scratch);
+  live_rows = block_sum<Cfg::kThreads>(live_rows, reduce_scratch);
+  int chunk = 1 << 30;
+  if (live_rows > 0) {
+    const long long pairs = live_rows * p.num_kv_heads;
+    const long long splits = max(1LL, p.target_items / pairs);
+    const long long mean_len = (live_tokens + live_rows - 1) / live_rows;
+    long long want = (mean_len + splits - 1) / splits;
+    want = (want + Cfg::kKeys - 1) / Cfg::kKeys * Cfg::kKeys;
+    chunk = static_cast<int>(min(max(want, static_cast<long long>(kMinDecodeChunk)), 1LL << 30));
+  }
+  block_exclusive_scan<Cfg::kThreads>(
+      p.capacity,
+      [&](int s) {
+        const int len = live_len(s);
+        return len > 0 ? (len + chunk - 1) / chunk : 0;
+      },
+      prefix, warp_totals);
+  if (blockIdx.x == 0) {
+    for (int s = threadIdx.x; s < p.capacity; s += Cfg::kThreads) {
+      p.row_chunks[s] = prefix[s + 1] - prefix[s];
+      p.row_chunk_base[s] = prefix[s];
+    }
+  }
+  const int total_items = prefix[p.capacity] * p.num_kv_heads;
+  const int group = p.heads_per_kv;
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  float* merge = reinterpret_cast<float*>(s_kv);  // [kWarps][16][D] outputs, then [kWarps][16][2]
+  float* merge_stats = merge + Cfg::kWarps * 16 * D;
+
+  for (int item = blockIdx.x; item < total_items; item += gridDim.x) {
+    const int unit = item / p.num_kv_heads;
+    const int seq = find_row(prefix, p.capacity, unit);
+    const int chunk_index = unit - prefix[seq];
+    const int chunks = prefix[seq + 1] - prefix[seq];
+    const int seq_len = p.seq_lens[seq];
+
+    AttentionTile<T, D, true> work{p, s_q, s_kv};
+    work.seq = seq;
+    work.kv_head = item % p.num_kv_heads;
+    work.first_token = p.query_start_len[seq];
+    work.valid_rows = group;
+    work.context_len = 0;
+    work.kv_begin = chunk_index * chunk;
+    work.kv_end = min(seq_len, work.kv_begin + chunk);
+    work.causal = false;
+
+    float row_max[2];
+    float row_sum[2];
+    float acc[D / 8][4];
+    work.run(row_max, row_sum, acc);
+
+    // Each warp saw a quarter of every tile: publish (max, sum, out) and merge across warps.
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float sum = row_sum[i];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int row = lane / 4 + i * 8;
+      float* dst = merge + (warp * 16 + row) * D;
+#pragma unroll
+      for (int nb = 0; nb < D / 8; ++nb) {
+        *reinterpret_cast<float2*>(dst + nb * 8 + (lane % 4) * 2) = make_float2(acc[nb][2 * i], acc[nb][2 * i + 1]);
+      }
+      if (lane % 4 == 0) {
+        merge_stats[(warp * 16 + row) * 2] = row_max[i];
+        merge_stats[(warp * 16 + row) * 2 + 1] = sum;
+      }
+    }
+    __syncthreads();
+    T* out = static_cast<T*>(p.out);
+    const long long out_row0 = (static_cast<long long>(work.first_token) * p.num_kv_heads + work.kv_head) * group;
+    for (int idx = threadIdx.x; idx < group * (D / 2); idx += Cfg::kThreads) {
+      const int row = idx / (D / 2);
+      const int col = (idx % (D / 2)) * 2;
+      float max_all = -INFINITY;
+#pragma unroll
+      for (int w = 0; w < Cfg::kWarps; ++w) max_all = fmaxf(max_all, merge_stats[(w * 16 + row) * 2]);
+      float sum = 0.0f;
+      float2 value = make_float2(0.0f, 0.0f);
+#pragma unroll
+      for (int w = 0; w < Cfg::kWarps; ++w) {
+        const float weight = exp2f(merge_stats[(w * 16 + row) * 2] - max_all);
+        sum += weight * merge_stats[(w * 16 + row) * 2 + 1];
+        const float2 part = *reinterpret_cast<const float2*>(merge + (w * 16 + row) * D + col);
+        value.x += weight * part.x;
+        value.y += weight * part.y;
+      }
+      if (chunks == 1) {
+        const float inv = 1.0f / sum;
+        store2(out + (out_row0 + row) * D + col, value.x * inv, value.y * inv);
+      } else {
+        const long long slot = static_cast<long long>(item) * group + row;
+        *reinterpret_cast<float2*>(p.partial_out + slot * D + col) = value;
+        if (col == 0) {
+          p.partial_max_sum[slot * 2] = max_all;
+          p.partial_max_sum[slot * 2 + 1] = sum;
+        }
+      }
+    }
+    __syncthreads();  // merge scratch aliases the K/V stages of the next item
+  }
+}
+
+// Merges the chunks of split decode rows (log-sum-exp weights). One CTA per row; rows with one
+// chunk (written by the decode kernel directly) and inactive rows leave at once.
+template <typename T>
+__global__ void __launch_bounds__(256) combine_decode_kernel(const AttentionParams p, int head_dim) {
+  const int seq = blockIdx.x;
+  const int chunks = p.row_chunks[seq];
+  if (chunks <= 1) return;
+  const int base = p.row_chunk_base[seq];
+  const int group = p.heads_per_kv;
+  const int token = p.query_start_len[seq];
+  T* out = static_cast<T*>(p.out);
+  const int half_dim = head_dim / 2;
+  const int per_head = group * half_dim;
+  for (int idx = threadIdx.x; idx < p.num_kv_heads * per_head; idx += blockDim.x) {
+    const int kv_head = idx / per_head;
+    const int row = (idx % per_head) / half_dim;
+    const int col = (idx % half_dim) * 2;
+    float max_all = -INFINITY;
+    for (int c = 0; c < chunks; ++c) {
+      const long long slot = (static_cast<long long>(base + c) * p.num_kv_heads + kv_head) * group + row;
+      max_all = fmaxf(max_all, p.partial_max_sum[slot * 2]);
+    }
+    float sum = 0.0f;
+    float2 value = make_float2(0.0f, 0.0f);
+    for (int c = 0; c < chunks; ++c) {
+      const long long slot = (static_cast<long long>(base + c) * p.num_kv_heads + kv_head) * group + row;
+      const float weight = exp2f(p.partial_max_sum[slot * 2] - max_all);
+      sum += weight * p.partial_max_sum[slot * 2 + 1];
+      const float2 part = *reinterpret_cast<const float2*>(p.partial_out + slot * head_dim + col);
+      value.x += weight * part.x;
+      value.y += weight * part.y;
+    }
+    const float inv = 1.0f / sum;
+    const long long out_row = (static_cast<long long>(token) * p.num_kv_heads + kv_head) * group + row;
+    store2(out + out_row * head_dim + col, value.x * inv, value.y * inv);
+  }
+}
+
+}  // namespace pagedserve::cuda_detail

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One device-machine session for the CUDA attention work: build (CMake targets, or plain nvcc
+# if the project's configure fails because of unrelated half-written folders), run the CUDA
+# tests, compute-sanitizer (memcheck + racecheck on a filtered subset) and the benchmark.
+# Logs go to $OUT (or /tmp/out). Usage: tests/kernels/cuda/device_run.sh [tests|sanitize|bench]...
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+steps=${*:-tests sanitize bench}
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$out/device.txt"
+git log -1 --format='commit %H %cd' >> "$out/device.txt" 2>/dev/null || true
+
+bin=/tmp/psbin
+mkdir -p $bin
+if cmake -S . -B /tmp/psbuild -G Ninja -DPAGEDSERVE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
+     -DPAGEDSERVE_WERROR=ON > "$out/cmake.log" 2>&1 &&
+   ninja -C /tmp/psbuild kernels_cuda_test attention_cuda >> "$out/cmake.log" 2>&1; then
+  cp /tmp/psbuild/tests/kernels/cuda/kernels_cuda_test /tmp/psbuild/bench/cuda/attention_cuda $bin/
+  echo "built with cmake"
+else
+  echo "cmake build failed (see cmake.log); building with nvcc directly"
+  flags="-std=c++20 -O3 -I. -DPAGEDSERVE_HAVE_CUDA -gencode=arch=compute_90a,code=sm_90a"
+  kflags="$flags --expt-relaxed-constexpr --use_fast_math"
+  pids=()
+  for f in kernels/cuda/*.cu; do
+    nvcc $kflags -c "$f" -o $bin/$(basename "$f").o & pids+=($!)
+  done
+  nvcc $flags -x cu -c core/buffer.cpp -o $bin/buffer.o & pids+=($!)
+  g++ -std=c++20 -O2 -I. -c kernels/reference/paged_attention_reference.cpp -o $bin/ref.o & pids+=($!)
+  nvcc $flags -x cu -c tests/kernels/cuda/attention_cuda_test.cpp -o $bin/test.o & pids+=($!)
+  nvcc $flags -c bench/cuda/attention_cuda.cu -o $bin/bench.o & pids+=($!)
+  for p in "${pids[@]}"; do wait $p || { echo "compile failed"; exit 1; }; done
+  nvcc -o $bin/kernels_cuda_test $bin/test.o $bin/attention*.o $bin/buffer.o $bin/ref.o -lgtest -lgtest_main -lpthread || exit 1
+  nvcc -o $bin/attention_cuda $bin/bench.o $bin/attention*.o $bin/buffer.o || exit 1
+fi
+
+for step in $steps; do
+  case $step in
+    tests)
+      $bin/kernels_cuda_test --gtest_brief=1 2>&1 | tee "$out/tests.log" | tail -30 ;;
+    sanitize)
+      filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*'
+      compute-sanitizer --tool memcheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
+        --gtest_filter="$filter" > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; tail -5 "$out/memcheck.log"
+      compute-sanitizer --tool racecheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
+        --gtest_filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d64_g4_p16' \
+        > "$out/racecheck.log" 2>&1; echo "racecheck rc=$?"; tail -5 "$out/racecheck.log" ;;
+    bench)
+      $bin/attention_cuda 30 2>&1 | tee "$out/bench.log" ;;
+  esac
+done
