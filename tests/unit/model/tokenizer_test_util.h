@@ -32,7 +32,7 @@ class TempDir {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     path_ = std::filesystem::temp_directory_path() /
             ("pagedserve-tok-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
-             std::to_string(::getpid()));
+             std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
@@ -52,6 +52,7 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+  static inline int counter_ = 0;  // several directories in one test
 };
 
 }  // namespace pagedserve::testing
