@@ -359,8 +359,10 @@ void build_token_bytes(const DecoderPlan& plan, TokenizerData& data) {
 
 }  // namespace
 
-std::shared_ptr<const TokenizerData> load_tokenizer_data(const std::filesystem::path& tokenizer_json,
-                                                         const std::filesystem::path& config_path) {
+namespace {
+
+std::shared_ptr<const TokenizerData> build_tokenizer_data(const std::filesystem::path& tokenizer_json,
+                                                          const std::filesystem::path& config_path) {
   const JsonFile file = read_json(tokenizer_json);
   const json& root = file.root;
   auto data = std::make_shared<TokenizerData>();
@@ -405,6 +407,19 @@ std::shared_ptr<const TokenizerData> load_tokenizer_data(const std::filesystem::
     }
   }
   return data;
+}
+
+}  // namespace
+
+std::shared_ptr<const TokenizerData> load_tokenizer_data(const std::filesystem::path& tokenizer_json,
+                                                         const std::filesystem::path& config_path) {
+  try {
+    return build_tokenizer_data(tokenizer_json, config_path);
+  } catch (const nlohmann::json::exception& e) {
+    // A field of the wrong JSON type somewhere the checks above do not look.
+    throw SetupError(tokenizer_json.string() + " (or " + config_path.filename().string() + ")",
+                     std::string("unexpected JSON: ") + e.what());
+  }
 }
 
 }  // namespace pagedserve
