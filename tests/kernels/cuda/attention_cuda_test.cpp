@@ -157,8 +157,8 @@ TEST(CudaAttention, EmptyBatchWritesNothing) {
 // rows come and go (query_start_len is recompacted) and lengths change, as in serving.
 TEST(CudaAttention, GraphReplayWithChangingLiveRows) {
   SKIP_WITHOUT_GPU();
-  constexpr int kCapacity = 40;
-  constexpr int kMaxLen = 3000;
+  constexpr int kCapacity = 24;
+  constexpr int kMaxLen = 2000;
   std::vector<PagedRowSpec> rows(kCapacity, PagedRowSpec{kMaxLen, 1});
   PagedBatchSpec spec = base_spec(DType::bf16, 128, 4, 16, rows);
   spec.num_kv_heads = 8;

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../../.."
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
-steps=${*:-tests sanitize bench}
+steps=${*:-tests bench sanitize}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$out/device.txt"
 git log -1 --format='commit %H %cd' >> "$out/device.txt" 2>/dev/null || true
 
@@ -41,9 +41,9 @@ for step in $steps; do
       $bin/kernels_cuda_test --gtest_brief=1 2>&1 | tee "$out/tests.log" | tail -30 ;;
     sanitize)
       filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*'
-      compute-sanitizer --tool memcheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
+      timeout 200 compute-sanitizer --tool memcheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
         --gtest_filter="$filter" > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; tail -5 "$out/memcheck.log"
-      compute-sanitizer --tool racecheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
+      timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
         --gtest_filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d64_g4_p16' \
         > "$out/racecheck.log" 2>&1; echo "racecheck rc=$?"; tail -5 "$out/racecheck.log" ;;
     bench)
