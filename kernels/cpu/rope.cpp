@@ -6,14 +6,15 @@
 
 namespace pagedserve {
 
-std::vector<float> rope_inv_freq(int head_dim, float theta, const RopeScaling& scaling) {
+std::vector<float> rope_inv_freq(int head_dim, float theta, const std::optional<RopeLlama3Scaling>& llama3) {
   std::vector<float> inv_freq(static_cast<std::size_t>(head_dim / 2));
   for (int i = 0; i < head_dim / 2; ++i) {
     // HF: 1 / base ** (arange(0, dim, 2).float() / dim), in f32.
     const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
     inv_freq[i] = 1.0f / std::pow(theta, exponent);
   }
-  if (scaling.kind == RopeScaling::Kind::llama3) {
+  if (llama3) {
+    const RopeLlama3Scaling& scaling = *llama3;
     // Long wavelengths are slowed by `factor`, short ones kept, and the band between blended.
     const float old_context = static_cast<float>(scaling.original_max_position_embeddings);
     const float low_freq_wavelen = old_context / scaling.low_freq_factor;

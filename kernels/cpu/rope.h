@@ -4,22 +4,25 @@
 // Any single caller thread; never allocates (except rope_inv_freq, a setup call).
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "core/tensor_view.h"
 
 namespace pagedserve {
 
-struct RopeScaling {
-  enum class Kind { none, llama3 } kind = Kind::none;
-  float factor = 1.0f;
+// Llama 3.x rope_scaling: wavelengths above original / low_freq_factor are divided by `factor`,
+// those below original / high_freq_factor kept, the band between interpolated.
+struct RopeLlama3Scaling {
+  float factor = 8.0f;
   float low_freq_factor = 1.0f;
   float high_freq_factor = 4.0f;
   int original_max_position_embeddings = 8192;
 };
 
-// [head_dim / 2] inverse frequencies: theta^(-2i/head_dim), rescaled per `scaling`.
-std::vector<float> rope_inv_freq(int head_dim, float theta, const RopeScaling& scaling);
+// [head_dim / 2] inverse frequencies theta^(-2i/head_dim), optionally rescaled the llama3 way.
+std::vector<float> rope_inv_freq(int head_dim, float theta,
+                                 const std::optional<RopeLlama3Scaling>& llama3 = std::nullopt);
 
 // cos/sin of position * inv_freq for every token; computed once per forward, shared by all layers.
 void rope_cos_sin(const TensorView& positions,  // [num_tokens] i32

@@ -16,14 +16,10 @@ TEST(Rope, MatchesReferenceAtScatteredPositions) {
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  RopeScaling llama3;
-  llama3.kind = RopeScaling::Kind::llama3;
-  llama3.factor = 8.0f;
-  llama3.low_freq_factor = 1.0f;
-  llama3.high_freq_factor = 4.0f;
-  llama3.original_max_position_embeddings = 8192;
+  const std::optional<RopeLlama3Scaling> llama3 = RopeLlama3Scaling{8.0f, 1.0f, 4.0f, 8192};
+  const std::optional<RopeLlama3Scaling> none;
   for (const auto& [head_dim, theta, scaling] :
-       {std::tuple{64, 1e6f, RopeScaling{}}, {128, 5e5f, llama3}, {2, 1e4f, RopeScaling{}}, {80, 1e4f, llama3}}) {
+       {std::tuple{64, 1e6f, none}, {128, 5e5f, llama3}, {2, 1e4f, none}, {80, 1e4f, llama3}}) {
     const int num_tokens = 11;
     const int num_heads = 3;
     const int half = head_dim / 2;
@@ -52,10 +48,8 @@ TEST(Rope, MatchesReferenceAtScatteredPositions) {
 }
 
 TEST(Rope, Llama3ScalingKeepsHighAndSlowsLowFrequencies) {
-  RopeScaling llama3;
-  llama3.kind = RopeScaling::Kind::llama3;
-  llama3.factor = 8.0f;
-  const std::vector<float> plain = rope_inv_freq(128, 5e5f, RopeScaling{});
+  const RopeLlama3Scaling llama3{8.0f, 1.0f, 4.0f, 8192};
+  const std::vector<float> plain = rope_inv_freq(128, 5e5f);
   const std::vector<float> scaled = rope_inv_freq(128, 5e5f, llama3);
   EXPECT_EQ(scaled.front(), plain.front());                  // wavelength 2*pi: untouched
   EXPECT_FLOAT_EQ(scaled.back(), plain.back() / 8.0f);       // longest wavelength: divided by factor

@@ -1,0 +1,99 @@
+// The Llama-family forward (Llama, Qwen2, Qwen3, Mistral) over one flattened engine step on the
+// CPU backend: decode rows and prefill chunks together, K/V through the paged cache.
+//
+// Per layer: RMSNorm -> q/k/v projections (+bias, Qwen2) -> per-head q/k RMSNorm (Qwen3) ->
+// RoPE at each token's position -> K/V written to the cache through slot_mapping -> the decode
+// kernel over the decode rows and the prefill kernel over the prefill rows -> output projection
+// -> residual -> RMSNorm -> SwiGLU MLP -> residual. Then the final norm and lm_head, only for the
+// rows listed in sample_token_indices.
+//
+// Activations are f32. Attention reads and writes q/out in the KV cache's dtype (bf16 by default,
+// f32 for exact tests), so q and the attention output are converted at that boundary.
+//
+// Ownership and threads: the model owns its weights and its scratch (sized once for
+// max_num_batched_tokens); the KV cache belongs to the caller. One thread (the engine thread)
+// calls forward(); the kernels fan out over the ThreadPool given at construction, which must
+// outlive the model.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <variant>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/dtype.h"
+#include "core/tensor_view.h"
+#include "core/thread_pool.h"
+#include "kvcache/kv_cache.h"
+#include "model/forward_batch.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+
+namespace pagedserve {
+
+// Where the weights come from: a Hugging Face checkpoint directory, or seeded random weights of
+// the config's shapes (--load-format dummy).
+struct CheckpointWeights {
+  std::filesystem::path model_dir;
+};
+struct DummyWeights {
+  std::uint64_t seed = 0;
+  DType dtype = DType::bf16;
+};
+using WeightSource = std::variant<CheckpointWeights, DummyWeights>;
+
+class LlamaModel {
+ public:
+  // Loads (or makes) the weights and allocates scratch for up to `max_num_batched_tokens` tokens
+  // per forward. Throws SetupError on a missing or misshapen tensor.
+  LlamaModel(const ModelConfig& config, const WeightSource& source, ThreadPool& pool,
+             int max_num_batched_tokens = 2048);
+  LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool, int max_num_batched_tokens = 2048);
+
+  // Runs one step: writes this step's K/V into `cache` and the logits of every sampled token.
+  // The batch must satisfy forward_batch.h's invariants (token ids < vocab, slots inside the
+  // cache, at most max_num_batched_tokens tokens); violations throw std::invalid_argument before
+  // anything is written.
+  void forward(const ForwardBatch& batch, KVCache& cache,
+               const TensorView& logits);  // [batch.sample_token_indices.size(), vocab] f32
+
+  const ModelConfig& config() const noexcept { return config_; }
+  const ModelWeights& weights() const noexcept { return weights_; }
+  int max_num_batched_tokens() const noexcept { return max_tokens_; }
+
+ private:
+  void run_layer(int layer_index, const ForwardBatch& batch, KVCache& cache, std::int64_t num_tokens);
+  void run_attention(const AttentionBatch& part, std::int64_t first_token, const TensorView& k_cache,
+                     const TensorView& v_cache, bool decode);
+  void check_batch(const ForwardBatch& batch, const KVCache& cache, const TensorView& logits) const;
+
+  // Splits rows over the pool for the cheap row-wise kernels (norms, activation, residual).
+  template <typename RowFn>
+  void for_row_chunks(std::int64_t rows, RowFn&& fn);
+
+  ModelConfig config_;
+  ModelWeights weights_;
+  ThreadPool& pool_;
+  int max_tokens_;
+  std::vector<float> inv_freq_;  // [head_dim / 2]
+
+  // Scratch, f32 unless noted; T = max_num_batched_tokens.
+  Buffer hidden_;         // [T, hidden] the residual stream
+  Buffer normed_;         // [T, hidden]
+  Buffer q_;              // [T, q_size]
+  Buffer k_;              // [T, kv_size]
+  Buffer v_;              // [T, kv_size]
+  Buffer q_attention_;    // [T, q_size] in the cache dtype (room for f32)
+  Buffer out_attention_;  // [T, q_size] in the cache dtype (room for f32)
+  Buffer attention_f32_;  // [T, q_size]
+  Buffer delta_;          // [T, hidden] a sublayer's output before the residual add
+  Buffer gate_;           // [T, intermediate]
+  Buffer up_;             // [T, intermediate]
+  Buffer rope_cos_;       // [T, head_dim / 2]
+  Buffer rope_sin_;       // [T, head_dim / 2]
+  Buffer sampled_;        // [T, hidden] final-normed rows that get logits
+  Buffer workspace_;      // matmul workspace
+};
+
+}  // namespace pagedserve
