@@ -91,6 +91,7 @@ class GenerationSink {
 struct SubmitOutcome {
   std::optional<BackendRequestId> id;  // empty: refused, `error` says why (e.g. can never fit)
   std::string error;
+  int http_status = 400;  // for a refusal: 400 can never fit, 429 queue full, 503 shutting down
 };
 
 // Point-in-time engine figures for /metrics; the token and preemption counts are cumulative.

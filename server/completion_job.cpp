@@ -1,0 +1,186 @@
+#include "server/completion_job.h"
+
+
+namespace pagedserve {
+namespace {
+
+const char* reason_name(GenerationFinishReason reason) {
+  switch (reason) {
+    case GenerationFinishReason::stop: return "stop";
+    case GenerationFinishReason::length: return "length";
+    case GenerationFinishReason::abort: return "abort";
+  }
+  return "abort";
+}
+
+}  // namespace
+
+// Engine-thread side of one choice: records metrics, then hands the output to the strand.
+class CompletionJob::Sink : public GenerationSink {
+ public:
+  Sink(std::shared_ptr<CompletionJob> job, int choice) : job_(std::move(job)), choice_(choice) {}
+
+  void on_delta(const GenerationDelta& delta) override {
+    job_->post_([job = job_, choice = choice_, delta] { job->on_delta(choice, delta); });
+  }
+
+  void on_finish(const GenerationFinish& finish) override {
+    job_->state_.metrics().record_finish(finish);
+    job_->post_([job = job_, choice = choice_, finish] { job->on_finish(choice, finish); });
+  }
+
+ private:
+  std::shared_ptr<CompletionJob> job_;
+  int choice_;
+};
+
+CompletionJob::CompletionJob(CompletionStart start, std::shared_ptr<CompletionBackend> backend, ServerState& state,
+                             std::shared_ptr<CompletionOutput> output, StrandPost post)
+    : start_(std::move(start)),
+      backend_(std::move(backend)),
+      state_(state),
+      output_(std::move(output)),
+      post_(std::move(post)) {
+  header_ = {make_completion_id(), unix_time_now(), state_.options().served_model_name};
+  choices_.resize(start_.prompt_ids.size() * std::size_t(start_.request.n));
+}
+
+GenerationSpec CompletionJob::spec_for(int prompt_index) const {
+  const CompletionRequest& r = start_.request;
+  GenerationSpec spec;
+  spec.prompt_ids = start_.prompt_ids[prompt_index];
+  spec.sampling = {r.temperature,      r.top_p,           r.top_k,
+                   r.min_p,            r.presence_penalty, r.frequency_penalty,
+                   r.repetition_penalty, r.seed,           r.logprobs.value_or(0)};
+  spec.stop = {r.max_tokens, r.min_tokens, r.ignore_eos, r.stop_token_ids, r.stop};
+  return spec;
+}
+
+void CompletionJob::start() {
+  if (!output_) return;
+  if (!state_.begin_job(shared_from_this(), job_key_)) {
+    done_ = true;
+    release_output()->respond(error_reply(ApiError::too_many_requests("Too many requests in flight; retry later")));
+    return;
+  }
+  admitted_ = true;
+  const int n = start_.request.n;
+  for (int c = 0; c < int(choices_.size()); ++c) {
+    GenerationSpec spec = spec_for(c / n);
+    // n > 1 with a seed: each choice gets its own stream, still reproducible.
+    if (spec.sampling.seed && c % n) *spec.sampling.seed += std::uint64_t(c % n);
+    SubmitOutcome outcome = backend_->submit(std::move(spec), std::make_shared<Sink>(shared_from_this(), c));
+    if (!outcome.id) {
+      for (BackendRequestId id : request_ids_) backend_->abort(id);
+      done_ = true;
+      state_.end_job(job_key_);
+      ApiError error = ApiError::invalid_request(outcome.error);
+      error.status = outcome.http_status;
+      if (outcome.http_status == 429) error = ApiError::too_many_requests(outcome.error);
+      if (outcome.http_status == 503) error = ApiError::unavailable(outcome.error);
+      release_output()->respond(error_reply(error));
+      return;
+    }
+    request_ids_.push_back(*outcome.id);
+  }
+  if (!start_.request.stream) {
+    for (int c = 0; c < int(choices_.size()); ++c) choices_[c].text = start_.request.echo ? start_.prompt_texts[c / n] : "";
+    return;
+  }
+  output_->start_stream();
+  if (start_.request.echo) {
+    for (int c = 0; c < int(choices_.size()); ++c) {
+      output_->write_stream(sse_event(completion_chunk_json(header_, {c, start_.prompt_texts[c / n], std::nullopt, ""})));
+    }
+  }
+}
+
+void CompletionJob::abort() {
+  post_([self = shared_from_this()] { self->abort_on_strand(); });
+}
+
+void CompletionJob::abort_on_strand() {
+  if (done_) return;
+  for (BackendRequestId id : request_ids_) backend_->abort(id);
+}
+
+ChoiceLogprobs CompletionJob::logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens) {
+  ChoiceLogprobs lp;
+  for (const GeneratedToken& t : tokens) {
+    std::string text = backend_->token_text(t.token);
+    lp.text_offset.push_back(choice.text_offset);
+    choice.text_offset += int(text.size());
+    lp.tokens.push_back(std::move(text));
+    lp.token_logprobs.push_back(t.logprob);
+    std::vector<std::pair<std::string, float>> top;
+    for (const auto& [id, logprob] : t.top_logprobs) top.emplace_back(backend_->token_text(id), logprob);
+    lp.top_logprobs.push_back(std::move(top));
+  }
+  return lp;
+}
+
+void CompletionJob::on_delta(int c, const GenerationDelta& delta) {
+  if (done_) return;
+  Choice& choice = choices_[c];
+  std::optional<ChoiceLogprobs> lp;
+  if (start_.request.logprobs) lp = logprobs_for(choice, delta.tokens);
+  if (!start_.request.stream) {
+    choice.text += delta.text;
+    if (lp) {
+      if (!choice.logprobs) choice.logprobs.emplace();
+      ChoiceLogprobs& all = *choice.logprobs;
+      all.tokens.insert(all.tokens.end(), lp->tokens.begin(), lp->tokens.end());
+      all.token_logprobs.insert(all.token_logprobs.end(), lp->token_logprobs.begin(), lp->token_logprobs.end());
+      all.top_logprobs.insert(all.top_logprobs.end(), lp->top_logprobs.begin(), lp->top_logprobs.end());
+      all.text_offset.insert(all.text_offset.end(), lp->text_offset.begin(), lp->text_offset.end());
+    }
+    return;
+  }
+  if (delta.text.empty() && (!lp || lp->tokens.empty())) return;
+  output_->write_stream(sse_event(completion_chunk_json(header_, {c, delta.text, std::move(lp), ""})));
+}
+
+void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
+  if (done_) return;
+  Choice& choice = choices_[c];
+  if (choice.finished) return;
+  choice.finished = true;
+  choice.finish_reason = reason_name(finish.reason);
+  choice.completion_tokens = finish.completion_tokens;
+  if (!finish.error.empty() && engine_error_.empty()) engine_error_ = finish.error;
+  if (start_.request.stream && finish.error.empty()) {
+    std::optional<ChoiceLogprobs> lp;
+    if (start_.request.logprobs) lp.emplace();
+    output_->write_stream(sse_event(completion_chunk_json(header_, {c, "", std::move(lp), choice.finish_reason})));
+  }
+  if (++num_finished_ == int(choices_.size())) complete();
+}
+
+void CompletionJob::complete() {
+  done_ = true;
+  if (admitted_) state_.end_job(job_key_);
+  CompletionUsage usage;
+  for (std::size_t p = 0; p < start_.prompt_ids.size(); ++p) usage.prompt_tokens += int(start_.prompt_ids[p].size());
+  for (const Choice& choice : choices_) usage.completion_tokens += choice.completion_tokens;
+  std::shared_ptr<CompletionOutput> out = release_output();
+  if (start_.request.stream) {
+    if (!engine_error_.empty()) out->write_stream(sse_event(error_body_json(ApiError::unavailable(engine_error_))));
+    if (start_.request.include_usage) out->write_stream(sse_event(usage_chunk_json(header_, usage)));
+    out->write_stream(std::string(kSseDone));
+    out->end_stream();
+    return;
+  }
+  if (!engine_error_.empty()) {
+    out->respond(error_reply(ApiError::unavailable(engine_error_)));
+    return;
+  }
+  std::vector<CompletionChoice> result;
+  for (int c = 0; c < int(choices_.size()); ++c) {
+    Choice& choice = choices_[c];
+    if (start_.request.logprobs && !choice.logprobs) choice.logprobs.emplace();
+    result.push_back({c, std::move(choice.text), std::move(choice.logprobs), choice.finish_reason});
+  }
+  out->respond(HttpReply{200, "application/json", completion_response_json(header_, result, usage), {}});
+}
+
+}  // namespace pagedserve

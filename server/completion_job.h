@@ -1,0 +1,86 @@
+// One POST /v1/completions in flight: submits one engine request per choice (prompts x n),
+// gathers their outputs, and answers through a CompletionOutput — one JSON body, or SSE chunks
+// ending in [DONE]. No Beast here: the session implements CompletionOutput.
+//
+// Threads: start(), and every CompletionOutput call, run on the connection's strand (`post` puts
+// work there). Engine callbacks arrive on the engine thread and are posted to the strand;
+// metrics are recorded on the engine thread directly. abort() may be called from any thread.
+// Lifetime: shared by the session and by the engine's sinks; it outlives a closed connection
+// until the engine has finished (or aborted) every choice. It keeps the session alive until it
+// has handed over its final answer (a cycle broken by complete()).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/completion_backend.h"
+#include "server/completion_response.h"
+#include "server/http_routes.h"
+#include "server/server_state.h"
+
+namespace pagedserve {
+
+class CompletionOutput {
+ public:
+  virtual ~CompletionOutput() = default;
+  virtual void respond(HttpReply reply) = 0;           // the whole non-streaming answer
+  virtual void start_stream() = 0;                     // 200 + SSE headers
+  virtual void write_stream(std::string sse_bytes) = 0;  // already framed "data: ...\n\n"
+  virtual void end_stream() = 0;                       // after the last write
+};
+
+using StrandPost = std::function<void(std::function<void()>)>;
+
+class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
+ public:
+  CompletionJob(CompletionStart start, std::shared_ptr<CompletionBackend> backend, ServerState& state,
+                std::shared_ptr<CompletionOutput> output, StrandPost post);
+
+  // Strand. Admits (429 when full), submits every choice and, for streams, sends the headers.
+  // A refusal by the engine aborts the choices already submitted and answers with its error.
+  void start();
+
+  // Any thread: asks the engine to abort every choice (client gone, shutdown). The job still
+  // completes through the sinks' on_finish.
+  void abort();
+
+ private:
+  struct Choice {
+    std::string text;  // non-streaming: the whole text so far
+    std::optional<ChoiceLogprobs> logprobs;
+    int text_offset = 0;
+    std::string finish_reason;
+    int completion_tokens = 0;
+    bool finished = false;
+  };
+  class Sink;
+
+  void on_delta(int choice, const GenerationDelta& delta);     // strand
+  void on_finish(int choice, const GenerationFinish& finish);  // strand
+  void complete();                                              // strand
+  void abort_on_strand();                                       // strand
+  ChoiceLogprobs logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens);
+  GenerationSpec spec_for(int prompt_index) const;
+  // The job holds its connection until the final answer is handed over, then lets go.
+  std::shared_ptr<CompletionOutput> release_output() { return std::move(output_); }
+
+  const CompletionStart start_;
+  const std::shared_ptr<CompletionBackend> backend_;
+  ServerState& state_;
+  std::shared_ptr<CompletionOutput> output_;
+  const StrandPost post_;
+  CompletionHeader header_;
+  std::vector<Choice> choices_;
+  std::vector<BackendRequestId> request_ids_;
+  std::uint64_t job_key_ = 0;
+  bool admitted_ = false;
+  bool done_ = false;
+  int num_finished_ = 0;
+  std::string engine_error_;
+};
+
+}  // namespace pagedserve

@@ -1,0 +1,314 @@
+#include "server/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/unit/server/http_test_client.h"
+#include "tests/unit/server/scripted_backend.h"
+
+namespace pagedserve {
+namespace {
+
+using nlohmann::json;
+using testing::http_call;
+using testing::HttpResult;
+using testing::ScriptedBackend;
+
+// Polls a condition the server reaches asynchronously; generous bound, no timing assertions.
+template <class Predicate>
+bool eventually(Predicate predicate) {
+  for (int i = 0; i < 1000; ++i) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return predicate();
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void start(ServerOptions options = {}, bool with_backend = true) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.http_threads = 2;
+    options.served_model_name = "scripted";
+    server_ = std::make_unique<HttpServer>(options, metrics_);
+    port_ = server_->start();
+    if (with_backend) server_->set_backend(backend_);
+  }
+  void TearDown() override {
+    if (server_) server_->shutdown();
+    server_.reset();
+  }
+
+  ServerMetrics metrics_{"scripted"};
+  std::shared_ptr<ScriptedBackend> backend_ = std::make_shared<ScriptedBackend>();
+  std::unique_ptr<HttpServer> server_;
+  std::uint16_t port_ = 0;
+};
+
+void expect_error(const HttpResult& r, int status, const std::string& type) {
+  EXPECT_EQ(r.status, status) << r.body;
+  json body = json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(body.is_object()) << r.body;
+  EXPECT_EQ(body["error"]["type"], type) << r.body;
+  EXPECT_TRUE(body["error"].contains("param"));
+  EXPECT_TRUE(body["error"].contains("code"));
+  EXPECT_FALSE(body["error"]["message"].get<std::string>().empty());
+}
+
+TEST_F(HttpServerTest, HealthIs503WhileLoadingThen200) {
+  start({}, /*with_backend=*/false);
+  expect_error(http_call(port_, "GET", "/health"), 503, "service_unavailable_error");
+  expect_error(http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi"})"), 503, "service_unavailable_error");
+  EXPECT_EQ(http_call(port_, "GET", "/metrics").status, 200);
+  server_->set_backend(backend_);
+  EXPECT_EQ(http_call(port_, "GET", "/health").status, 200);
+}
+
+TEST_F(HttpServerTest, RoutingErrors) {
+  start();
+  expect_error(http_call(port_, "GET", "/nope"), 404, "not_found_error");
+  HttpResult wrong_method = http_call(port_, "GET", "/v1/completions");
+  expect_error(wrong_method, 405, "invalid_request_error");
+  EXPECT_EQ(wrong_method.headers["allow"], "POST");
+  expect_error(http_call(port_, "POST", "/health", "{}"), 405, "invalid_request_error");
+  expect_error(http_call(port_, "POST", "/v1/completions", "{bad"), 400, "invalid_request_error");
+  expect_error(http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi","max_tokens":100})"), 400,
+               "invalid_request_error");
+}
+
+TEST_F(HttpServerTest, BodyOverTheLimitIs413) {
+  ServerOptions options;
+  options.max_body_bytes = 1000;
+  start(options);
+  std::string big = R"({"prompt":")" + std::string(2000, 'a') + R"("})";
+  expect_error(http_call(port_, "POST", "/v1/completions", big), 413, "invalid_request_error");
+  EXPECT_EQ(http_call(port_, "GET", "/health").status, 200);
+}
+
+TEST_F(HttpServerTest, ApiKey) {
+  ServerOptions options;
+  options.api_key = "sekret";
+  start(options);
+  expect_error(http_call(port_, "GET", "/v1/models"), 401, "authentication_error");
+  expect_error(http_call(port_, "GET", "/v1/models", "", "Authorization: Bearer wrong\r\n"), 401,
+               "authentication_error");
+  EXPECT_EQ(http_call(port_, "GET", "/v1/models", "", "Authorization: Bearer sekret\r\n").status, 200);
+  EXPECT_EQ(http_call(port_, "GET", "/health").status, 200);  // probes stay open by default
+  EXPECT_EQ(http_call(port_, "GET", "/metrics").status, 200);
+}
+
+TEST_F(HttpServerTest, ModelsTokenizeDetokenize) {
+  start();
+  json models = json::parse(http_call(port_, "GET", "/v1/models").body);
+  EXPECT_EQ(models["data"][0]["id"], "scripted");
+  EXPECT_EQ(models["data"][0]["max_model_len"], 64);
+  json tokens = json::parse(http_call(port_, "POST", "/tokenize", R"({"prompt":"AB"})").body);
+  EXPECT_EQ(tokens["tokens"], json({65, 66}));
+  EXPECT_EQ(tokens["count"], 2);
+  EXPECT_EQ(tokens["max_model_len"], 64);
+  json text = json::parse(http_call(port_, "POST", "/detokenize", R"({"tokens":[65,66]})").body);
+  EXPECT_EQ(text["prompt"], "AB");
+  expect_error(http_call(port_, "POST", "/detokenize", R"({"tokens":[-1]})"), 400, "invalid_request_error");
+  expect_error(http_call(port_, "POST", "/tokenize", R"({"prompt":3})"), 400, "invalid_request_error");
+}
+
+TEST_F(HttpServerTest, NonStreamingCompletionWithPromptsAndN) {
+  start();
+  HttpResult r = http_call(port_, "POST", "/v1/completions",
+                           R"({"prompt":["ab","cde"],"n":2,"max_tokens":3,"logprobs":1,"model":"scripted"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json body = json::parse(r.body);
+  EXPECT_EQ(body["object"], "text_completion");
+  ASSERT_EQ(body["choices"].size(), 4u);
+  for (int c = 0; c < 4; ++c) {
+    EXPECT_EQ(body["choices"][c]["index"], c);
+    EXPECT_EQ(body["choices"][c]["text"], "t0 t1 t2 ");
+    EXPECT_EQ(body["choices"][c]["finish_reason"], "length");
+    EXPECT_EQ(body["choices"][c]["logprobs"]["tokens"], json({"t0 ", "t1 ", "t2 "}));
+    EXPECT_EQ(body["choices"][c]["logprobs"]["text_offset"], json({0, 3, 6}));
+  }
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 5);
+  EXPECT_EQ(body["usage"]["completion_tokens"], 12);
+  EXPECT_EQ(body["usage"]["total_tokens"], 17);
+}
+
+TEST_F(HttpServerTest, EchoPrependsThePrompt) {
+  start();
+  json body = json::parse(http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi ","echo":true,"max_tokens":1})").body);
+  EXPECT_EQ(body["choices"][0]["text"], "hi t0 ");
+}
+
+TEST_F(HttpServerTest, RefusedSubmissionIsAnErrorAndNothingLeaks) {
+  start();
+  std::string long_ids = "[";
+  for (int i = 0; i < 50; ++i) long_ids += std::string(i ? "," : "") + "1";
+  long_ids += "]";
+  // Two prompts: the first is submitted, the second refused -> the first is aborted, one 400.
+  HttpResult r = http_call(port_, "POST", "/v1/completions", R"({"prompt":[[1,2],)" + long_ids + R"(],"max_tokens":1})");
+  expect_error(r, 400, "invalid_request_error");
+  EXPECT_NE(r.body.find("too long for the pool"), std::string::npos) << r.body;
+  EXPECT_TRUE(eventually([&] { return backend_->live_requests() == 0; }));
+  EXPECT_EQ(server_->state().jobs_in_flight(), 0);
+  EXPECT_EQ(http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":1})").status, 200);
+}
+
+TEST_F(HttpServerTest, HeadersOverTheLimitAre431) {
+  ServerOptions options;
+  options.max_header_bytes = 512;
+  start(options);
+  HttpResult r = http_call(port_, "GET", "/health", "", "X-Big: " + std::string(1000, 'x') + "\r\n");
+  EXPECT_EQ(r.status, 431);
+  EXPECT_EQ(http_call(port_, "GET", "/health").status, 200);
+}
+
+TEST_F(HttpServerTest, ExpectContinueIsAnswered) {
+  start();
+  HttpResult r = http_call(port_, "POST", "/tokenize", R"({"prompt":"A"})", "Expect: 100-continue\r\n");
+  // The interim 100 comes first; the final answer follows it.
+  EXPECT_EQ(r.status, 100);
+  EXPECT_NE(r.body.find("HTTP/1.1 200"), std::string::npos) << r.body;
+}
+
+std::vector<json> sse_events(const std::string& body, bool& saw_done) {
+  std::vector<json> events;
+  saw_done = false;
+  std::size_t at = 0;
+  while (at < body.size()) {
+    std::size_t end = body.find("\n\n", at);
+    if (end == std::string::npos) break;
+    std::string event = body.substr(at, end - at);
+    EXPECT_EQ(event.rfind("data: ", 0), 0u) << event;
+    std::string payload = event.substr(6);
+    if (payload == "[DONE]") {
+      saw_done = true;
+      EXPECT_EQ(end + 2, body.size()) << "[DONE] must be last";
+    } else {
+      events.push_back(json::parse(payload));
+    }
+    at = end + 2;
+  }
+  return events;
+}
+
+TEST_F(HttpServerTest, StreamingChunksUsageAndDone) {
+  start();
+  HttpResult r = http_call(port_, "POST", "/v1/completions",
+                           R"({"prompt":"ab","n":2,"max_tokens":3,"stream":true,"stream_options":{"include_usage":true}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "text/event-stream");
+  bool done = false;
+  std::vector<json> events = sse_events(r.body, done);
+  EXPECT_TRUE(done);
+  std::string text[2];
+  std::string finish[2];
+  std::string id;
+  ASSERT_FALSE(events.empty());
+  for (std::size_t e = 0; e + 1 < events.size(); ++e) {
+    const json& chunk = events[e];
+    if (id.empty()) id = chunk["id"];
+    EXPECT_EQ(chunk["id"], id);
+    EXPECT_EQ(chunk["object"], "text_completion");
+    int index = chunk["choices"][0]["index"];
+    text[index] += chunk["choices"][0]["text"].get<std::string>();
+    if (!chunk["choices"][0]["finish_reason"].is_null()) finish[index] = chunk["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(text[0], "t0 t1 t2 ");
+  EXPECT_EQ(text[1], "t0 t1 t2 ");
+  EXPECT_EQ(finish[0], "length");
+  EXPECT_EQ(finish[1], "length");
+  const json& usage = events.back();
+  EXPECT_TRUE(usage["choices"].empty());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 6);
+  EXPECT_EQ(usage["usage"]["prompt_tokens"], 2);
+}
+
+TEST_F(HttpServerTest, StreamWithoutUsageHasNoUsageChunk) {
+  start();
+  HttpResult r = http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":2,"stream":true})");
+  bool done = false;
+  std::vector<json> events = sse_events(r.body, done);
+  EXPECT_TRUE(done);
+  for (const json& e : events) EXPECT_TRUE(e["usage"].is_null());
+}
+
+// A client that hangs up aborts its engine request, streaming or not.
+TEST_F(HttpServerTest, HangUpAbortsTheRequest) {
+  start();
+  for (bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "stream" : "non-stream");
+    int fd = testing::connect_local(port_);
+    ASSERT_GE(fd, 0);
+    std::string body = std::string(R"({"prompt":"\u0007x","max_tokens":5,"stream":)") + (stream ? "true" : "false") + "}";
+    ASSERT_TRUE(testing::send_all(fd, testing::request_text("POST", "/v1/completions", body, "")));
+    ASSERT_TRUE(eventually([&] { return backend_->holding() == 1; }));
+    if (stream) {
+      char buffer[256];
+      ASSERT_GT(::recv(fd, buffer, sizeof buffer, 0), 0);  // headers or the first chunk arrived
+    }
+    ::close(fd);
+    EXPECT_TRUE(eventually([&] { return backend_->live_requests() == 0; }));
+    EXPECT_TRUE(eventually([&] { return server_->state().jobs_in_flight() == 0; }));
+  }
+  std::string text = http_call(port_, "GET", "/metrics").body;
+  EXPECT_NE(text.find("pagedserve:request_success_total{model_name=\"scripted\",finished_reason=\"abort\"} 2"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(HttpServerTest, ConcurrencyLimitIs429) {
+  ServerOptions options;
+  options.max_concurrent_requests = 1;
+  start(options);
+  int fd = testing::connect_local(port_);
+  ASSERT_TRUE(testing::send_all(
+      fd, testing::request_text("POST", "/v1/completions", R"({"prompt":"\u0007x","max_tokens":5})", "")));
+  ASSERT_TRUE(eventually([&] { return backend_->holding() == 1; }));
+  expect_error(http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab"})"), 429, "rate_limit_error");
+  ::close(fd);
+  EXPECT_TRUE(eventually([&] { return server_->state().jobs_in_flight() == 0; }));
+  EXPECT_EQ(http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":1})").status, 200);
+}
+
+TEST_F(HttpServerTest, ShutdownAbortsWhatDoesNotFinishInTime) {
+  ServerOptions options;
+  options.shutdown_timeout = std::chrono::seconds(0);
+  start(options);
+  int fd = testing::connect_local(port_);
+  ASSERT_TRUE(testing::send_all(fd, testing::request_text("POST", "/v1/completions",
+                                                          R"({"prompt":"\u0007x","max_tokens":5,"stream":true})", "")));
+  ASSERT_TRUE(eventually([&] { return backend_->holding() == 1; }));
+  std::thread reader([&] {
+    std::string raw;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) raw.append(buffer, std::size_t(n));
+    testing::HttpResult r = testing::parse_response(raw);
+    EXPECT_NE(r.body.find("\"finish_reason\":\"abort\""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos) << r.body;
+  });
+  server_->shutdown();
+  reader.join();
+  ::close(fd);
+  EXPECT_EQ(backend_->live_requests(), 0);
+}
+
+TEST_F(HttpServerTest, MetricsCountEveryFinishedRequest) {
+  start();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":2})").status, 200);
+  }
+  std::string text = http_call(port_, "GET", "/metrics").body;
+  EXPECT_NE(text.find("pagedserve:e2e_request_latency_seconds_count{model_name=\"scripted\"} 3"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("pagedserve:request_success_total{model_name=\"scripted\",finished_reason=\"length\"} 3"),
+            std::string::npos);
+  EXPECT_NE(text.find("pagedserve:generation_tokens_total{model_name=\"scripted\"} 6"), std::string::npos);
+  EXPECT_NE(text.find("pagedserve:num_requests_running{model_name=\"scripted\"} 0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pagedserve
