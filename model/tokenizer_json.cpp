@@ -1,12 +1,11 @@
 // Builds TokenizerData from tokenizer.json (+ tokenizer_config.json). Every error names the file
 // and the JSON field that is wrong.
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/error.h"
 #include "model/tokenizer_data.h"
+#include "model/tokenizer_json_reader.h"
 #include "model/unicode_utf8.h"
 
 namespace pagedserve {
@@ -21,13 +20,10 @@ struct JsonFile {
 };
 
 JsonFile read_json(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw SetupError(path.string(), "cannot open file");
-  std::ostringstream text;
-  text << in.rdbuf();
+  const std::string text = read_text_file(path);
   JsonFile file{path.string(), {}};
   try {
-    file.root = json::parse(text.str());
+    file.root = json::parse(text);
   } catch (const json::parse_error& e) {
     throw SetupError(file.path, std::string("invalid JSON: ") + e.what());
   }
@@ -187,38 +183,12 @@ void parse_decoder(const JsonFile& file, const json& node, const std::string& fi
   }
 }
 
-std::unique_ptr<BpeModel> parse_model(const JsonFile& file, const json& node) {
+std::unique_ptr<BpeModel> parse_model(const JsonFile& file, const json& node, TokenizerJsonDocument& document) {
   const std::string type = type_of(file, node, "model");
   if (type != "BPE") fail(file, "model.type", "\"" + type + "\" is not supported (only BPE)");
   if (!node.contains("vocab") || !node["vocab"].is_object()) fail(file, "model.vocab", "missing or not an object");
-
-  std::vector<std::pair<std::string, std::int32_t>> vocab;
-  vocab.reserve(node["vocab"].size());
-  for (const auto& [token, id] : node["vocab"].items()) {
-    if (!id.is_number_integer()) fail(file, "model.vocab[\"" + token + "\"]", "id is not an integer");
-    vocab.emplace_back(token, id.get<std::int32_t>());
-  }
-
-  std::vector<std::pair<std::string, std::string>> merges;
-  if (node.contains("merges") && !node["merges"].is_null()) {
-    const json& list = node["merges"];
-    if (!list.is_array()) fail(file, "model.merges", "not an array");
-    merges.reserve(list.size());
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      const json& merge = list[i];
-      if (merge.is_string()) {  // "a b"
-        const std::string& text = merge.get_ref<const std::string&>();
-        const std::size_t space = text.find(' ', 1);
-        if (space == std::string::npos) {
-          fail(file, "model.merges[" + std::to_string(i) + "]", "\"" + text + "\" is not two tokens");
-        }
-        merges.emplace_back(text.substr(0, space), text.substr(space + 1));
-      } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-        merges.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
-      } else {
-        fail(file, "model.merges[" + std::to_string(i) + "]", "expected \"a b\" or [\"a\", \"b\"]");
-      }
-    }
+  if (node.contains("merges") && !node["merges"].is_null() && !node["merges"].is_array()) {
+    fail(file, "model.merges", "not an array");
   }
   if (get_or<std::string>(node, "continuing_subword_prefix", "") != "" ||
       get_or<std::string>(node, "end_of_word_suffix", "") != "") {
@@ -232,7 +202,9 @@ std::unique_ptr<BpeModel> parse_model(const JsonFile& file, const json& node) {
   if (node.contains("unk_token") && node["unk_token"].is_string()) {
     options.unknown_token = node["unk_token"].get<std::string>();
   }
-  return std::make_unique<BpeModel>(std::move(vocab), merges, std::move(options), file.path);
+  auto model = std::make_unique<BpeModel>(std::move(document.vocab), document.merges, std::move(options), file.path);
+  document.merges = {};
+  return model;
 }
 
 AddedTokens parse_added_tokens(const JsonFile& file, const json& node) {
@@ -363,12 +335,13 @@ namespace {
 
 std::shared_ptr<const TokenizerData> build_tokenizer_data(const std::filesystem::path& tokenizer_json,
                                                           const std::filesystem::path& config_path) {
-  const JsonFile file = read_json(tokenizer_json);
+  TokenizerJsonDocument document = read_tokenizer_json(tokenizer_json);
+  const JsonFile file{tokenizer_json.string(), std::move(document.root)};
   const json& root = file.root;
   auto data = std::make_shared<TokenizerData>();
 
   if (!root.contains("model")) fail(file, "model", "missing");
-  data->model = parse_model(file, root["model"]);
+  data->model = parse_model(file, root["model"], document);
   data->added_tokens = parse_added_tokens(file, root.value("added_tokens", json()));
 
   std::vector<NormalizationStep> normalization;

@@ -77,6 +77,22 @@ TEST(TokenizerErrorsTest, MalformedMerge) {
   EXPECT_NE(load_error(dir, json).find("model.merges[1]"), std::string::npos);
 }
 
+TEST(TokenizerErrorsTest, MalformedVocabularyAndMergeEntries) {
+  TempDir dir;
+  auto json = good();
+  json["model"]["vocab"]["zz"] = "seven";
+  EXPECT_NE(load_error(dir, json).find("model.vocab[\"zz\"]"), std::string::npos);
+  json = good();
+  json["model"]["merges"].push_back("nospace");
+  EXPECT_NE(load_error(dir, json).find("model.merges[1]: \"nospace\" is not two tokens"), std::string::npos);
+  json = good();
+  json["model"]["merges"].push_back({"a"});
+  EXPECT_NE(load_error(dir, json).find("model.merges[1]"), std::string::npos);
+  json = good();
+  json["model"]["merges"] = "a b";
+  EXPECT_NE(load_error(dir, json).find("model.merges: not an array"), std::string::npos);
+}
+
 TEST(TokenizerErrorsTest, UnsupportedNormalizerAndPreTokenizer) {
   TempDir dir;
   auto json = good();
