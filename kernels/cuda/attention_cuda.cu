@@ -123,11 +123,11 @@ DecodeLayout decode_layout(const PagedAttentionArgs& args, const Shapes& s) {
   });
   DecodeLayout l{};
   l.grid = sms * blocks_per_sm;
-  l.target_items = 2 * l.grid;
+  l.target_items = l.grid;
   // Items = sum over rows of chunks x kv heads <= 2 x kv_heads x capacity + target_items
   // (each row adds at most one partial chunk; whole chunks are bounded by the target).
   l.max_items = 2LL * s.num_kv_heads * s.capacity + l.target_items;
-  l.meta_bytes = round_up(2 * sizeof(int) * static_cast<std::size_t>(s.capacity), 256);
+  l.meta_bytes = round_up(sizeof(int) * (3 * static_cast<std::size_t>(s.capacity) + 1), 256);
   l.max_sum_bytes = round_up(static_cast<std::size_t>(l.max_items) * s.heads_per_kv * 2 * sizeof(float), 256);
   l.out_bytes = static_cast<std::size_t>(l.max_items) * s.heads_per_kv * s.head_dim * sizeof(float);
   return l;
@@ -153,6 +153,8 @@ void decode_attention_cuda(const PagedAttentionArgs& args, void* workspace, std:
   char* base = static_cast<char*>(workspace);
   p.row_chunks = reinterpret_cast<int*>(base);
   p.row_chunk_base = p.row_chunks + s.capacity;
+  p.split_rows = p.row_chunk_base + s.capacity;
+  p.split_count = p.split_rows + s.capacity;
   p.partial_max_sum = reinterpret_cast<float*>(base + layout.meta_bytes);
   p.partial_out = reinterpret_cast<float*>(base + layout.meta_bytes + layout.max_sum_bytes);
   p.target_items = layout.target_items;

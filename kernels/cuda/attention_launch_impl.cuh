@@ -33,7 +33,11 @@ void launch_decode_attention(const AttentionParams& params, int grid, cudaStream
 
 template <typename T>
 void launch_combine_decode(const AttentionParams& params, int head_dim, cudaStream_t stream) {
-  combine_decode_kernel<T><<<params.capacity, 256, 0, stream>>>(params, head_dim);
+  int device = 0;
+  int sms = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  combine_decode_kernel<T><<<2 * sms, kCombineThreads, 0, stream>>>(params, head_dim);
   check_launch("combine_decode_kernel");
 }
 

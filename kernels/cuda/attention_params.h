@@ -27,7 +27,9 @@ struct AttentionParams {
   float* partial_max_sum;     // [max_items, heads_per_kv, 2] running max (base 2) and sum
   int* row_chunks;            // [capacity] chunks per row this step (0 = inactive)
   int* row_chunk_base;        // [capacity] exclusive prefix of row_chunks
-  int target_items;           // how many items the split aims for (about 2 per resident CTA)
+  int* split_rows;            // [capacity] rows with more than one chunk, first *split_count valid
+  int* split_count;           // [1]
+  int target_items;           // how many items the split aims for (one per resident CTA)
 };
 
 // Smallest K/V chunk a decode row is split into: below this the merge costs more than it gains.

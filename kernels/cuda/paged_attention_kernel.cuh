@@ -100,22 +100,40 @@ struct AttentionTile {
     }
   }
 
-  __device__ void load_kv(int stage, int key0) const {
+  // Each thread copies the same chunk positions of every tile: iteration i covers chunk
+  // threadIdx.x + i * kThreads. Page numbers are looked up one tile ahead of the copies
+  // (lookup_pages, then issue_kv a loop iteration later) so the block-table read latency hides
+  // behind the current tile's math instead of stalling the copy issue.
+  static constexpr int kChunksPerTile = kKeys * Cfg::kChunksPerRow;
+  static constexpr int kLoadIters = (kChunksPerTile + kThreads - 1) / kThreads;
+
+  __device__ void lookup_pages(int key0, int (&page)[kLoadIters]) const {
+    const int* pages = p.block_table + static_cast<long long>(seq) * p.max_pages_per_seq;
+#pragma unroll
+    for (int i = 0; i < kLoadIters; ++i) {
+      const int c = threadIdx.x + i * kThreads;
+      const int token = key0 + c / Cfg::kChunksPerRow;
+      page[i] = (c < kChunksPerTile && token < kv_end) ? __ldg(pages + (token >> p.page_shift)) : -1;
+    }
+  }
+
+  __device__ void issue_kv(int stage, int key0, const int (&page)[kLoadIters]) const {
     const T* k_cache = static_cast<const T*>(p.k_cache);
     const T* v_cache = static_cast<const T*>(p.v_cache);
-    const int* pages = p.block_table + static_cast<long long>(seq) * p.max_pages_per_seq;
     const int page_mask = (1 << p.page_shift) - 1;
     T* k_dst = k_stage(stage);
     T* v_dst = v_stage(stage);
-    for (int c = threadIdx.x; c < kKeys * Cfg::kChunksPerRow; c += kThreads) {
+#pragma unroll
+    for (int i = 0; i < kLoadIters; ++i) {
+      const int c = threadIdx.x + i * kThreads;
+      if (kChunksPerTile % kThreads != 0 && c >= kChunksPerTile) break;
       const int key = c / Cfg::kChunksPerRow;
       const int col = (c % Cfg::kChunksPerRow) * 8;
       const int token = key0 + key;
-      const bool valid = token < kv_end;
+      const bool valid = page[i] >= 0;  // tokens past kv_end were given -1
       long long offset = 0;
       if (valid) {
-        const int page = __ldg(pages + (token >> p.page_shift));
-        const long long slot = (static_cast<long long>(page) << p.page_shift) + (token & page_mask);
+        const long long slot = (static_cast<long long>(page[i]) << p.page_shift) + (token & page_mask);
         offset = (slot * p.num_kv_heads + kv_head) * D + col;
       }
       cp_async_16(k_dst + key * kStride + col, k_cache + offset, valid);
@@ -166,11 +184,16 @@ struct AttentionTile {
 
     const int num_tiles = (kv_end - kv_begin + kKeys - 1) / kKeys;
     load_q();
+    int next_pages[kLoadIters];
 #pragma unroll
     for (int st = 0; st < kStages - 1; ++st) {
-      if (st < num_tiles) load_kv(st, kv_begin + st * kKeys);
+      if (st < num_tiles) {
+        lookup_pages(kv_begin + st * kKeys, next_pages);
+        issue_kv(st, kv_begin + st * kKeys, next_pages);
+      }
       cp_async_commit();
     }
+    if (kStages - 1 < num_tiles) lookup_pages(kv_begin + (kStages - 1) * kKeys, next_pages);
 
     std::uint32_t q_regs[Cfg::kQInRegisters ? kDSteps : 1][4];
     for (int tile = 0; tile < num_tiles; ++tile) {
@@ -178,8 +201,9 @@ struct AttentionTile {
       __syncthreads();
       {
         const int next = tile + kStages - 1;
-        if (next < num_tiles) load_kv(next % kStages, kv_begin + next * kKeys);
+        if (next < num_tiles) issue_kv(next % kStages, kv_begin + next * kKeys, next_pages);
         cp_async_commit();
+        if (next + 1 < num_tiles) lookup_pages(kv_begin + (next + 1) * kKeys, next_pages);
       }
       if constexpr (Cfg::kQInRegisters) {
         if (tile == 0) {
@@ -403,11 +427,18 @@ __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionC
         return len > 0 ? (len + chunk - 1) / chunk : 0;
       },
       prefix, warp_totals);
-  if (blockIdx.x == 0) {
+  if (blockIdx.x == 0) {  // publish the split for combine_decode_kernel
+    __shared__ int split_count;
+    if (threadIdx.x == 0) split_count = 0;
+    __syncthreads();
     for (int s = threadIdx.x; s < p.capacity; s += Cfg::kThreads) {
-      p.row_chunks[s] = prefix[s + 1] - prefix[s];
+      const int chunks = prefix[s + 1] - prefix[s];
+      p.row_chunks[s] = chunks;
       p.row_chunk_base[s] = prefix[s];
+      if (chunks > 1) p.split_rows[atomicAdd(&split_count, 1)] = s;
     }
+    __syncthreads();
+    if (threadIdx.x == 0) *p.split_count = split_count;
   }
   const int total_items = prefix[p.capacity] * p.num_kv_heads;
   const int group = p.heads_per_kv;
@@ -490,41 +521,70 @@ __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionC
   }
 }
 
-// Merges the chunks of split decode rows (log-sum-exp weights). One CTA per row; rows with one
-// chunk (written by the decode kernel directly) and inactive rows leave at once.
+// Merges the chunks of split decode rows (log-sum-exp weights). A fixed grid strides over
+// (split row, kv head, q head) items read from the compact list the decode kernel wrote, so
+// inactive and unsplit rows cost nothing. Within an item the threads split the chunks into
+// groups (more loads in flight for long rows) and reduce the groups through shared memory.
+constexpr int kCombineThreads = 256;
+
 template <typename T>
-__global__ void __launch_bounds__(256) combine_decode_kernel(const AttentionParams p, int head_dim) {
-  const int seq = blockIdx.x;
-  const int chunks = p.row_chunks[seq];
-  if (chunks <= 1) return;
-  const int base = p.row_chunk_base[seq];
+__global__ void __launch_bounds__(kCombineThreads) combine_decode_kernel(const AttentionParams p, int head_dim) {
+  __shared__ float2 partial[kCombineThreads];
+  __shared__ float partial_sum[kCombineThreads];
+  __shared__ float chunk_max[kCombineThreads / 32];
+  const int pairs = head_dim / 2;
+  const int groups = kCombineThreads / pairs;
+  const int pair = threadIdx.x % pairs;
+  const int chunk_group = threadIdx.x / pairs;  // == groups for the spare threads
   const int group = p.heads_per_kv;
-  const int token = p.query_start_len[seq];
+  const int items = *p.split_count * p.num_kv_heads * group;
   T* out = static_cast<T*>(p.out);
-  const int half_dim = head_dim / 2;
-  const int per_head = group * half_dim;
-  for (int idx = threadIdx.x; idx < p.num_kv_heads * per_head; idx += blockDim.x) {
-    const int kv_head = idx / per_head;
-    const int row = (idx % per_head) / half_dim;
-    const int col = (idx % half_dim) * 2;
+  for (int item = blockIdx.x; item < items; item += gridDim.x) {
+    const int seq = p.split_rows[item / (p.num_kv_heads * group)];
+    const int kv_head = (item / group) % p.num_kv_heads;
+    const int row = item % group;
+    const int chunks = p.row_chunks[seq];
+    const int base = p.row_chunk_base[seq];
+    auto slot_of = [&](int c) {
+      return (static_cast<long long>(base + c) * p.num_kv_heads + kv_head) * group + row;
+    };
+    float local_max = -INFINITY;
+    for (int c = threadIdx.x; c < chunks; c += kCombineThreads) local_max = fmaxf(local_max, p.partial_max_sum[slot_of(c) * 2]);
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) local_max = fmaxf(local_max, __shfl_xor_sync(0xffffffffu, local_max, offset));
+    if (threadIdx.x % 32 == 0) chunk_max[threadIdx.x / 32] = local_max;
+    __syncthreads();
     float max_all = -INFINITY;
-    for (int c = 0; c < chunks; ++c) {
-      const long long slot = (static_cast<long long>(base + c) * p.num_kv_heads + kv_head) * group + row;
-      max_all = fmaxf(max_all, p.partial_max_sum[slot * 2]);
-    }
+#pragma unroll
+    for (int w = 0; w < kCombineThreads / 32; ++w) max_all = fmaxf(max_all, chunk_max[w]);
+
     float sum = 0.0f;
     float2 value = make_float2(0.0f, 0.0f);
-    for (int c = 0; c < chunks; ++c) {
-      const long long slot = (static_cast<long long>(base + c) * p.num_kv_heads + kv_head) * group + row;
-      const float weight = exp2f(p.partial_max_sum[slot * 2] - max_all);
-      sum += weight * p.partial_max_sum[slot * 2 + 1];
-      const float2 part = *reinterpret_cast<const float2*>(p.partial_out + slot * head_dim + col);
-      value.x += weight * part.x;
-      value.y += weight * part.y;
+    if (chunk_group < groups) {
+#pragma unroll 4
+      for (int c = chunk_group; c < chunks; c += groups) {
+        const long long slot = slot_of(c);
+        const float weight = exp2f(p.partial_max_sum[slot * 2] - max_all);
+        sum += weight * p.partial_max_sum[slot * 2 + 1];
+        const float2 part = *reinterpret_cast<const float2*>(p.partial_out + slot * head_dim + pair * 2);
+        value.x += weight * part.x;
+        value.y += weight * part.y;
+      }
     }
-    const float inv = 1.0f / sum;
-    const long long out_row = (static_cast<long long>(token) * p.num_kv_heads + kv_head) * group + row;
-    store2(out + out_row * head_dim + col, value.x * inv, value.y * inv);
+    partial[threadIdx.x] = value;
+    partial_sum[threadIdx.x] = sum;
+    __syncthreads();
+    if (chunk_group == 0) {
+      for (int g = 1; g < groups; ++g) {
+        value.x += partial[g * pairs + pair].x;
+        value.y += partial[g * pairs + pair].y;
+        sum += partial_sum[g * pairs + pair];
+      }
+      const float inv = 1.0f / sum;
+      const long long out_row = (static_cast<long long>(p.query_start_len[seq]) * p.num_kv_heads + kv_head) * group + row;
+      store2(out + out_row * head_dim + pair * 2, value.x * inv, value.y * inv);
+    }
+    __syncthreads();  // shared scratch is reused by the next item
   }
 }
 

@@ -38,7 +38,9 @@ fi
 for step in $steps; do
   case $step in
     tests)
-      $bin/kernels_cuda_test --gtest_brief=1 2>&1 | tee "$out/tests.log" | tail -30 ;;
+      start=$(date +%s)
+      $bin/kernels_cuda_test > "$out/tests.log" 2>&1; echo "tests rc=$? in $(( $(date +%s) - start )) s"
+      grep -E "FAILED|Failure|error|PASSED|SKIPPED \]" "$out/tests.log" | head -40 ;;
     sanitize)
       filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*'
       timeout 200 compute-sanitizer --tool memcheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
@@ -47,6 +49,7 @@ for step in $steps; do
         --gtest_filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d64_g4_p16' \
         > "$out/racecheck.log" 2>&1; echo "racecheck rc=$?"; tail -5 "$out/racecheck.log" ;;
     bench)
-      $bin/attention_cuda 30 2>&1 | tee "$out/bench.log" ;;
+      $bin/attention_cuda 30 2>&1 | tee "$out/bench.log"
+      $bin/attention_cuda 30 > "$out/bench2.log" 2>&1 ;;
   esac
 done
