@@ -33,19 +33,19 @@ std::optional<RopeLlama3Scaling> llama3_scaling(const ModelConfig& config) {
                            config.rope_scaling.original_max_position_embeddings};
 }
 
-ModelWeights load_weights(const ModelConfig& config, const WeightSource& source) {
+ModelWeights load_weights(const ModelConfig& config, const WeightSource& source, ThreadPool& pool) {
   if (const auto* checkpoint = std::get_if<CheckpointWeights>(&source)) {
     return ModelWeights::load(config, checkpoint->model_dir);
   }
   const auto& dummy = std::get<DummyWeights>(source);
-  return ModelWeights::dummy(config, dummy.seed, dummy.dtype);
+  return ModelWeights::dummy(config, dummy.seed, dummy.dtype, &pool);
 }
 
 }  // namespace
 
 LlamaModel::LlamaModel(const ModelConfig& config, const WeightSource& source, ThreadPool& pool,
                        int max_num_batched_tokens)
-    : LlamaModel(config, load_weights(config, source), pool, max_num_batched_tokens) {}
+    : LlamaModel(config, load_weights(config, source, pool), pool, max_num_batched_tokens) {}
 
 LlamaModel::LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool, int max_num_batched_tokens)
     : config_(config), weights_(std::move(weights)), pool_(pool), max_tokens_(max_num_batched_tokens) {
@@ -165,9 +165,8 @@ void LlamaModel::run_layer(int layer_index, const ForwardBatch& batch, KVCache& 
   for_row_chunks(t, [&](std::int64_t begin, std::int64_t end) {
     rms_norm(x.slice_rows(begin, end), w.input_norm, eps, normed.slice_rows(begin, end));
   });
-  matmul(normed, w.q_proj, w.q_bias, q, workspace, pool_);
-  matmul(normed, w.k_proj, w.k_bias, k, workspace, pool_);
-  matmul(normed, w.v_proj, w.v_bias, v, workspace, pool_);
+  matmul_group(normed, {{w.q_proj, w.q_bias, q}, {w.k_proj, w.k_bias, k}, {w.v_proj, w.v_bias, v}}, workspace,
+               pool_);
   const TensorView q_heads = q_.view(DType::f32, {t, config_.num_attention_heads, head_dim});
   const TensorView k_heads = k_.view(DType::f32, {t, config_.num_key_value_heads, head_dim});
   const TensorView cos = rope_cos_.view(DType::f32, {t, head_dim / 2});
@@ -213,8 +212,7 @@ void LlamaModel::run_layer(int layer_index, const ForwardBatch& batch, KVCache& 
   });
   const TensorView gate = gate_.view(DType::f32, {t, intermediate});
   const TensorView up = up_.view(DType::f32, {t, intermediate});
-  matmul(normed, w.gate_proj, TensorView(), gate, workspace, pool_);
-  matmul(normed, w.up_proj, TensorView(), up, workspace, pool_);
+  matmul_group(normed, {{w.gate_proj, TensorView(), gate}, {w.up_proj, TensorView(), up}}, workspace, pool_);
   for_row_chunks(t, [&](std::int64_t begin, std::int64_t end) {
     silu_mul(gate.slice_rows(begin, end), up.slice_rows(begin, end), gate.slice_rows(begin, end));
   });

@@ -1,5 +1,6 @@
 #include "model/model_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -27,24 +28,16 @@ std::string shape_string(std::initializer_list<std::int64_t> shape) {
   return text + "]";
 }
 
-// A fast, seedable generator for dummy weights (splitmix64): no <random> distribution overhead
-// on the ~500M values of a real-size model.
-class DummyGenerator {
- public:
-  explicit DummyGenerator(std::uint64_t seed) : state_(seed) {}
-  // Uniform in [-limit, limit].
-  float next(float limit) {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    const float unit = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-    return (2.0f * unit - 1.0f) * limit;
-  }
-
- private:
-  std::uint64_t state_;
-};
+// Counter-based random values for dummy weights: value i of tensor t is a hash (splitmix64) of
+// (seed, t, i), so any split of the work over threads gives the same weights.
+float dummy_value(std::uint64_t stream, std::uint64_t index, float limit) {
+  std::uint64_t z = stream + (index + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  const float unit = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+  return (2.0f * unit - 1.0f) * limit;
+}
 
 }  // namespace
 
@@ -132,29 +125,45 @@ ModelWeights ModelWeights::load(const ModelConfig& config, const std::filesystem
   return weights;
 }
 
-ModelWeights ModelWeights::dummy(const ModelConfig& config, std::uint64_t seed, DType dtype) {
+ModelWeights ModelWeights::dummy(const ModelConfig& config, std::uint64_t seed, DType dtype, ThreadPool* pool) {
   ModelWeights weights;
-  DummyGenerator generator(seed);
+  std::uint64_t tensor_index = 0;
+  auto next_stream = [&] { return seed * 0x2545f4914f6cdd1dull + (++tensor_index << 40); };
   // Uniform in [-a, a] has std a / sqrt(3); HF initialises with std 0.02.
   const float projection_limit = 0.02f * std::sqrt(3.0f);
 
   auto random_tensor = [&](std::int64_t rows, std::int64_t cols) {
     const std::int64_t count = rows * cols;
+    const std::uint64_t stream = next_stream();
     Buffer buffer(static_cast<std::size_t>(count) * dtype_size(dtype), Device::cpu);
-    for (std::int64_t i = 0; i < count; ++i) {
-      const float value = generator.next(projection_limit);
-      switch (dtype) {
-        case DType::bf16: static_cast<bf16*>(buffer.data())[i] = to_bf16(value); break;
-        case DType::f16: static_cast<f16*>(buffer.data())[i] = to_f16(value); break;
-        default: static_cast<float*>(buffer.data())[i] = value; break;
+    void* data = buffer.data();
+    auto fill = [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float value = dummy_value(stream, static_cast<std::uint64_t>(i), projection_limit);
+        switch (dtype) {
+          case DType::bf16: static_cast<bf16*>(data)[i] = to_bf16(value); break;
+          case DType::f16: static_cast<f16*>(data)[i] = to_f16(value); break;
+          default: static_cast<float*>(data)[i] = value; break;
+        }
       }
+    };
+    constexpr std::int64_t kChunk = 1 << 20;
+    if (pool == nullptr || count < kChunk) {
+      fill(0, count);
+    } else {
+      pool->parallel_for((count + kChunk - 1) / kChunk, [&](std::int64_t c) {
+        fill(c * kChunk, std::min(count, (c + 1) * kChunk));
+      });
     }
     return weights.own(std::move(buffer), dtype, {rows, cols});
   };
   // Norm weights near 1 (exactly 1 would hide a missing multiply in tests); biases near 0.
   auto vector_around = [&](std::int64_t size, float center, float spread) {
+    const std::uint64_t stream = next_stream();
     Buffer buffer(static_cast<std::size_t>(size) * 4, Device::cpu);
-    for (std::int64_t i = 0; i < size; ++i) static_cast<float*>(buffer.data())[i] = center + generator.next(spread);
+    for (std::int64_t i = 0; i < size; ++i) {
+      static_cast<float*>(buffer.data())[i] = center + dummy_value(stream, static_cast<std::uint64_t>(i), spread);
+    }
     return weights.own(std::move(buffer), DType::f32, {size});
   };
 

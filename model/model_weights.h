@@ -16,6 +16,7 @@
 #include "core/buffer.h"
 #include "core/dtype.h"
 #include "core/tensor_view.h"
+#include "core/thread_pool.h"
 #include "model/model_config.h"
 
 namespace pagedserve {
@@ -45,9 +46,12 @@ class ModelWeights {
   // the checkpoint in `model_dir`. A missing tensor or a wrong shape throws SetupError naming it.
   static ModelWeights load(const ModelConfig& config, const std::filesystem::path& model_dir);
 
-  // Seeded random weights of the config's shapes (normal-ish, std 0.02 like HF's init; norm
-  // weights 1; biases small) in `dtype` (projections and embeddings). Same seed, same weights.
-  static ModelWeights dummy(const ModelConfig& config, std::uint64_t seed, DType dtype = DType::bf16);
+  // Seeded random weights of the config's shapes (uniform with std 0.02 like HF's init; norm
+  // weights near 1; biases small) in `dtype` (projections and embeddings). Same seed, same
+  // weights, whatever the pool (each value is a hash of seed, tensor and index). `pool` (optional)
+  // spreads the generation of a real-size model over its threads.
+  static ModelWeights dummy(const ModelConfig& config, std::uint64_t seed, DType dtype = DType::bf16,
+                            ThreadPool* pool = nullptr);
 
   ModelWeights();
   ~ModelWeights();

@@ -101,59 +101,92 @@ std::size_t matmul_workspace_floats(std::int64_t k, int num_threads) {
 
 void matmul(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y,
             const TensorView& workspace, ThreadPool& pool, MatmulPath path) {
+  matmul_group(x, {MatmulTarget{w, bias, y}}, workspace, pool, path);
+}
+
+void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targets, const TensorView& workspace,
+                  ThreadPool& pool, MatmulPath path) {
   const std::int64_t m = x.size(0);
   const std::int64_t k = x.size(1);
-  const std::int64_t n = w.size(0);
-  assert(x.dtype() == DType::f32 && y.dtype() == DType::f32);
-  assert(w.size(1) == k && w.is_contiguous() && y.size(0) == m && y.size(1) == n);
-  assert(x.stride(1) == 1 && y.stride(1) == 1);
-  if (m == 0 || n == 0) return;
+  assert(x.dtype() == DType::f32 && x.stride(1) == 1);
+  if (m == 0) return;
   const float* xp = x.data_as<const float>();
-  float* yp = y.data_as<float>();
   const std::int64_t ldx = x.stride(0);
-  const std::int64_t ldy = y.stride(0);
-  const float* bias_data = bias.data_as<const float>();
-
   if (path == MatmulPath::automatic) path = m <= kMaxDotRows ? MatmulPath::dot_simd : MatmulPath::sgemm_blocks;
   const bool simd = path != MatmulPath::dot_portable && cpu_has_avx2_fma_f16c();
 
+  // The column blocks of every target, numbered in one sequence the pool hands out.
+  struct Block {
+    const MatmulTarget* target;
+    std::int64_t n_begin, n_end;
+  };
+  constexpr std::size_t kMaxTargets = 4;
+  assert(targets.size() <= kMaxTargets);
+  const MatmulTarget* target_of[kMaxTargets];
+  std::int64_t first_block[kMaxTargets + 1] = {0};
+  std::int64_t total_n = 0;
+  for (const MatmulTarget& t : targets) total_n += t.w.size(0);
+  std::int64_t block_rows = kSgemmBlockRows;
   if (path != MatmulPath::sgemm_blocks) {
-    // Several tasks per thread so a thread slowed by a neighbour process does not hold up the rest.
-    const std::int64_t target_tasks = static_cast<std::int64_t>(pool.size()) * 8;
-    const std::int64_t block = std::max<std::int64_t>(48, (n + target_tasks - 1) / target_tasks);
-    const std::int64_t num_blocks = (n + block - 1) / block;
+    // Several blocks per thread so a thread slowed by a neighbour process does not hold up the rest.
+    const std::int64_t target_blocks = static_cast<std::int64_t>(pool.size()) * 8;
+    block_rows = std::max<std::int64_t>(48, (total_n + target_blocks - 1) / target_blocks);
+  }
+  std::size_t num_targets = 0;
+  for (const MatmulTarget& t : targets) {
+    const std::int64_t n = t.w.size(0);
+    assert(t.w.size(1) == k && t.w.is_contiguous() && t.y.size(0) == m && t.y.size(1) == n && t.y.stride(1) == 1);
+    target_of[num_targets] = &t;
+    first_block[num_targets + 1] = first_block[num_targets] + (n + block_rows - 1) / block_rows;
+    ++num_targets;
+  }
+  const std::int64_t num_blocks = first_block[num_targets];
+  if (num_blocks == 0) return;
+  auto block_at = [&](std::int64_t b) {
+    std::size_t i = 0;
+    while (b >= first_block[i + 1]) ++i;
+    const std::int64_t n_begin = (b - first_block[i]) * block_rows;
+    return Block{target_of[i], n_begin, std::min(target_of[i]->w.size(0), n_begin + block_rows)};
+  };
+
+  if (path != MatmulPath::sgemm_blocks) {
     pool.parallel_for(num_blocks, [&](std::int64_t b) {
-      const std::int64_t n_begin = b * block;
-      const std::int64_t n_end = std::min(n, n_begin + block);
-      dot_rows(simd, xp, m, ldx, k, w, n_begin, n_end, yp, ldy);
-      if (bias_data != nullptr) add_bias(bias_data, m, n_begin, n_end, yp, ldy);
+      const Block block = block_at(b);
+      const MatmulTarget& t = *block.target;
+      float* yp = t.y.data_as<float>();
+      dot_rows(simd, xp, m, ldx, k, t.w, block.n_begin, block.n_end, yp, t.y.stride(0));
+      if (t.bias.data() != nullptr) {
+        add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, t.y.stride(0));
+      }
     });
     return;
   }
 
   use_single_threaded_blas();
   const int num_workers = pool.size();
-  assert(w.dtype() == DType::f32 ||
-         workspace.numel() >= static_cast<std::int64_t>(matmul_workspace_floats(k, num_workers)));
-  const std::int64_t num_blocks = (n + kSgemmBlockRows - 1) / kSgemmBlockRows;
   std::atomic<std::int64_t> next_block{0};
   // One task per worker, each owning one slice of the workspace; blocks are handed out dynamically.
   pool.parallel_for(num_workers, [&](std::int64_t worker) {
-    float* tile = workspace.data() == nullptr ? nullptr : workspace.data_as<float>() + worker * kSgemmBlockRows * k;
     for (std::int64_t b = next_block.fetch_add(1); b < num_blocks; b = next_block.fetch_add(1)) {
-      const std::int64_t n_begin = b * kSgemmBlockRows;
-      const std::int64_t n_end = std::min(n, n_begin + kSgemmBlockRows);
+      const Block block = block_at(b);
+      const MatmulTarget& t = *block.target;
       const float* w_block = nullptr;
-      if (w.dtype() == DType::f32) {
-        w_block = w.data_as<const float>() + n_begin * k;
+      if (t.w.dtype() == DType::f32) {
+        w_block = t.w.data_as<const float>() + block.n_begin * k;
       } else {
-        convert_rows_to_f32(simd, w, n_begin, n_end, k, tile);
+        assert(workspace.numel() >= static_cast<std::int64_t>(matmul_workspace_floats(k, num_workers)));
+        float* tile = workspace.data_as<float>() + worker * kSgemmBlockRows * k;
+        convert_rows_to_f32(simd, t.w, block.n_begin, block.n_end, k, tile);
         w_block = tile;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n_end - n_begin),
-                  static_cast<int>(k), 1.0f, xp, static_cast<int>(ldx), w_block, static_cast<int>(k), 0.0f,
-                  yp + n_begin, static_cast<int>(ldy));
-      if (bias_data != nullptr) add_bias(bias_data, m, n_begin, n_end, yp, ldy);
+      float* yp = t.y.data_as<float>();
+      const std::int64_t ldy = t.y.stride(0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
+                  static_cast<int>(block.n_end - block.n_begin), static_cast<int>(k), 1.0f, xp, static_cast<int>(ldx),
+                  w_block, static_cast<int>(k), 0.0f, yp + block.n_begin, static_cast<int>(ldy));
+      if (t.bias.data() != nullptr) {
+        add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, ldy);
+      }
     }
   });
 }

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/tensor_view.h"
 #include "core/thread_pool.h"
@@ -38,6 +39,20 @@ void matmul(const TensorView& x,          // [m, k] f32
             const TensorView& y,          // [m, n] f32
             const TensorView& workspace,  // [matmul_workspace_floats(k, pool.size())] f32
             ThreadPool& pool, MatmulPath path = MatmulPath::automatic);
+
+// One weight of a group of projections that read the same x (q/k/v, gate/up).
+struct MatmulTarget {
+  TensorView w;     // [n, k] bf16 | f16 | f32
+  TensorView bias;  // [n] f32, or empty
+  TensorView y;     // [m, n] f32
+};
+
+// Several matmuls of one x in one parallel launch: one fan-out instead of several, and small
+// weights (k_proj, v_proj) share the threads with the big one instead of idling some of them.
+void matmul_group(const TensorView& x,  // [m, k] f32
+                  std::initializer_list<MatmulTarget> targets,
+                  const TensorView& workspace,  // [matmul_workspace_floats(k, pool.size())] f32
+                  ThreadPool& pool, MatmulPath path = MatmulPath::automatic);
 
 // True when this CPU runs the AVX2/F16C kernels (FMA, F16C and AVX2 all present).
 bool cpu_has_avx2_fma_f16c() noexcept;
