@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -11,7 +12,7 @@ namespace {
 
 constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
 
-// Most likely first; equal logits by lower id, so every order is total and reproducible.
+// Most likely first (by logit or weight); ties by lower id, so every order is total and reproducible.
 bool more_likely(const std::pair<float, std::int32_t>& a, const std::pair<float, std::int32_t>& b) {
   return a.first > b.first || (a.first == b.first && a.second < b.second);
 }
@@ -28,16 +29,57 @@ std::int32_t argmax(std::span<const float> values) {
   return best;
 }
 
-// log(sum(exp(values))), skipping NaN; -inf when nothing is finite.
-double log_sum_exp(std::span<const float> values) {
-  float max_value = kNegativeInfinity;
-  for (const float v : values) max_value = std::max(max_value, v);  // NaN-safe: max(x, NaN) = x
-  if (max_value == kNegativeInfinity) return -std::numeric_limits<double>::infinity();
-  double sum = 0.0;
-  for (const float v : values) {
-    if (v == v) sum += std::exp(static_cast<double>(v) - max_value);
+// e^x for x <= 0, relative error ~2e-7; 0 below -87 and for NaN. Written with GCC/Clang vector
+// extensions (4 lanes, SSE2 at least) because libm's exp, one call per token, was most of the
+// sampler's time and a plain loop does not vectorise (the range checks are branches under the
+// default -ftrapping-math).
+using Float4 = float __attribute__((vector_size(16)));
+using Int4 = std::int32_t __attribute__((vector_size(16)));
+
+// weights[i] = e^(values[i] - max_value): relative probabilities, 0 for -inf and NaN.
+void relative_weights(std::span<const float> values, float max_value, std::vector<float>& weights) {
+  const std::size_t n = values.size();
+  weights.resize(n + 3);  // room for a padded last block
+  std::size_t i = 0;
+  for (; i < n; i += 4) {
+    Float4 x = {0.0f, 0.0f, 0.0f, 0.0f};
+    const std::size_t lanes = std::min<std::size_t>(4, n - i);
+    std::memcpy(&x, values.data() + i, lanes * sizeof(float));
+    x -= max_value;
+    const Int4 keep = x >= -87.0f;              // all ones where e^x is representable; NaN fails
+    x = reinterpret_cast<Float4>(reinterpret_cast<Int4>(x) & keep);  // masked lanes: 0, safe below
+    const Int4 exponent = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, Int4);  // round, x <= 0
+    const Float4 k = __builtin_convertvector(exponent, Float4);
+    const Float4 r = (x - k * 0.693145751953125f) - k * 1.428606765330187e-6f;  // |r| <= ln2 / 2
+    Float4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;  // minimax polynomial of e^r
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const Float4 scale = reinterpret_cast<Float4>((exponent + 127) << 23);
+    const Float4 weight = reinterpret_cast<Float4>(reinterpret_cast<Int4>(p * scale) & keep);
+    std::memcpy(weights.data() + i, &weight, sizeof(weight));
   }
-  return max_value + std::log(sum);
+  weights.resize(n);
+}
+
+// Four double partial sums: independent chains keep the adds pipelined.
+double sum_weights(const std::vector<float>& weights) {
+  double partial[4] = {0.0, 0.0, 0.0, 0.0};
+  const std::size_t n = weights.size();
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (std::size_t lane = 0; lane < 4; ++lane) partial[lane] += weights[i + lane];
+  }
+  for (; i < n; ++i) partial[0] += weights[i];
+  return (partial[0] + partial[1]) + (partial[2] + partial[3]);
+}
+
+float max_value(std::span<const float> values) {
+  float result = kNegativeInfinity;
+  for (const float v : values) result = std::max(result, v);  // max(x, NaN) = x: NaN never wins
+  return result;
 }
 
 // The n largest raw logits as (token, logprob), most likely first; one pass with a size-n heap.
@@ -126,64 +168,84 @@ void Sampler::apply_penalties(std::span<const std::int32_t> prompt_ids, std::spa
 
 std::int32_t Sampler::sample_random() {
   const float inverse_temperature = 1.0f / params_.temperature;
-  float max_logit = kNegativeInfinity;
-  for (float& logit : processed_) {
-    logit *= inverse_temperature;
-    max_logit = std::max(max_logit, logit);
-  }
-  if (max_logit == kNegativeInfinity) return argmax(processed_);  // nothing finite: no distribution
+  for (float& logit : processed_) logit *= inverse_temperature;
+  const float max_logit = max_value(processed_);
+  // Nothing finite, or an infinite logit: no proper distribution, take the argmax.
+  if (std::isinf(max_logit)) return argmax(processed_);
 
-  // min_p: p / p_max = exp(logit - max_logit) >= min_p.
-  const float threshold = params_.min_p > 0.0f ? max_logit + std::log(params_.min_p) : kNegativeInfinity;
+  relative_weights(processed_, max_logit, weights_);
+  // min_p: p / p_max = weight >= min_p. Weight-0 tokens (-inf, NaN, far below) never qualify.
   candidates_.clear();
-  for (std::size_t i = 0; i < processed_.size(); ++i) {
-    const float logit = processed_[i];
-    if (logit > kNegativeInfinity && logit >= threshold) candidates_.emplace_back(logit, static_cast<std::int32_t>(i));
+  for (std::size_t i = 0; i < weights_.size(); ++i) {
+    const float weight = weights_[i];
+    if (weight > 0.0f && weight >= params_.min_p) candidates_.emplace_back(weight, static_cast<std::int32_t>(i));
   }
 
   if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < candidates_.size()) {
     std::nth_element(candidates_.begin(), candidates_.begin() + params_.top_k - 1, candidates_.end(), more_likely);
     candidates_.resize(static_cast<std::size_t>(params_.top_k));
   }
-
-  if (params_.top_p < 1.0f) {
-    double total = 0.0;
-    for (const auto& candidate : candidates_) total += std::exp(static_cast<double>(candidate.first) - max_logit);
-    const double target = static_cast<double>(params_.top_p) * total;
-    // Sort only as far as needed: the most likely few first, widening while the mass is short.
-    double cumulative = 0.0;
-    std::size_t keep = candidates_.size();
-    std::size_t sorted = 0;
-    std::size_t chunk = 64;
-    while (sorted < candidates_.size()) {
-      const std::size_t end = std::min(candidates_.size(), sorted + chunk);
-      const auto first = candidates_.begin() + static_cast<std::ptrdiff_t>(sorted);
-      const auto last = candidates_.begin() + static_cast<std::ptrdiff_t>(end);
-      if (end < candidates_.size()) std::nth_element(first, last, candidates_.end(), more_likely);
-      std::sort(first, last, more_likely);
-      for (std::size_t i = sorted; i < end; ++i) {
-        cumulative += std::exp(static_cast<double>(candidates_[i].first) - max_logit);
-        if (cumulative >= target) {
-          keep = i + 1;
-          break;
-        }
-      }
-      if (keep != candidates_.size() || cumulative >= target) break;
-      sorted = end;
-      chunk *= 4;
-    }
-    candidates_.resize(keep);
-  }
+  if (params_.top_p < 1.0f) apply_top_p(max_logit);
 
   double total = 0.0;
-  for (const auto& candidate : candidates_) total += std::exp(static_cast<double>(candidate.first) - max_logit);
+  for (const auto& candidate : candidates_) total += candidate.first;
   const double point = uniform() * total;
   double cumulative = 0.0;
   for (const auto& candidate : candidates_) {
-    cumulative += std::exp(static_cast<double>(candidate.first) - max_logit);
+    cumulative += candidate.first;
     if (point < cumulative) return candidate.second;
   }
   return candidates_.back().second;  // rounding left `point` just past the end
+}
+
+// Keeps the most likely candidates whose mass reaches top_p (a token stays when the mass of the
+// tokens more likely than it is below top_p). Instead of sorting the vocabulary, candidates are
+// binned by logit (bins are ordered, so whole bins above the boundary are kept as they are) and
+// only the boundary bin is sorted: O(vocab) plus a small sort, same result as a full sort.
+void Sampler::apply_top_p(float max_logit) {
+  constexpr int kBins = 2048;
+  float min_logit = max_logit;
+  for (const auto& candidate : candidates_) min_logit = std::min(min_logit, processed_[candidate.second]);
+  const float range = max_logit - min_logit;
+  const float scale = range > 0.0f ? static_cast<float>(kBins) / range : 0.0f;
+  const auto bin_of = [&](std::int32_t token) {
+    return std::min(kBins - 1, static_cast<int>((max_logit - processed_[token]) * scale));
+  };
+
+  bin_mass_.assign(kBins, 0.0);
+  double total = 0.0;
+  for (const auto& [weight, token] : candidates_) {
+    bin_mass_[static_cast<std::size_t>(bin_of(token))] += weight;
+    total += weight;
+  }
+  const double target = static_cast<double>(params_.top_p) * total;
+  int boundary = kBins - 1;
+  double above = 0.0;  // mass of the bins before `boundary`
+  for (int bin = 0; bin < kBins; ++bin) {
+    if (above + bin_mass_[static_cast<std::size_t>(bin)] >= target) {
+      boundary = bin;
+      break;
+    }
+    above += bin_mass_[static_cast<std::size_t>(bin)];
+  }
+
+  boundary_.clear();
+  std::size_t kept = 0;
+  for (const auto& candidate : candidates_) {
+    const int bin = bin_of(candidate.second);
+    if (bin < boundary) {
+      candidates_[kept++] = candidate;
+    } else if (bin == boundary) {
+      boundary_.push_back(candidate);
+    }
+  }
+  std::sort(boundary_.begin(), boundary_.end(), more_likely);
+  for (const auto& candidate : boundary_) {
+    candidates_[kept++] = candidate;
+    above += candidate.first;
+    if (above >= target) break;
+  }
+  candidates_.resize(kept);
 }
 
 SampledToken Sampler::sample(std::span<const float> logits, std::span<const std::int32_t> prompt_ids,
@@ -194,7 +256,15 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const std:
 
   SampledToken result;
   result.token = params_.temperature < kGreedyTemperature ? argmax(processed_) : sample_random();
-  const double lse = log_sum_exp(logits);
+  // Raw logprobs: log-softmax of the unprocessed logits.
+  const float raw_max = max_value(logits);
+  double lse = -std::numeric_limits<double>::infinity();
+  if (std::isfinite(raw_max)) {
+    relative_weights(logits, raw_max, weights_);
+    lse = raw_max + std::log(sum_weights(weights_));
+  } else if (raw_max > 0.0f) {
+    lse = raw_max;  // an infinite logit takes all the mass
+  }
   result.logprob = static_cast<float>(logits[static_cast<std::size_t>(result.token)] - lse);
   if (params_.num_logprobs > 0) result.top_logprobs = top_logprobs(logits, params_.num_logprobs, lse);
   return result;
