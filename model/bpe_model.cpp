@@ -13,7 +13,7 @@ namespace pagedserve {
 BpeModel::BpeModel(std::vector<std::pair<std::string, std::int32_t>> vocab,
                    const std::vector<std::pair<std::string, std::string>>& merges,
                    BpeModelOptions options, const std::string& source)
-    : options_(std::move(options)) {
+    : options_(std::move(options)), merges_(merges.size()) {
   std::int32_t limit = 0;
   for (const auto& [token, id] : vocab) {
     if (id < 0) throw SetupError(source, "model.vocab: negative id for token \"" + token + "\"");
@@ -29,7 +29,6 @@ BpeModel::BpeModel(std::vector<std::pair<std::string, std::int32_t>> vocab,
     if (!token.empty()) ids_[token] = id;
   }
 
-  merges_.reserve(merges.size());
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
     const auto left_id = token_to_id(left);
@@ -40,8 +39,14 @@ BpeModel::BpeModel(std::vector<std::pair<std::string, std::int32_t>> vocab,
                                    right + "\" names a token missing from model.vocab");
     }
     // The first (best-ranked) occurrence of a pair wins.
-    merges_.try_emplace(pair_key(*left_id, *right_id),
-                        Merge{static_cast<std::int32_t>(rank), *merged_id});
+    merges_.insert(*left_id, *right_id, {static_cast<std::int32_t>(rank), *merged_id});
+  }
+
+  small_character_ids_.assign(0x800, -1);
+  for (char32_t cp = 0; cp < 0x800; ++cp) {
+    std::string character;
+    append_utf8(cp, character);
+    if (const auto id = token_to_id(character)) small_character_ids_[cp] = *id;
   }
 
   byte_token_ids_.assign(256, -1);
@@ -71,6 +76,17 @@ const std::string* BpeModel::id_to_token(std::int32_t id) const {
   if (id < 0 || id >= id_limit()) return nullptr;
   const std::string& token = tokens_by_id_[static_cast<std::size_t>(id)];
   return token.empty() ? nullptr : &token;
+}
+
+std::optional<std::int32_t> BpeModel::character_id(std::string_view character) const {
+  const auto lead = static_cast<unsigned char>(character[0]);
+  if (character.size() == 1 || (character.size() == 2 && lead < 0xE0)) {
+    std::size_t pos = 0;
+    const std::int32_t id = small_character_ids_[next_code_point(character, pos)];
+    if (id < 0) return std::nullopt;
+    return id;
+  }
+  return token_to_id(character);
 }
 
 int BpeModel::fallback_byte(std::int32_t id) const {
@@ -120,7 +136,7 @@ void BpeModel::encode_word(std::string_view word, std::vector<std::int32_t>& out
     if (length == 0) length = 1;  // cannot happen for validated input; stay total anyway
     const std::string_view character = word.substr(pos, length);
     pos += length;
-    if (const auto id = token_to_id(character)) {
+    if (const auto id = character_id(character)) {
       ids.push_back(*id);
       previous_unknown = false;
     } else {
@@ -156,8 +172,7 @@ void BpeModel::encode_word(std::string_view word, std::vector<std::int32_t>& out
     if (right < 0) return;
     const std::int32_t a = ids[static_cast<std::size_t>(left)];
     const std::int32_t b = ids[static_cast<std::size_t>(right)];
-    const auto it = merges_.find(pair_key(a, b));
-    if (it != merges_.end()) queue.push({it->second.rank, left, a, b, it->second.merged_id});
+    if (const BpeMergeTable::Merge* merge = merges_.find(a, b)) queue.push({merge->rank, left, a, b, merge->merged_id});
   };
   for (int i = 0; i + 1 < n; ++i) push_pair(i);
 

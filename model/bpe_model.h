@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/bpe_merge_table.h"
+
 namespace pagedserve {
 
 struct BpeModelOptions {
@@ -41,21 +43,18 @@ class BpeModel {
   int fallback_byte(std::int32_t id) const;
 
  private:
-  struct Merge {
-    std::int32_t rank;
-    std::int32_t merged_id;
-  };
-  static std::uint64_t pair_key(std::int32_t left, std::int32_t right) {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) |
-           static_cast<std::uint32_t>(right);
-  }
+  // The id of a single character (its UTF-8 bytes), or nullopt.
+  std::optional<std::int32_t> character_id(std::string_view character) const;
   void append_unknown(std::string_view character, std::vector<std::int32_t>& symbols,
                       bool& previous_unknown) const;
 
   BpeModelOptions options_;
   std::vector<std::string> tokens_by_id_;  // "" for ids the vocabulary skips
   std::unordered_map<std::string_view, std::int32_t> ids_;  // views into tokens_by_id_
-  std::unordered_map<std::uint64_t, Merge> merges_;
+  BpeMergeTable merges_;
+  // Ids of the characters below U+0800 (-1: not in the vocabulary), which covers GPT-2's whole
+  // byte-level alphabet: the initial symbols of a word cost an array read, not a hash lookup.
+  std::vector<std::int32_t> small_character_ids_;  // [0x800]
   std::vector<std::int32_t> byte_token_ids_;  // [256], -1 where <0xXX> is missing
   std::optional<std::int32_t> unknown_id_;
 };
