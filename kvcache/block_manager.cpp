@@ -43,8 +43,10 @@ void BlockManager::admit(SequenceBlocks& seq, const CachedPrefix& prefix, int nu
   seq.num_cached_pages = static_cast<int>(prefix.blocks.size());
   seq.cache_link = prefix.last;
   grow(seq, num_tokens);
-  stats_.query_tokens += prefix.num_query_tokens;
-  stats_.hit_tokens += prefix.num_cached_tokens;
+  if (prefix_cache_) {
+    stats_.query_tokens += prefix.num_query_tokens;
+    stats_.hit_tokens += prefix.num_cached_tokens;
+  }
 }
 
 bool BlockManager::can_grow(const SequenceBlocks& seq, int num_tokens) const {

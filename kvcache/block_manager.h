@@ -37,7 +37,8 @@ struct CachedPrefix {
   int num_query_tokens = 0;   // tokens looked up (for the hit-rate counters)
 };
 
-// Cumulative prefix-cache counters, in tokens, counted when a sequence is admitted.
+// Cumulative prefix-cache counters, in tokens, counted when a sequence is admitted (and only
+// while prefix caching is on).
 struct PrefixCacheStats {
   std::int64_t query_tokens = 0;
   std::int64_t hit_tokens = 0;
