@@ -31,15 +31,23 @@
 
 namespace pagedserve::cuda_detail {
 
+// Tuning knobs, fixed at build time; overridable (-D) only for benchmark experiments.
+#ifndef PAGEDSERVE_PREFILL_WARPS
+#define PAGEDSERVE_PREFILL_WARPS 8
+#endif
+#ifndef PAGEDSERVE_DECODE_STAGES
+#define PAGEDSERVE_DECODE_STAGES 3
+#endif
+
 template <int D, bool kDecode>
 struct AttentionConfig {
   static_assert(D % 16 == 0 && D <= 256, "head_dim must be a multiple of 16, at most 256");
-  static constexpr int kWarps = kDecode ? 4 : 8;
+  static constexpr int kWarps = kDecode ? 4 : PAGEDSERVE_PREFILL_WARPS;
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kRows = kDecode ? 16 : 16 * kWarps;  // packed rows per CTA
   static constexpr int kKeys = (kDecode || D <= 128) ? 64 : 32;  // keys per K/V tile
   static constexpr int kWarpKeys = kDecode ? kKeys / kWarps : kKeys;  // keys each warp scores
-  static constexpr int kStages = kDecode ? 3 : 2;
+  static constexpr int kStages = kDecode ? PAGEDSERVE_DECODE_STAGES : 2;
   static constexpr int kStride = D + 8;  // shared row stride (elements): +16 B kills bank conflicts
   static constexpr bool kQInRegisters = D <= 128;  // D = 256 would spill
   static constexpr int kMinBlocks = 1;

@@ -35,6 +35,17 @@ else
   nvcc -o $bin/attention_cuda $bin/bench.o $bin/attention*.o $bin/buffer.o || exit 1
 fi
 
+# Benchmark-only variant (tuning experiment): prefill 4 warps x 16 rows, decode 2 stages.
+variant="-DPAGEDSERVE_PREFILL_WARPS=4 -DPAGEDSERVE_DECODE_STAGES=2"
+vflags="-std=c++20 -O3 -I. -DPAGEDSERVE_HAVE_CUDA -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr --use_fast_math $variant"
+mkdir -p $bin/variant
+pids=()
+for f in kernels/cuda/*.cu; do nvcc $vflags -c "$f" -o $bin/variant/$(basename "$f").o & pids+=($!); done
+nvcc $vflags -x cu -c core/buffer.cpp -o $bin/variant/buffer.o & pids+=($!)
+nvcc $vflags -c bench/cuda/attention_cuda.cu -o $bin/variant/bench.o & pids+=($!)
+for p in "${pids[@]}"; do wait $p; done
+nvcc -o $bin/attention_cuda_variant $bin/variant/*.o && echo "variant built: $variant"
+
 for step in $steps; do
   case $step in
     tests)
@@ -51,5 +62,17 @@ for step in $steps; do
     bench)
       $bin/attention_cuda 30 2>&1 | tee "$out/bench.log"
       $bin/attention_cuda 30 > "$out/bench2.log" 2>&1 ;;
+    profile)
+      for c in "decode B=64 L=4096" "decode B=64 L=4096 page 64"; do
+        timeout 120 ncu --clock-control none --kernel-name regex:decode_attention --launch-skip 3 --launch-count 1 \
+          --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
+          $bin/attention_cuda 5 "$c" > "$out/ncu_$(echo $c | tr ' =' '__').txt" 2>&1
+      done
+      timeout 120 ncu --clock-control none --kernel-name regex:prefill_attention --launch-skip 3 --launch-count 1 \
+        --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy \
+        $bin/attention_cuda 5 "prefill 4 x 2048" > "$out/ncu_prefill.txt" 2>&1
+      echo "profiles written" ;;
+    variant)
+      $bin/attention_cuda_variant 30 2>&1 | tee "$out/bench_variant.log" ;;
   esac
 done
