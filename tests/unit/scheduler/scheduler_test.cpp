@@ -145,6 +145,7 @@ TEST(Scheduler, PreemptionPicksTheNewestRunningSequence) {
   scheduler.add(make_request(1, token_range(8, 100), 10));
   scheduler.add(make_request(2, token_range(8, 200), 10));
   scheduler.add(make_request(3, token_range(8, 300), 10));
+  scheduler.add(make_request(4, token_range(4, 400), 10));  // finds the pool full: waits
   StepPlan plan = scheduler.schedule();
   ASSERT_EQ(plan.prefills.size(), 3u);
   EXPECT_EQ(pages_of(*scheduler.find(1)), (Ints{0, 1}));
@@ -169,7 +170,16 @@ TEST(Scheduler, PreemptionPicksTheNewestRunningSequence) {
   EXPECT_EQ(victim.timings().num_preemptions, 1);
   EXPECT_EQ(victim.blocks().table.num_pages(), 0);
   EXPECT_EQ(scheduler.stats().num_preemptions, 1);
-  EXPECT_EQ(scheduler.num_waiting(), 1);
+  EXPECT_EQ(scheduler.num_waiting(), 2);
+  const std::vector<std::int32_t> two{12, 23};
+  (void)scheduler.commit(plan, two);
+
+  // Once room is back, the preempted request goes before the one that was already waiting.
+  EXPECT_TRUE(scheduler.finish(1, FinishReason::stop));  // frees 3 pages: enough for 3, not also 4
+  plan = scheduler.schedule();
+  ASSERT_EQ(plan.prefills.size(), 1u);
+  expect_chunk(plan.prefills[0], 3, 0, 9, true);
+  EXPECT_EQ(scheduler.find(4)->state(), RequestState::waiting);
   testing::expect_pool_returns_to_full(scheduler);
 }
 
