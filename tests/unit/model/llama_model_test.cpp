@@ -52,8 +52,8 @@ struct Sequence {
 // decode rows (one token each) then prefill chunks, and every token's logits are requested.
 class PagedRunner {
  public:
-  static constexpr int kPageSize = 4;
-  static constexpr int kMaxPagesPerSeq = 16;
+  static constexpr int kPageSize = 16;  // the smallest page size of the contract (DESIGN.md §4)
+  static constexpr int kMaxPagesPerSeq = 4;
 
   PagedRunner(LlamaModel& model, DType cache_dtype, std::mt19937& rng)
       : model_(model), cache_(make_cache_config(model.config(), cache_dtype)) {
@@ -183,7 +183,7 @@ TEST(LlamaModel, RejectsBatchesItCannotRun) {
   ThreadPool pool(1);
   const ModelConfig config = tiny_config(ModelArchitecture::qwen3);
   LlamaModel model(config, DummyWeights{1, DType::f32}, pool, /*max_num_batched_tokens=*/4);
-  KVCacheConfig kv{config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 4, DType::f32,
+  KVCacheConfig kv{config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 16, DType::f32,
                    Device::cpu, 0};
   kv.memory_budget_bytes = KVCache::bytes_per_page(kv) * 4;
   KVCache cache(kv);
