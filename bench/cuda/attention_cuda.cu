@@ -4,7 +4,8 @@
 // reading a 256 MiB buffer, median of the repetitions after warm-up. Decode is reported in
 // TB/s of bytes that must move (live K/V + q + out), prefill in TFLOP/s (4 x Hq x head_dim x
 // visible keys), and a device-to-device copy (read + write) gives the bandwidth ceiling.
-//   usage: attention_cuda [repetitions] [case-name filter]   (prints a table; writes no files)
+//   usage: attention_cuda [repetitions] [case-name filter] [L2 flush MiB, default 256]
+//   (prints a table; writes no files)
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -144,9 +145,9 @@ struct Case {
 };
 
 struct Timer {
-  Buffer flush{256u << 20, Device::cuda};
+  Buffer flush;
   cudaEvent_t start{}, stop{};
-  Timer() {
+  explicit Timer(std::size_t flush_bytes) : flush(flush_bytes, Device::cuda) {
     ok(cudaMemset(flush.data(), 1, flush.nbytes()), "flush init");
     ok(cudaEventCreate(&start), "event");
     ok(cudaEventCreate(&stop), "event");
@@ -237,11 +238,12 @@ int main(int argc, char** argv) {
   using namespace pagedserve;
   const int reps = argc > 1 ? std::atoi(argv[1]) : 30;
   const std::string filter = argc > 2 ? argv[2] : "";
+  const std::size_t flush_mib = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 256;
   cudaDeviceProp prop{};
   ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-  std::printf("device: %s, %d SMs, L2 %d MiB; GQA 32/8, head_dim 128, bf16, permuted pages; median of %d\n", prop.name,
-              prop.multiProcessorCount, prop.l2CacheSize >> 20, reps);
-  Timer timer;
+  std::printf("device: %s, %d SMs, L2 %d MiB; GQA 32/8, head_dim 128, bf16, permuted pages; median of %d, "
+              "L2 flushed by reading %zu MiB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20, reps, flush_mib);
+  Timer timer(flush_mib << 20);
 
   if (filter.empty()) {  // Bandwidth ceiling: device-to-device copy of 2 GiB, bytes read + written.
     const std::size_t bytes = 2u << 30;

@@ -35,6 +35,12 @@ namespace pagedserve::cuda_detail {
 #ifndef PAGEDSERVE_PREFILL_WARPS
 #define PAGEDSERVE_PREFILL_WARPS 8
 #endif
+#ifndef PAGEDSERVE_PREFILL_MIN_BLOCKS
+#define PAGEDSERVE_PREFILL_MIN_BLOCKS 1
+#endif
+#ifndef PAGEDSERVE_PREFILL_Q_IN_REGISTERS
+#define PAGEDSERVE_PREFILL_Q_IN_REGISTERS 1
+#endif
 #ifndef PAGEDSERVE_DECODE_STAGES
 #define PAGEDSERVE_DECODE_STAGES 3
 #endif
@@ -49,8 +55,8 @@ struct AttentionConfig {
   static constexpr int kWarpKeys = kDecode ? kKeys / kWarps : kKeys;  // keys each warp scores
   static constexpr int kStages = kDecode ? PAGEDSERVE_DECODE_STAGES : 2;
   static constexpr int kStride = D + 8;  // shared row stride (elements): +16 B kills bank conflicts
-  static constexpr bool kQInRegisters = D <= 128;  // D = 256 would spill
-  static constexpr int kMinBlocks = 1;
+  static constexpr bool kQInRegisters = D <= 128 && (kDecode || PAGEDSERVE_PREFILL_Q_IN_REGISTERS);  // D = 256 would spill
+  static constexpr int kMinBlocks = kDecode ? 1 : PAGEDSERVE_PREFILL_MIN_BLOCKS;
   static constexpr int kChunksPerRow = D / 8;  // 16-byte chunks per head row
 
   static constexpr int kQBytes = kRows * kStride * 2;

@@ -35,16 +35,28 @@ else
   nvcc -o $bin/attention_cuda $bin/bench.o $bin/attention*.o $bin/buffer.o || exit 1
 fi
 
-# Benchmark-only variant (tuning experiment): prefill 4 warps x 16 rows, decode 2 stages.
-variant="-DPAGEDSERVE_PREFILL_WARPS=4 -DPAGEDSERVE_DECODE_STAGES=2"
-vflags="-std=c++20 -O3 -I. -DPAGEDSERVE_HAVE_CUDA -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr --use_fast_math $variant"
-mkdir -p $bin/variant
-pids=()
-for f in kernels/cuda/*.cu; do nvcc $vflags -c "$f" -o $bin/variant/$(basename "$f").o & pids+=($!); done
-nvcc $vflags -x cu -c core/buffer.cpp -o $bin/variant/buffer.o & pids+=($!)
-nvcc $vflags -c bench/cuda/attention_cuda.cu -o $bin/variant/bench.o & pids+=($!)
-for p in "${pids[@]}"; do wait $p; done
-nvcc -o $bin/attention_cuda_variant $bin/variant/*.o && echo "variant built: $variant"
+# Benchmark-only variants (tuning experiments), built only when the "variant" step is asked.
+declare -A variants=(
+  [B]="-DPAGEDSERVE_PREFILL_MIN_BLOCKS=2"
+  [C]="-DPAGEDSERVE_PREFILL_MIN_BLOCKS=2 -DPAGEDSERVE_PREFILL_Q_IN_REGISTERS=0"
+)
+if [[ " $steps " == *" variant "* ]]; then
+  pids=()
+  for name in "${!variants[@]}"; do
+    vflags="-std=c++20 -O3 -I. -DPAGEDSERVE_HAVE_CUDA -gencode=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr --use_fast_math ${variants[$name]}"
+    mkdir -p $bin/variant_$name
+    ( for f in kernels/cuda/attention_instances_prefill_bf16.cu kernels/cuda/attention_instances_prefill_f16.cu \
+               kernels/cuda/attention_instances_decode_bf16.cu kernels/cuda/attention_instances_decode_f16.cu \
+               kernels/cuda/attention_cuda.cu; do
+        nvcc $vflags -c "$f" -o $bin/variant_$name/$(basename "$f").o &
+      done
+      nvcc $vflags -x cu -c core/buffer.cpp -o $bin/variant_$name/buffer.o &
+      nvcc $vflags -c bench/cuda/attention_cuda.cu -o $bin/variant_$name/bench.o &
+      wait
+      nvcc -o $bin/attention_cuda_$name $bin/variant_$name/*.o ) & pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait $p; done
+fi
 
 for step in $steps; do
   case $step in
@@ -73,6 +85,11 @@ for step in $steps; do
         $bin/attention_cuda 5 "prefill 4 x 2048" > "$out/ncu_prefill.txt" 2>&1
       echo "profiles written" ;;
     variant)
-      $bin/attention_cuda_variant 30 2>&1 | tee "$out/bench_variant.log" ;;
+      for name in "${!variants[@]}"; do
+        echo "variant $name: ${variants[$name]}"
+        $bin/attention_cuda_$name 30 prefill 2>&1 | grep -E "prefill"
+      done 2>&1 | tee "$out/bench_variant.log" ;;
+    flush)
+      $bin/attention_cuda 30 decode 128 2>&1 | tee "$out/bench_flush128.log" ;;
   esac
 done
