@@ -1,0 +1,165 @@
+// The OpenAI-compatible surface with real clients (the `openai` npm package and curl) against the
+// real binary and the tiny model. Texts of a random-weight tiny model are arbitrary, so the checks
+// compare the server with itself: greedy streaming == greedy non-streaming, token-id prompt ==
+// text prompt, a seed reproduces, a stop string cuts where the unstopped text had it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startServer, curl, MODEL_NAME } from './server.mjs';
+
+let server;
+let client;
+
+before(async () => {
+  server = await startServer();
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+
+after(async () => {
+  const { code } = await server.stop();
+  assert.equal(code, 0, `graceful SIGTERM exit:\n${server.log()}`);
+});
+
+const greedy = { model: MODEL_NAME, temperature: 0, max_tokens: 12 };
+
+test('completion: shape, usage and finish reason', async () => {
+  const r = await client.completions.create({ ...greedy, prompt: 'The capital of France is' });
+  assert.match(r.id, /^cmpl-/);
+  assert.equal(r.object, 'text_completion');
+  assert.equal(r.model, MODEL_NAME);
+  assert.ok(Number.isInteger(r.created));
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.choices[0].index, 0);
+  assert.equal(typeof r.choices[0].text, 'string');
+  assert.ok(['stop', 'length'].includes(r.choices[0].finish_reason));
+  assert.ok(r.usage.prompt_tokens > 0);
+  assert.ok(r.usage.completion_tokens >= 1 && r.usage.completion_tokens <= 12);
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+  if (r.choices[0].finish_reason === 'length') assert.equal(r.usage.completion_tokens, 12);
+});
+
+test('ignore_eos runs to max_tokens', async () => {
+  const r = await client.completions.create({ ...greedy, prompt: 'Count:', max_tokens: 9, ignore_eos: true });
+  assert.equal(r.choices[0].finish_reason, 'length');
+  assert.equal(r.usage.completion_tokens, 9);
+});
+
+test('streaming equals non-streaming (greedy), with a usage chunk and [DONE]', async () => {
+  const body = { ...greedy, prompt: 'Once upon a time', ignore_eos: true };
+  const whole = await client.completions.create(body);
+  const stream = await client.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+  let text = '';
+  let finish = null;
+  let usage = null;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    assert.equal(chunk.object, 'text_completion');
+    if (chunk.usage) {
+      usage = chunk.usage;
+      assert.equal(chunk.choices.length, 0);
+      continue;
+    }
+    chunks++;
+    text += chunk.choices[0].text;
+    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  assert.ok(chunks >= 2, 'streamed in several chunks');
+  assert.equal(text, whole.choices[0].text);
+  assert.equal(finish, 'length');
+  assert.deepEqual(usage, whole.usage);
+});
+
+test('raw SSE framing over curl ends with data: [DONE]', async () => {
+  const r = await curl(`${server.url}/v1/completions`, {
+    method: 'POST',
+    body: JSON.stringify({ ...greedy, prompt: 'Hi', stream: true, max_tokens: 3, ignore_eos: true }),
+  });
+  assert.equal(r.status, 200);
+  const events = r.body.split('\n\n').filter((e) => e.length);
+  for (const e of events) assert.ok(e.startsWith('data: '), e);
+  assert.equal(events.at(-1), 'data: [DONE]');
+  const parsed = events.slice(0, -1).map((e) => JSON.parse(e.slice(6)));
+  assert.equal(parsed.map((c) => c.choices[0].text).join('').length > 0, true);
+});
+
+test('n > 1 gives independent choices in order', async () => {
+  const r = await client.completions.create({ model: MODEL_NAME, prompt: 'Hello', n: 3, max_tokens: 5, temperature: 1, seed: 3, ignore_eos: true });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+  for (const c of r.choices) assert.equal(c.finish_reason, 'length');
+  assert.equal(r.usage.completion_tokens, 15);
+});
+
+test('a seed reproduces the same text', async () => {
+  const body = { model: MODEL_NAME, prompt: 'Random words:', max_tokens: 10, temperature: 1.0, top_p: 0.9, seed: 1234 };
+  const a = await client.completions.create(body);
+  const b = await client.completions.create(body);
+  assert.equal(a.choices[0].text, b.choices[0].text);
+});
+
+test('stop string cuts the text where it first appears', async () => {
+  const body = { ...greedy, prompt: 'The list:', max_tokens: 16, ignore_eos: true };
+  const full = (await client.completions.create(body)).choices[0].text;
+  // A stop string from the middle of the unstopped greedy text.
+  const start = Math.floor(full.length / 3);
+  const stop = full.slice(start, start + 2);
+  if (stop.length < 1 || stop.trim().length === 0) return; // nothing printable to stop on
+  const cut = await client.completions.create({ ...body, stop: [stop] });
+  assert.equal(cut.choices[0].finish_reason, 'stop');
+  assert.equal(cut.choices[0].text, full.slice(0, full.indexOf(stop)));
+});
+
+test('logprobs: one entry per token, top alternatives, offsets', async () => {
+  const r = await client.completions.create({ ...greedy, prompt: 'Numbers', max_tokens: 5, logprobs: 2, ignore_eos: true });
+  const lp = r.choices[0].logprobs;
+  assert.equal(lp.tokens.length, 5);
+  assert.equal(lp.token_logprobs.length, 5);
+  assert.equal(lp.top_logprobs.length, 5);
+  assert.equal(lp.text_offset.length, 5);
+  for (let i = 0; i < 5; i++) {
+    assert.ok(lp.token_logprobs[i] <= 0);
+    const alternatives = Object.values(lp.top_logprobs[i]);
+    assert.ok(alternatives.length >= 1 && alternatives.length <= 2);
+    // Greedy: the chosen token is the most likely one.
+    assert.ok(Math.abs(Math.max(...alternatives) - lp.token_logprobs[i]) < 1e-4);
+  }
+  assert.equal(lp.tokens.join(''), r.choices[0].text);
+});
+
+test('batched prompts: one choice per prompt, in order', async () => {
+  const prompts = ['Alpha', 'Beta gamma', 'Delta'];
+  const r = await client.completions.create({ ...greedy, prompt: prompts, max_tokens: 4, ignore_eos: true });
+  assert.equal(r.choices.length, 3);
+  for (let i = 0; i < 3; i++) {
+    const single = await client.completions.create({ ...greedy, prompt: prompts[i], max_tokens: 4, ignore_eos: true });
+    assert.equal(r.choices[i].index, i);
+    assert.equal(r.choices[i].text, single.choices[0].text);
+  }
+  assert.equal(r.usage.completion_tokens, 12);
+});
+
+test('token-id prompts equal their text prompts; tokenize/detokenize round trip', async () => {
+  const text = 'Paged attention keeps the cache in pages.';
+  const tok = await (await fetch(`${server.url}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt: text }) })).json();
+  assert.equal(tok.count, tok.tokens.length);
+  assert.ok(tok.max_model_len > 0);
+  const detok = await (await fetch(`${server.url}/detokenize`, { method: 'POST', body: JSON.stringify({ tokens: tok.tokens }) })).json();
+  assert.equal(detok.prompt, text);
+  const byText = await client.completions.create({ ...greedy, prompt: text, ignore_eos: true });
+  const byIds = await client.completions.create({ ...greedy, prompt: tok.tokens, ignore_eos: true });
+  assert.equal(byIds.choices[0].text, byText.choices[0].text);
+  assert.equal(byIds.usage.prompt_tokens, tok.count);
+  const lists = await client.completions.create({ ...greedy, prompt: [tok.tokens, tok.tokens], ignore_eos: true });
+  assert.equal(lists.choices[1].text, byText.choices[0].text);
+});
+
+test('echo prepends the prompt', async () => {
+  const r = await client.completions.create({ ...greedy, prompt: 'Echo me', echo: true, max_tokens: 3 });
+  assert.ok(r.choices[0].text.startsWith('Echo me'));
+});
+
+test('/v1/models lists the model with max_model_len; /health is 200', async () => {
+  const models = await client.models.list();
+  assert.equal(models.data[0].id, MODEL_NAME);
+  assert.ok(models.data[0].max_model_len > 0);
+  assert.equal((await curl(`${server.url}/health`)).status, 200);
+});
