@@ -117,11 +117,13 @@ Geometry check_args(const PagedAttentionArgs& a, bool decode_only) {
   return g;
 }
 
-// One unit of parallel work: a block of query rows of one sequence and one KV head over one
-// range of keys. partial < 0: write the normalised output; else the (acc, max, sum) partial slot.
+// One unit of parallel work: a block of query rows of one sequence and KV heads
+// [kv_head, kv_head + num_kv_heads) over one range of keys. partial < 0: write the normalised
+// output; else the (acc, max, sum) partial slot.
 struct Task {
   std::int32_t seq = 0;
   std::int32_t kv_head = 0;
+  std::int32_t num_kv_heads = 1;
   std::int32_t first_row = 0;  // within the sequence's query rows
   std::int32_t num_rows = 0;
   std::int64_t key_begin = 0;
@@ -129,28 +131,34 @@ struct Task {
   std::int64_t partial = -1;
 };
 
-// Per-thread scratch that grows to the largest block seen, then is reused.
+// Per-thread scratch that grows to the largest task seen, then is reused. Per KV head block:
+// q and acc [vectors, head_dim], row_max and row_sum [padded]; shared: key_limit, scores, alpha.
 struct Scratch {
   std::vector<float> q, acc, row_max, row_sum, scores, alpha;
   std::vector<std::int32_t> key_limit;
+  std::vector<AttendBlock> blocks;
 
-  void prepare(int vectors, std::int64_t head_dim) {
+  void prepare(int heads, int vectors, std::int64_t head_dim) {
     const int padded = attention_detail::padded_vectors(vectors);
-    const std::size_t elements = static_cast<std::size_t>(vectors * head_dim);
+    const std::size_t elements = static_cast<std::size_t>(heads * vectors * head_dim);
+    const std::size_t lanes = static_cast<std::size_t>(heads * padded);
     if (q.size() < elements) {
       q.resize(elements);
       acc.resize(elements);
     }
-    if (row_max.size() < static_cast<std::size_t>(padded)) {
-      row_max.resize(padded);
-      row_sum.resize(padded);
+    if (row_max.size() < lanes) {
+      row_max.resize(lanes);
+      row_sum.resize(lanes);
+    }
+    if (key_limit.size() < static_cast<std::size_t>(padded)) {
       alpha.resize(padded);
       key_limit.resize(padded);
       scores.resize(static_cast<std::size_t>(padded) * kTileKeys);
     }
+    if (blocks.size() < static_cast<std::size_t>(heads)) blocks.resize(heads);
     std::fill_n(acc.begin(), elements, 0.0f);
-    std::fill_n(row_max.begin(), padded, -std::numeric_limits<float>::infinity());
-    std::fill_n(row_sum.begin(), padded, 0.0f);
+    std::fill_n(row_max.begin(), lanes, -std::numeric_limits<float>::infinity());
+    std::fill_n(row_sum.begin(), lanes, 0.0f);
     std::fill_n(scores.begin(), static_cast<std::size_t>(padded) * kTileKeys, 0.0f);
     std::fill_n(key_limit.begin(), padded, std::numeric_limits<std::int32_t>::max());
   }
@@ -205,76 +213,89 @@ void* head_row(const TensorView& view, std::int64_t token, std::int64_t kv_head,
   return static_cast<char*>(view.data()) + element * static_cast<std::int64_t>(dtype_size(view.dtype()));
 }
 
-// Partials of a split: per vector (acc[head_dim], max, sum).
-std::int64_t partial_floats(const Geometry& g) { return g.group * (g.head_dim + 2); }
+// Partials of a split: per KV head, per vector (acc[head_dim], max, sum).
+std::int64_t partial_floats(const Geometry& g) { return g.num_kv_heads * g.group * (g.head_dim + 2); }
 
 void run_task(const PagedAttentionArgs& a, const Geometry& g, bool use_avx2, const Task& task, float* partials) {
   const int vectors = static_cast<int>(task.num_rows * g.group);
+  const int padded = attention_detail::padded_vectors(vectors);
+  const std::int64_t block_elements = vectors * g.head_dim;
   Scratch& scratch = thread_scratch();
-  scratch.prepare(vectors, g.head_dim);
+  scratch.prepare(task.num_kv_heads, vectors, g.head_dim);
   const std::int64_t q_begin = g.q_begin(task.seq);
   const std::int64_t context_len = g.seq_len(task.seq) - g.q_len(task.seq);
   const float q_scale = a.softmax_scale * kLog2e;
   for (int r = 0; r < task.num_rows; ++r) {
-    const std::int64_t token = q_begin + task.first_row + r;
     for (std::int64_t h = 0; h < g.group; ++h) {
-      const std::int64_t v = r * g.group + h;
-      load_scaled(g.dtype, head_row(a.q, token, task.kv_head, h), q_scale, g.head_dim, scratch.q.data() + v * g.head_dim);
-      scratch.key_limit[v] = static_cast<std::int32_t>(context_len + task.first_row + r + 1);
+      scratch.key_limit[r * g.group + h] = static_cast<std::int32_t>(context_len + task.first_row + r + 1);
     }
   }
-  AttendBlock block;
-  block.dtype = g.dtype;
-  block.head_dim = static_cast<int>(g.head_dim);
-  block.num_vectors = vectors;
-  block.padded = attention_detail::padded_vectors(vectors);
-  block.q = scratch.q.data();
-  block.key_limit = scratch.key_limit.data();
-  block.min_key_limit = context_len + task.first_row + 1;
-  block.k_cache = a.k_cache.data();
-  block.v_cache = a.v_cache.data();
-  block.slot_stride = g.num_kv_heads * g.head_dim;
-  block.page_stride = g.page_size * block.slot_stride;
-  block.head_offset = task.kv_head * g.head_dim;
-  block.page_size = static_cast<int>(g.page_size);
-  block.pages = g.block_table + task.seq * g.max_pages;
-  block.acc = scratch.acc.data();
-  block.row_max = scratch.row_max.data();
-  block.row_sum = scratch.row_sum.data();
-  block.scores = scratch.scores.data();
-  block.alpha = scratch.alpha.data();
+  for (int i = 0; i < task.num_kv_heads; ++i) {
+    const std::int64_t kv_head = task.kv_head + i;
+    float* q = scratch.q.data() + i * block_elements;
+    for (int r = 0; r < task.num_rows; ++r) {
+      const std::int64_t token = q_begin + task.first_row + r;
+      for (std::int64_t h = 0; h < g.group; ++h) {
+        load_scaled(g.dtype, head_row(a.q, token, kv_head, h), q_scale, g.head_dim, q + (r * g.group + h) * g.head_dim);
+      }
+    }
+    AttendBlock& block = scratch.blocks[i];
+    block.dtype = g.dtype;
+    block.head_dim = static_cast<int>(g.head_dim);
+    block.num_vectors = vectors;
+    block.padded = padded;
+    block.q = q;
+    block.key_limit = scratch.key_limit.data();
+    block.min_key_limit = context_len + task.first_row + 1;
+    block.k_cache = a.k_cache.data();
+    block.v_cache = a.v_cache.data();
+    block.slot_stride = g.num_kv_heads * g.head_dim;
+    block.page_stride = g.page_size * block.slot_stride;
+    block.head_offset = kv_head * g.head_dim;
+    block.page_size = static_cast<int>(g.page_size);
+    block.pages = g.block_table + task.seq * g.max_pages;
+    block.acc = scratch.acc.data() + i * block_elements;
+    block.row_max = scratch.row_max.data() + i * padded;
+    block.row_sum = scratch.row_sum.data() + i * padded;
+    block.scores = scratch.scores.data();
+    block.alpha = scratch.alpha.data();
+  }
   if (use_avx2) {
-    attention_detail::attend_keys_avx2(block, task.key_begin, task.key_end);
+    attention_detail::attend_keys_avx2(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
   } else {
-    attention_detail::attend_keys_portable(block, task.key_begin, task.key_end);
+    attention_detail::attend_keys_portable(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
   }
 
-  if (task.partial >= 0) {
-    float* partial = partials + task.partial * partial_floats(g);
-    for (std::int64_t v = 0; v < vectors; ++v) {
-      float* slot = partial + v * (g.head_dim + 2);
-      std::memcpy(slot, scratch.acc.data() + v * g.head_dim, static_cast<std::size_t>(g.head_dim) * sizeof(float));
-      slot[g.head_dim] = scratch.row_max[v];
-      slot[g.head_dim + 1] = scratch.row_sum[v];
+  for (int i = 0; i < task.num_kv_heads; ++i) {
+    const AttendBlock& block = scratch.blocks[i];
+    const std::int64_t kv_head = task.kv_head + i;
+    if (task.partial >= 0) {  // decode splits: one row
+      float* partial = partials + task.partial * partial_floats(g) + kv_head * g.group * (g.head_dim + 2);
+      for (std::int64_t v = 0; v < vectors; ++v) {
+        float* slot = partial + v * (g.head_dim + 2);
+        std::memcpy(slot, block.acc + v * g.head_dim, static_cast<std::size_t>(g.head_dim) * sizeof(float));
+        slot[g.head_dim] = block.row_max[v];
+        slot[g.head_dim + 1] = block.row_sum[v];
+      }
+      continue;
     }
-    return;
-  }
-  for (int r = 0; r < task.num_rows; ++r) {
-    const std::int64_t token = q_begin + task.first_row + r;
-    for (std::int64_t h = 0; h < g.group; ++h) {
-      const std::int64_t v = r * g.group + h;
-      store_scaled(g.dtype, scratch.acc.data() + v * g.head_dim, 1.0f / scratch.row_sum[v], g.head_dim,
-                   head_row(a.out, token, task.kv_head, h));
+    for (int r = 0; r < task.num_rows; ++r) {
+      const std::int64_t token = q_begin + task.first_row + r;
+      for (std::int64_t h = 0; h < g.group; ++h) {
+        const std::int64_t v = r * g.group + h;
+        store_scaled(g.dtype, block.acc + v * g.head_dim, 1.0f / block.row_sum[v], g.head_dim,
+                     head_row(a.out, token, kv_head, h));
+      }
     }
   }
 }
 
-// Combines the splits of one (row, kv head): out = sum_k acc_k 2^(m_k - M) / sum_k l_k 2^(m_k - M).
+// Combines the splits of one row: out = sum_k acc_k 2^(m_k - M) / sum_k l_k 2^(m_k - M).
 void merge_splits(const PagedAttentionArgs& a, const Geometry& g, const Task* splits, int num_splits,
                   const float* partials, float* combined /*[head_dim]*/) {
   const std::int64_t token = g.q_begin(splits[0].seq);
-  for (std::int64_t h = 0; h < g.group; ++h) {
-    auto part = [&](int k) { return partials + splits[k].partial * partial_floats(g) + h * (g.head_dim + 2); };
+  for (std::int64_t vector = 0; vector < g.num_kv_heads * g.group; ++vector) {
+    auto part = [&](int k) { return partials + splits[k].partial * partial_floats(g) + vector * (g.head_dim + 2); };
     float max = -std::numeric_limits<float>::infinity();
     for (int k = 0; k < num_splits; ++k) max = std::max(max, part(k)[g.head_dim]);
     float sum = 0.0f;
@@ -285,7 +306,7 @@ void merge_splits(const PagedAttentionArgs& a, const Geometry& g, const Task* sp
       sum += p[g.head_dim + 1] * weight;
       for (std::int64_t i = 0; i < g.head_dim; ++i) combined[i] += p[i] * weight;
     }
-    store_scaled(g.dtype, combined, 1.0f / sum, g.head_dim, head_row(a.out, token, splits[0].kv_head, h));
+    store_scaled(g.dtype, combined, 1.0f / sum, g.head_dim, head_row(a.out, token, vector / g.group, vector % g.group));
   }
 }
 
@@ -312,31 +333,32 @@ void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, Attentio
   if (rows.empty()) return;
   std::stable_sort(rows.begin(), rows.end(), [&](std::int32_t x, std::int32_t y) { return g.seq_len(x) > g.seq_len(y); });
 
-  // Split a (row, kv head) only when it is longer than a fair share of ~4 tasks per thread.
-  const std::int64_t fair_share = (total_keys * g.num_kv_heads + 4 * pool.size() - 1) / (4 * pool.size());
+  // A decode task takes every KV head of its row, so it reads whole slots front to back (the
+  // hardware prefetchers follow that; per-head tasks would read 1/num_kv_heads of each line run).
+  // Split a row along K/V only when it is longer than a fair share of ~4 tasks per thread.
+  const std::int64_t fair_share = (total_keys + 4 * pool.size() - 1) / (4 * pool.size());
   std::int64_t split_keys = std::max(kMinSplitKeys, fair_share);
   split_keys = (split_keys + kTileKeys - 1) / kTileKeys * kTileKeys;
 
   thread_local std::vector<Task> tasks;
-  thread_local std::vector<std::int64_t> merges;  // index of the first split task of each split item
+  thread_local std::vector<std::int64_t> merges;  // index of the first split task of each split row
   tasks.clear();
   merges.clear();
   std::int64_t num_partials = 0;
   for (std::int32_t s : rows) {
     const std::int64_t seq_len = g.seq_len(s);
     const std::int64_t splits = (seq_len + split_keys - 1) / split_keys;
-    for (std::int64_t h = 0; h < g.num_kv_heads; ++h) {
-      if (splits > 1) merges.push_back(static_cast<std::int64_t>(tasks.size()));
-      for (std::int64_t k = 0; k < splits; ++k) {
-        Task task;
-        task.seq = s;
-        task.kv_head = static_cast<std::int32_t>(h);
-        task.num_rows = 1;
-        task.key_begin = k * split_keys;
-        task.key_end = std::min(seq_len, (k + 1) * split_keys);
-        task.partial = splits > 1 ? num_partials++ : -1;
-        tasks.push_back(task);
-      }
+    if (splits > 1) merges.push_back(static_cast<std::int64_t>(tasks.size()));
+    for (std::int64_t k = 0; k < splits; ++k) {
+      Task task;
+      task.seq = s;
+      task.kv_head = 0;
+      task.num_kv_heads = static_cast<std::int32_t>(g.num_kv_heads);
+      task.num_rows = 1;
+      task.key_begin = k * split_keys;
+      task.key_end = std::min(seq_len, (k + 1) * split_keys);
+      task.partial = splits > 1 ? num_partials++ : -1;
+      tasks.push_back(task);
     }
   }
   thread_local std::vector<float> partials;
@@ -353,10 +375,7 @@ void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, Attentio
   pool.parallel_for(static_cast<std::int64_t>(merges.size()), [&](std::int64_t i) {
     const std::int64_t first = merge_data[i];
     std::int64_t last = first + 1;
-    while (last < num_tasks && task_data[last].seq == task_data[first].seq &&
-           task_data[last].kv_head == task_data[first].kv_head) {
-      ++last;
-    }
+    while (last < num_tasks && task_data[last].seq == task_data[first].seq) ++last;
     thread_local std::vector<float> combined;
     combined.resize(static_cast<std::size_t>(g.head_dim));
     merge_splits(args, g, task_data + first, static_cast<int>(last - first), partial_data, combined.data());

@@ -1,8 +1,9 @@
 // Internal to the CPU attention kernels (attention_cpu.cpp): the inner loop that streams one
-// range of keys of one sequence and one KV head through the online softmax of a block of query
-// vectors. Decode runs it with the G query heads of a KV group (one K/V read serves them all);
-// prefill with the rows x G vectors of a Q tile. Two implementations with one contract: a
-// portable one and an AVX2/FMA/F16C one (attention_tile_avx2.cpp), chosen by the caller.
+// range of keys of one sequence through the online softmax of blocks of query vectors, one block
+// per KV head. Decode runs it with every KV head of a row, each block holding the G query heads
+// of its group (one K/V read serves them all, and whole slots are read front to back); prefill
+// with one KV head and the rows x G vectors of a Q tile. Two implementations with one contract:
+// a portable one and an AVX2/FMA/F16C one (attention_tile_avx2.cpp), chosen by the caller.
 //
 // Keys are taken in tiles of kTileKeys slots that may span pages: each slot's K and V row is
 // looked up through the block table on its own, so the tile size does not depend on page_size.
@@ -49,10 +50,12 @@ struct AttendBlock {
   float* alpha = nullptr;     // [padded] scratch
 };
 
-void attend_keys_portable(const AttendBlock& block, std::int64_t key_begin, std::int64_t key_end);
+// blocks[0..num_blocks) share everything but head_offset, q and the softmax state; they may share
+// `scores` and `alpha` (used one block at a time).
+void attend_keys_portable(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end);
 
 // Requires head_dim % 16 == 0 and a CPU with AVX2, FMA and F16C (see avx2_attention_usable).
-void attend_keys_avx2(const AttendBlock& block, std::int64_t key_begin, std::int64_t key_end);
+void attend_keys_avx2(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end);
 
 bool avx2_attention_usable(int head_dim);
 

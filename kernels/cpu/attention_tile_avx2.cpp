@@ -20,9 +20,14 @@ namespace {
 
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 
+// bf16 -> f32 is "bits << 16". A broadcast load (load port only) and one byte shuffle that puts
+// element i in the top half of lane i do it without the shift, which would compete with the FMAs
+// for ports 0/1.
 inline __m256 load8(const bf16* p) {
-  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+  const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i to_high_halves = _mm256_setr_epi8(-1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7,  //
+                                                  -1, -1, 8, 9, -1, -1, 10, 11, -1, -1, 12, 13, -1, -1, 14, 15);
+  return _mm256_castsi256_ps(_mm256_shuffle_epi8(both, to_high_halves));
 }
 
 inline __m256 load8(const f16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
@@ -65,12 +70,33 @@ inline void store_lane_sums(const __m256* a, float* out) {
   }
 }
 
+// The next tile's K and V rows, fetched a row per key of this tile so that the requests spread
+// over the tile instead of queueing up in one burst.
+template <typename T>
+struct Prefetch {
+  const T* const* k_rows = nullptr;
+  const T* const* v_rows = nullptr;
+  int n = 0;
+  int row_bytes = 0;
+
+  void row(int j) const {
+    if (j >= n) return;
+    const char* k = reinterpret_cast<const char*>(k_rows[j]);
+    const char* v = reinterpret_cast<const char*>(v_rows[j]);
+    for (int byte = 0; byte < row_bytes; byte += 64) {
+      _mm_prefetch(k + byte, _MM_HINT_T0);
+      _mm_prefetch(v + byte, _MM_HINT_T0);
+    }
+  }
+};
+
 // scores[j * padded + v0 + r] = q[v0 + r] . k_rows[j] for r < R.
 template <typename T, int R>
-void score_vectors(const AttendBlock& b, int v0, const T* const* k_rows, int n) {
+void score_vectors(const AttendBlock& b, int v0, const T* const* k_rows, int n, const Prefetch<T>& prefetch) {
   const int d = b.head_dim;
   const float* q = b.q + static_cast<std::int64_t>(v0) * d;
   for (int j = 0; j < n; ++j) {
+    prefetch.row(j);
     const T* k = k_rows[j];
     __m256 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
@@ -111,18 +137,19 @@ void accumulate_values(const AttendBlock& b, int v0, const T* const* v_rows, int
 }
 
 template <typename T>
-void score_all(const AttendBlock& b, const T* const* k_rows, int n) {
+void score_all(const AttendBlock& b, const T* const* k_rows, int n, const Prefetch<T>& prefetch) {
+  const Prefetch<T> none;
   int v = 0;
-  for (; v + 8 <= b.num_vectors; v += 8) score_vectors<T, 8>(b, v, k_rows, n);
+  for (; v + 8 <= b.num_vectors; v += 8) score_vectors<T, 8>(b, v, k_rows, n, v == 0 ? prefetch : none);
   if (v + 4 <= b.num_vectors) {
-    score_vectors<T, 4>(b, v, k_rows, n);
+    score_vectors<T, 4>(b, v, k_rows, n, v == 0 ? prefetch : none);
     v += 4;
   }
   if (v + 2 <= b.num_vectors) {
-    score_vectors<T, 2>(b, v, k_rows, n);
+    score_vectors<T, 2>(b, v, k_rows, n, v == 0 ? prefetch : none);
     v += 2;
   }
-  if (v < b.num_vectors) score_vectors<T, 1>(b, v, k_rows, n);
+  if (v < b.num_vectors) score_vectors<T, 1>(b, v, k_rows, n, v == 0 ? prefetch : none);
 }
 
 template <typename T>
@@ -183,9 +210,9 @@ void rescale(const AttendBlock& b) {
   }
 }
 
+// Slot start pointers (no head offset) of keys [t0, t0 + n).
 template <typename T>
-void locate_rows(const AttendBlock& b, const T* k_base, const T* v_base, std::int64_t t0, int n, const T** k_rows,
-                 const T** v_rows) {
+void locate_slots(const AttendBlock& b, std::int64_t t0, int n, const T** k_slots, const T** v_slots) {
   std::int64_t page_index = t0 / b.page_size;
   std::int64_t offset = t0 % b.page_size;
   std::int64_t page_start = b.pages[page_index] * b.page_stride;
@@ -195,43 +222,51 @@ void locate_rows(const AttendBlock& b, const T* k_base, const T* v_base, std::in
       page_start = b.pages[++page_index] * b.page_stride;
     }
     const std::int64_t element = page_start + offset * b.slot_stride;
-    k_rows[j] = k_base + element;
-    v_rows[j] = v_base + element;
+    k_slots[j] = static_cast<const T*>(b.k_cache) + element;
+    v_slots[j] = static_cast<const T*>(b.v_cache) + element;
     ++offset;
   }
 }
 
 template <typename T>
-void prefetch_rows(const T* const* rows, int n, int row_bytes) {
-  for (int j = 0; j < n; ++j) {
-    const char* row = reinterpret_cast<const char*>(rows[j]);
-    for (int byte = 0; byte < row_bytes; byte += 64) _mm_prefetch(row + byte, _MM_HINT_T0);
-  }
+void offset_rows(const T* const* slots, int n, std::int64_t head_offset, const T** rows) {
+  for (int j = 0; j < n; ++j) rows[j] = slots[j] + head_offset;
 }
 
 template <typename T>
-void attend(const AttendBlock& b, std::int64_t key_begin, std::int64_t key_end) {
-  const T* k_base = static_cast<const T*>(b.k_cache) + b.head_offset;
-  const T* v_base = static_cast<const T*>(b.v_cache) + b.head_offset;
-  const int row_bytes = b.head_dim * static_cast<int>(sizeof(T));
-  const T* k_rows[2][kTileKeys];
-  const T* v_rows[2][kTileKeys];
+void attend(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
+  const AttendBlock& first = blocks[0];
+  const int row_bytes = first.head_dim * static_cast<int>(sizeof(T));
+  const T* k_slots[2][kTileKeys];
+  const T* v_slots[2][kTileKeys];
+  const T* k_rows[kTileKeys];
+  const T* v_rows[kTileKeys];
+  const T* next_k_rows[kTileKeys];
+  const T* next_v_rows[kTileKeys];
   int current = 0;
   int n = static_cast<int>(std::min<std::int64_t>(kTileKeys, key_end - key_begin));
   if (n <= 0) return;
-  locate_rows(b, k_base, v_base, key_begin, n, k_rows[0], v_rows[0]);
+  locate_slots(first, key_begin, n, k_slots[0], v_slots[0]);
+  for (int h = 0; h < num_blocks; ++h) {  // the first tile has no tile before it to hide behind
+    offset_rows(k_slots[0], n, blocks[h].head_offset, k_rows);
+    offset_rows(v_slots[0], n, blocks[h].head_offset, v_rows);
+    for (int j = 0; j < n; ++j) Prefetch<T>{k_rows, v_rows, n, row_bytes}.row(j);
+  }
   for (std::int64_t t0 = key_begin; t0 < key_end;) {
     const std::int64_t next_t0 = t0 + n;
     const int next_n = static_cast<int>(std::min<std::int64_t>(kTileKeys, key_end - next_t0));
-    if (next_n > 0) {
-      locate_rows(b, k_base, v_base, next_t0, next_n, k_rows[current ^ 1], v_rows[current ^ 1]);
-      prefetch_rows(k_rows[current ^ 1], next_n, row_bytes);
-      prefetch_rows(v_rows[current ^ 1], next_n, row_bytes);
+    if (next_n > 0) locate_slots(first, next_t0, next_n, k_slots[current ^ 1], v_slots[current ^ 1]);
+    for (int h = 0; h < num_blocks; ++h) {
+      const AttendBlock& b = blocks[h];
+      offset_rows(k_slots[current], n, b.head_offset, k_rows);
+      offset_rows(v_slots[current], n, b.head_offset, v_rows);
+      offset_rows(k_slots[current ^ 1], next_n, b.head_offset, next_k_rows);
+      offset_rows(v_slots[current ^ 1], next_n, b.head_offset, next_v_rows);
+      score_all<T>(b, k_rows, n, Prefetch<T>{next_k_rows, next_v_rows, next_n, row_bytes});
+      if (t0 + n > b.min_key_limit) mask_tile(b, t0, n);
+      if (softmax_tile(b, n)) rescale(b);
+      accumulate_all<T>(b, v_rows, n);
     }
-    score_all<T>(b, k_rows[current], n);
-    if (t0 + n > b.min_key_limit) mask_tile(b, t0, n);
-    if (softmax_tile(b, n)) rescale(b);
-    accumulate_all<T>(b, v_rows[current], n);
     t0 = next_t0;
     n = next_n;
     current ^= 1;
@@ -240,16 +275,16 @@ void attend(const AttendBlock& b, std::int64_t key_begin, std::int64_t key_end) 
 
 }  // namespace
 
-void attend_keys_avx2(const AttendBlock& block, std::int64_t key_begin, std::int64_t key_end) {
-  switch (block.dtype) {
+void attend_keys_avx2(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
+  switch (blocks[0].dtype) {
     case DType::f32:
-      attend<float>(block, key_begin, key_end);
+      attend<float>(blocks, num_blocks, key_begin, key_end);
       return;
     case DType::bf16:
-      attend<bf16>(block, key_begin, key_end);
+      attend<bf16>(blocks, num_blocks, key_begin, key_end);
       return;
     case DType::f16:
-      attend<f16>(block, key_begin, key_end);
+      attend<f16>(blocks, num_blocks, key_begin, key_end);
       return;
     case DType::i32:
       return;

@@ -11,21 +11,16 @@ namespace pagedserve::attention_detail {
 namespace {
 
 template <typename T>
-void attend(const AttendBlock& b, std::int64_t key_begin, std::int64_t key_end) {
-  const T* k_base = static_cast<const T*>(b.k_cache) + b.head_offset;
-  const T* v_base = static_cast<const T*>(b.v_cache) + b.head_offset;
+void attend_tile(const AttendBlock& b, std::int64_t t0, int n, const T* const* k_slots, const T* const* v_slots) {
   const int d = b.head_dim;
   const int m = b.num_vectors;
   const T* k_rows[kTileKeys];
   const T* v_rows[kTileKeys];
-  for (std::int64_t t0 = key_begin; t0 < key_end; t0 += kTileKeys) {
-    const int n = static_cast<int>(std::min<std::int64_t>(kTileKeys, key_end - t0));
-    for (int j = 0; j < n; ++j) {
-      const std::int64_t slot = t0 + j;
-      const std::int64_t offset = b.pages[slot / b.page_size] * b.page_stride + (slot % b.page_size) * b.slot_stride;
-      k_rows[j] = k_base + offset;
-      v_rows[j] = v_base + offset;
-    }
+  for (int j = 0; j < n; ++j) {
+    k_rows[j] = k_slots[j] + b.head_offset;
+    v_rows[j] = v_slots[j] + b.head_offset;
+  }
+  {
     for (int j = 0; j < n; ++j) {
       for (int v = 0; v < m; ++v) {
         const float* q = b.q + static_cast<std::int64_t>(v) * d;
@@ -57,6 +52,23 @@ void attend(const AttendBlock& b, std::int64_t key_begin, std::int64_t key_end) 
   }
 }
 
+template <typename T>
+void attend(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
+  const AttendBlock& b = blocks[0];
+  const T* k_slots[kTileKeys];
+  const T* v_slots[kTileKeys];
+  for (std::int64_t t0 = key_begin; t0 < key_end; t0 += kTileKeys) {
+    const int n = static_cast<int>(std::min<std::int64_t>(kTileKeys, key_end - t0));
+    for (int j = 0; j < n; ++j) {
+      const std::int64_t slot = t0 + j;
+      const std::int64_t offset = b.pages[slot / b.page_size] * b.page_stride + (slot % b.page_size) * b.slot_stride;
+      k_slots[j] = static_cast<const T*>(b.k_cache) + offset;
+      v_slots[j] = static_cast<const T*>(b.v_cache) + offset;
+    }
+    for (int h = 0; h < num_blocks; ++h) attend_tile<T>(blocks[h], t0, n, k_slots, v_slots);
+  }
+}
+
 }  // namespace
 
 // Here, not in the AVX2 file: code compiled with -mavx2 must not run before this check.
@@ -66,16 +78,16 @@ bool avx2_attention_usable(int head_dim) {
   return cpu_has && head_dim % 16 == 0;
 }
 
-void attend_keys_portable(const AttendBlock& block, std::int64_t key_begin, std::int64_t key_end) {
-  switch (block.dtype) {
+void attend_keys_portable(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
+  switch (blocks[0].dtype) {
     case DType::f32:
-      attend<float>(block, key_begin, key_end);
+      attend<float>(blocks, num_blocks, key_begin, key_end);
       return;
     case DType::bf16:
-      attend<bf16>(block, key_begin, key_end);
+      attend<bf16>(blocks, num_blocks, key_begin, key_end);
       return;
     case DType::f16:
-      attend<f16>(block, key_begin, key_end);
+      attend<f16>(blocks, num_blocks, key_begin, key_end);
       return;
     case DType::i32:
       return;
