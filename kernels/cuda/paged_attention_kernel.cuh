@@ -35,11 +35,11 @@ namespace pagedserve::cuda_detail {
 #ifndef PAGEDSERVE_PREFILL_WARPS
 #define PAGEDSERVE_PREFILL_WARPS 8
 #endif
-#ifndef PAGEDSERVE_PREFILL_MIN_BLOCKS
-#define PAGEDSERVE_PREFILL_MIN_BLOCKS 1
+#ifndef PAGEDSERVE_PREFILL_MIN_BLOCKS  // for head_dim <= 128; 256 fits one CTA per SM anyway
+#define PAGEDSERVE_PREFILL_MIN_BLOCKS 2
 #endif
 #ifndef PAGEDSERVE_PREFILL_Q_IN_REGISTERS
-#define PAGEDSERVE_PREFILL_Q_IN_REGISTERS 1
+#define PAGEDSERVE_PREFILL_Q_IN_REGISTERS 0
 #endif
 #ifndef PAGEDSERVE_DECODE_STAGES
 #define PAGEDSERVE_DECODE_STAGES 3
@@ -56,13 +56,15 @@ struct AttentionConfig {
   static constexpr int kStages = kDecode ? PAGEDSERVE_DECODE_STAGES : 2;
   static constexpr int kStride = D + 8;  // shared row stride (elements): +16 B kills bank conflicts
   static constexpr bool kQInRegisters = D <= 128 && (kDecode || PAGEDSERVE_PREFILL_Q_IN_REGISTERS);  // D = 256 would spill
-  static constexpr int kMinBlocks = kDecode ? 1 : PAGEDSERVE_PREFILL_MIN_BLOCKS;
+  // Prefill: two CTAs (16 warps) per SM hide mma/ldmatrix latency better than one CTA with Q in
+  // registers (measured +3% at 1x8192, 4x2048; Q then comes from shared memory, 52 B of spill).
+  static constexpr int kMinBlocks = (kDecode || D > 128) ? 1 : PAGEDSERVE_PREFILL_MIN_BLOCKS;
   static constexpr int kChunksPerRow = D / 8;  // 16-byte chunks per head row
 
   static constexpr int kQBytes = kRows * kStride * 2;
   static constexpr int kKVBytes = kStages * 2 * kKeys * kStride * 2;
-  // Decode merges the 4 warps' (max, sum, out) through the K/V area once the loop is done.
-  static_assert(!kDecode || kWarps * kRows * (D + 2) * 4 <= kKVBytes, "merge scratch must fit");
+  // Decode merges the 4 warps' (max, sum, out) through the stage of the item's last tile.
+  static_assert(!kDecode || kWarps * kRows * (D + 2) * 4 <= 2 * kKeys * kStride * 2, "merge scratch must fit a stage");
 
   static constexpr int fixed_smem_bytes() { return kQBytes + kKVBytes; }
   // The block's dynamic shared memory: Q tile, K/V stages, then the per-row prefix [capacity + 1].
@@ -82,7 +84,7 @@ struct AttentionTile {
   static constexpr int kOutBlocks = D / 8;            // n-blocks of 8 output columns
   static constexpr int kDSteps = D / 16;              // k-steps of Q·Kᵀ
 
-  const AttentionParams& p;
+  const AttentionParams* p;  // a pointer, not a reference: items are reassigned
   T* s_q;   // [kRows, kStride]
   T* s_kv;  // [kStages, 2 (K, V), kKeys, kStride]
 
@@ -100,15 +102,15 @@ struct AttentionTile {
   __device__ T* v_stage(int stage) const { return s_kv + (stage * 2 + 1) * kKeys * kStride; }
 
   __device__ void load_q() const {
-    const T* q = static_cast<const T*>(p.q);
-    const int group = p.heads_per_kv;
+    const T* q = static_cast<const T*>(p->q);
+    const int group = p->heads_per_kv;
     for (int c = threadIdx.x; c < kRows * Cfg::kChunksPerRow; c += kThreads) {
       const int row = c / Cfg::kChunksPerRow;
       const int col = (c % Cfg::kChunksPerRow) * 8;
       const bool valid = row < valid_rows;
       const int token = first_token + row / group;
       const int head = row % group;
-      const T* src = valid ? q + ((static_cast<long long>(token) * p.num_kv_heads + kv_head) * group + head) * D + col
+      const T* src = valid ? q + ((static_cast<long long>(token) * p->num_kv_heads + kv_head) * group + head) * D + col
                            : q;
       cp_async_16(s_q + row * kStride + col, src, valid);
     }
@@ -122,19 +124,19 @@ struct AttentionTile {
   static constexpr int kLoadIters = (kChunksPerTile + kThreads - 1) / kThreads;
 
   __device__ void lookup_pages(int key0, int (&page)[kLoadIters]) const {
-    const int* pages = p.block_table + static_cast<long long>(seq) * p.max_pages_per_seq;
+    const int* pages = p->block_table + static_cast<long long>(seq) * p->max_pages_per_seq;
 #pragma unroll
     for (int i = 0; i < kLoadIters; ++i) {
       const int c = threadIdx.x + i * kThreads;
       const int token = key0 + c / Cfg::kChunksPerRow;
-      page[i] = (c < kChunksPerTile && token < kv_end) ? __ldg(pages + (token >> p.page_shift)) : -1;
+      page[i] = (c < kChunksPerTile && token < kv_end) ? __ldg(pages + (token >> p->page_shift)) : -1;
     }
   }
 
   __device__ void issue_kv(int stage, int key0, const int (&page)[kLoadIters]) const {
-    const T* k_cache = static_cast<const T*>(p.k_cache);
-    const T* v_cache = static_cast<const T*>(p.v_cache);
-    const int page_mask = (1 << p.page_shift) - 1;
+    const T* k_cache = static_cast<const T*>(p->k_cache);
+    const T* v_cache = static_cast<const T*>(p->v_cache);
+    const int page_mask = (1 << p->page_shift) - 1;
     T* k_dst = k_stage(stage);
     T* v_dst = v_stage(stage);
 #pragma unroll
@@ -147,8 +149,8 @@ struct AttentionTile {
       const bool valid = page[i] >= 0;  // tokens past kv_end were given -1
       long long offset = 0;
       if (valid) {
-        const long long slot = (static_cast<long long>(page[i]) << p.page_shift) + (token & page_mask);
-        offset = (slot * p.num_kv_heads + kv_head) * D + col;
+        const long long slot = (static_cast<long long>(page[i]) << p->page_shift) + (token & page_mask);
+        offset = (slot * p->num_kv_heads + kv_head) * D + col;
       }
       cp_async_16(k_dst + key * kStride + col, k_cache + offset, valid);
       cp_async_16(v_dst + key * kStride + col, v_cache + offset, valid);
@@ -163,10 +165,32 @@ struct AttentionTile {
     ldmatrix_x4(a, s_q + row * kStride + col);
   }
 
-  // Runs the whole K/V loop of the item. On return: per thread, for its rows lane/4 and
-  // lane/4 + 8 of the warp's 16, the running max (base 2), the thread's part of the sum
-  // (not yet reduced across the quad) and the unnormalised output fragments.
-  __device__ void run(float (&row_max)[2], float (&row_sum)[2], float (&acc)[kOutBlocks][4]) const {
+  __device__ int num_tiles() const { return (kv_end - kv_begin + kKeys - 1) / kKeys; }
+
+  // Issues Q and the first kStages - 1 K/V tiles (tile t goes to stage (stage0 + t) % kStages,
+  // one commit group per tile) and looks up the pages of tile kStages - 1. The decode kernel
+  // calls this for its next item while it still merges the current one.
+  __device__ void prologue(int stage0, int (&next_pages)[kLoadIters]) const {
+    const int tiles = num_tiles();
+    load_q();
+#pragma unroll
+    for (int st = 0; st < kStages - 1; ++st) {
+      if (st < tiles) {
+        lookup_pages(kv_begin + st * kKeys, next_pages);
+        issue_kv((stage0 + st) % kStages, kv_begin + st * kKeys, next_pages);
+      }
+      cp_async_commit();
+    }
+    if (kStages - 1 < tiles) lookup_pages(kv_begin + (kStages - 1) * kKeys, next_pages);
+  }
+
+  // Runs the K/V loop of the item after prologue(stage0). On return: per thread, for its rows
+  // lane/4 and lane/4 + 8 of the warp's 16, the running max (base 2), the thread's part of the
+  // sum (not yet reduced across the quad) and the unnormalised output fragments. No copy of
+  // this item is in flight then, but warps may still read the last tile's stage: callers
+  // synchronise before reusing shared memory.
+  __device__ void main_loop(int stage0, int (&next_pages)[kLoadIters], float (&row_max)[2], float (&row_sum)[2],
+                            float (&acc)[kOutBlocks][4]) const {
     const int warp = threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     const int warp_row0 = kDecode ? 0 : warp * 16;
@@ -191,31 +215,19 @@ struct AttentionTile {
       const int row = warp_row0 + lane / 4 + i * 8;
       row_limit[i] = kv_end;
       if (causal && row < valid_rows) {
-        row_limit[i] = min(kv_end, context_len + row / p.heads_per_kv + 1);
+        row_limit[i] = min(kv_end, context_len + row / p->heads_per_kv + 1);
       }
     }
     if (causal) tile_limit = min(kv_end, context_len + 1);
 
-    const int num_tiles = (kv_end - kv_begin + kKeys - 1) / kKeys;
-    load_q();
-    int next_pages[kLoadIters];
-#pragma unroll
-    for (int st = 0; st < kStages - 1; ++st) {
-      if (st < num_tiles) {
-        lookup_pages(kv_begin + st * kKeys, next_pages);
-        issue_kv(st, kv_begin + st * kKeys, next_pages);
-      }
-      cp_async_commit();
-    }
-    if (kStages - 1 < num_tiles) lookup_pages(kv_begin + (kStages - 1) * kKeys, next_pages);
-
+    const int num_tiles = this->num_tiles();
     std::uint32_t q_regs[Cfg::kQInRegisters ? kDSteps : 1][4];
     for (int tile = 0; tile < num_tiles; ++tile) {
       cp_async_wait<kStages - 2>();
       __syncthreads();
       {
         const int next = tile + kStages - 1;
-        if (next < num_tiles) issue_kv(next % kStages, kv_begin + next * kKeys, next_pages);
+        if (next < num_tiles) issue_kv((stage0 + next) % kStages, kv_begin + next * kKeys, next_pages);
         cp_async_commit();
         if (next + 1 < num_tiles) lookup_pages(kv_begin + (next + 1) * kKeys, next_pages);
       }
@@ -225,8 +237,8 @@ struct AttentionTile {
           for (int ks = 0; ks < kDSteps; ++ks) q_fragment(q_regs[ks], warp_row0, ks);
         }
       }
-      const T* k_tile = k_stage(tile % kStages);
-      const T* v_tile = v_stage(tile % kStages);
+      const T* k_tile = k_stage((stage0 + tile) % kStages);
+      const T* v_tile = v_stage((stage0 + tile) % kStages);
       const int key0 = kv_begin + tile * kKeys;
 
       float score[kScoreBlocks][4];
@@ -261,7 +273,7 @@ struct AttentionTile {
       for (int nb = 0; nb < kScoreBlocks; ++nb) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          float s = score[nb][e] * p.scale_log2;
+          float s = score[nb][e] * p->scale_log2;
           if (needs_mask) {
             const int key = key0 + warp_key0 + nb * 8 + (lane % 4) * 2 + (e % 2);
             if (key >= row_limit[e / 2]) s = -INFINITY;
@@ -320,7 +332,13 @@ struct AttentionTile {
         }
       }
     }
-    // Leave no copy in flight and no warp still reading: the caller reuses shared memory.
+  }
+
+  // The whole item from a clean pipeline; leaves no copy in flight and no warp reading.
+  __device__ void run(float (&row_max)[2], float (&row_sum)[2], float (&acc)[kOutBlocks][4]) const {
+    int next_pages[kLoadIters];
+    prologue(0, next_pages);
+    main_loop(0, next_pages, row_max, row_sum, acc);
     cp_async_wait<0>();
     __syncthreads();
   }
@@ -363,7 +381,7 @@ __global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, Attention
   const int tile_token0 = tile * tokens_per_tile;
   const int tile_tokens = min(tokens_per_tile, q_len - tile_token0);
 
-  AttentionTile<T, D, false> work{p, s_q, s_kv};
+  AttentionTile<T, D, false> work{&p, s_q, s_kv};
   work.seq = seq;
   work.kv_head = blockIdx.y;
   work.first_token = q_start + tile_token0;
@@ -458,32 +476,51 @@ __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionC
   const int group = p.heads_per_kv;
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
-  float* merge = reinterpret_cast<float*>(s_kv);  // [kWarps][16][D] outputs, then [kWarps][16][2]
-  float* merge_stats = merge + Cfg::kWarps * 16 * D;
 
-  for (int item = blockIdx.x; item < total_items; item += gridDim.x) {
+  // The item a CTA works on, from its global index.
+  auto make_item = [&](int item) {
+    AttentionTile<T, D, true> work{&p, s_q, s_kv};
     const int unit = item / p.num_kv_heads;
-    const int seq = find_row(prefix, p.capacity, unit);
-    const int chunk_index = unit - prefix[seq];
-    const int chunks = prefix[seq + 1] - prefix[seq];
-    const int seq_len = p.seq_lens[seq];
-
-    AttentionTile<T, D, true> work{p, s_q, s_kv};
-    work.seq = seq;
+    work.seq = find_row(prefix, p.capacity, unit);
     work.kv_head = item % p.num_kv_heads;
-    work.first_token = p.query_start_len[seq];
+    work.first_token = p.query_start_len[work.seq];
     work.valid_rows = group;
     work.context_len = 0;
-    work.kv_begin = chunk_index * chunk;
-    work.kv_end = min(seq_len, work.kv_begin + chunk);
+    work.kv_begin = (unit - prefix[work.seq]) * chunk;
+    work.kv_end = min(p.seq_lens[work.seq], work.kv_begin + chunk);
     work.causal = false;
+    return work;
+  };
 
+  int item = blockIdx.x;
+  if (item >= total_items) return;
+  AttentionTile<T, D, true> work = make_item(item);
+  int stage0 = 0;
+  int next_pages[AttentionTile<T, D, true>::kLoadIters];
+  work.prologue(stage0, next_pages);
+  while (true) {
     float row_max[2];
     float row_sum[2];
     float acc[D / 8][4];
-    work.run(row_max, row_sum, acc);
+    work.main_loop(stage0, next_pages, row_max, row_sum, acc);
+    const int last_stage = (stage0 + work.num_tiles() - 1) % Cfg::kStages;
+    __syncthreads();  // every warp is done with s_q and with the last tile's stage
 
-    // Each warp saw a quarter of every tile: publish (max, sum, out) and merge across warps.
+    // Start the next item's copies now, into the stages the last tile did not use, so its
+    // memory latency overlaps this item's merge (short rows make many items per CTA).
+    const int next_item = item + gridDim.x;
+    const bool has_next = next_item < total_items;
+    AttentionTile<T, D, true> next_work = work;
+    const int next_stage0 = (last_stage + 1) % Cfg::kStages;
+    if (has_next) {
+      next_work = make_item(next_item);
+      next_work.prologue(next_stage0, next_pages);
+    }
+
+    // Each warp saw a quarter of every tile: publish (max, sum, out) through the last tile's
+    // stage and merge across warps.
+    float* merge = reinterpret_cast<float*>(work.k_stage(last_stage));  // [kWarps][16][D]
+    float* merge_stats = merge + Cfg::kWarps * 16 * D;                   // [kWarps][16][2]
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       float sum = row_sum[i];
@@ -501,6 +538,7 @@ __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionC
       }
     }
     __syncthreads();
+    const int chunks = prefix[work.seq + 1] - prefix[work.seq];
     T* out = static_cast<T*>(p.out);
     const long long out_row0 = (static_cast<long long>(work.first_token) * p.num_kv_heads + work.kv_head) * group;
     for (int idx = threadIdx.x; idx < group * (D / 2); idx += Cfg::kThreads) {
@@ -531,8 +569,13 @@ __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionC
         }
       }
     }
-    __syncthreads();  // merge scratch aliases the K/V stages of the next item
+    __syncthreads();  // the merge stage is the next item's stage kStages - 1
+    if (!has_next) break;
+    work = next_work;
+    item = next_item;
+    stage0 = next_stage0;
   }
+  cp_async_wait<0>();
 }
 
 // Merges the chunks of split decode rows (log-sum-exp weights). A fixed grid strides over
