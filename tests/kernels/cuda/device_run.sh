@@ -65,11 +65,11 @@ for step in $steps; do
       $bin/kernels_cuda_test > "$out/tests.log" 2>&1; echo "tests rc=$? in $(( $(date +%s) - start )) s"
       grep -E "FAILED|Failure|error|PASSED|SKIPPED \]" "$out/tests.log" | head -40 ;;
     sanitize)
-      filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*'
+      filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*:*DecodeManyRows*'
       timeout 200 compute-sanitizer --tool memcheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
         --gtest_filter="$filter" > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; tail -5 "$out/memcheck.log"
       timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
-        --gtest_filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d64_g4_p16' \
+        --gtest_filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d64_g4_p16:*DecodeManyRows*:*MixedBatch*' \
         > "$out/racecheck.log" 2>&1; echo "racecheck rc=$?"; tail -5 "$out/racecheck.log" ;;
     bench)
       $bin/attention_cuda 30 2>&1 | tee "$out/bench.log"
@@ -90,6 +90,6 @@ for step in $steps; do
         $bin/attention_cuda_$name 30 prefill 2>&1 | grep -E "prefill"
       done 2>&1 | tee "$out/bench_variant.log" ;;
     flush)
-      $bin/attention_cuda 30 decode 128 2>&1 | tee "$out/bench_flush128.log" ;;
+      $bin/attention_cuda 30 "" 128 2>&1 | tee "$out/bench_flush128.log" ;;
   esac
 done
