@@ -235,6 +235,23 @@ TEST_F(HttpServerTest, StreamWithoutUsageHasNoUsageChunk) {
   for (const json& e : events) EXPECT_TRUE(e["usage"].is_null());
 }
 
+// An engine failure mid-stream is one data event with the error, then [DONE]; without streaming
+// it is a 503 with the error body.
+TEST_F(HttpServerTest, EngineErrorMidStream) {
+  start();
+  HttpResult r = http_call(port_, "POST", "/v1/completions", R"({"prompt":"\bx","max_tokens":5,"stream":true})");
+  ASSERT_EQ(r.status, 200);
+  bool done = false;
+  std::vector<json> events = sse_events(r.body, done);
+  EXPECT_TRUE(done);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.front()["choices"][0]["text"], "t0 ");
+  EXPECT_EQ(events.back()["error"]["message"], "scripted engine failure") << r.body;
+  expect_error(http_call(port_, "POST", "/v1/completions", R"({"prompt":"\bx","max_tokens":5})"), 503,
+               "service_unavailable_error");
+  EXPECT_EQ(http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":1})").status, 200);
+}
+
 // A client that hangs up aborts its engine request, streaming or not.
 TEST_F(HttpServerTest, HangUpAbortsTheRequest) {
   start();

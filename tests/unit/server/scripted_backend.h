@@ -17,6 +17,7 @@ namespace pagedserve::testing {
 class ScriptedBackend : public CompletionBackend {
  public:
   static constexpr std::int32_t kHoldToken = 7;  // "\a" as a text prompt
+  static constexpr std::int32_t kFailToken = 8;  // "\b": the engine fails it after one token
   static constexpr std::size_t kPoolLimit = 40;  // longer prompts are refused at submit
 
   ScriptedBackend() : thread_([this] { run(); }) {}
@@ -105,9 +106,11 @@ class ScriptedBackend : public CompletionBackend {
       for (auto it = requests_.begin(); it != requests_.end();) {
         Live& r = it->second;
         bool hold = !r.spec.prompt_ids.empty() && r.spec.prompt_ids[0] == kHoldToken;
-        if (r.aborted || (!hold && r.emitted == r.spec.stop.max_tokens)) {
+        bool fail = !r.spec.prompt_ids.empty() && r.spec.prompt_ids[0] == kFailToken && r.emitted == 1;
+        if (r.aborted || fail || (!hold && r.emitted == r.spec.stop.max_tokens)) {
           GenerationFinish finish;
-          finish.reason = r.aborted ? GenerationFinishReason::abort : GenerationFinishReason::length;
+          finish.reason = r.aborted || fail ? GenerationFinishReason::abort : GenerationFinishReason::length;
+          if (fail) finish.error = "scripted engine failure";
           finish.prompt_tokens = int(r.spec.prompt_ids.size());
           finish.completion_tokens = r.emitted;
           finish.timings.arrival = r.arrival;
