@@ -84,6 +84,14 @@ for step in $steps; do
         --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy \
         $bin/attention_cuda 5 "prefill 4 x 2048" > "$out/ncu_prefill.txt" 2>&1
       echo "profiles written" ;;
+    profile2)
+      stalls='regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio'
+      timeout 120 ncu --clock-control none --kernel-name regex:decode_attention --launch-skip 3 --launch-count 1 \
+        --section SpeedOfLight --metrics "$stalls" $bin/attention_cuda 5 "decode B=256" > "$out/ncu_decode256.txt" 2>&1
+      timeout 120 ncu --clock-control none --kernel-name regex:prefill_attention --launch-skip 3 --launch-count 1 \
+        --section SpeedOfLight --section ComputeWorkloadAnalysis --metrics "$stalls" \
+        $bin/attention_cuda 5 "prefill 4 x 2048" > "$out/ncu_prefill_stalls.txt" 2>&1
+      echo "profiles written" ;;
     variant)
       for name in "${!variants[@]}"; do
         echo "variant $name: ${variants[$name]}"
