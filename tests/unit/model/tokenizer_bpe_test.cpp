@@ -2,6 +2,7 @@
 // added tokens, the byte-level decoder.
 #include <gtest/gtest.h>
 
+#include <thread>
 #include <vector>
 
 #include "model/tokenizer.h"
@@ -144,6 +145,26 @@ TEST(TokenizerBpeTest, InvalidUtf8InputIsEncodedAsReplacementCharacters) {
   const Tokenizer t = load_json(dir, byte_level_tokenizer_json(kHelloMerges, true));
   EXPECT_EQ(t.encode("he\xFFllo\xE2\x82", false), t.encode("he\xEF\xBF\xBDllo\xEF\xBF\xBD", false));
   EXPECT_EQ(t.decode(t.encode("he\xFFllo", false), false), "he\xEF\xBF\xBDllo");
+}
+
+// One Tokenizer shared by several threads (the server's connection threads do this).
+TEST(TokenizerBpeTest, ConcurrentUseGivesTheSameResults) {
+  TempDir dir;
+  const Tokenizer t = load_json(dir, byte_level_tokenizer_json(kHelloMerges, true));
+  const std::string text = "hello world<|end|> hellohello  worlds\n";
+  const auto expected = t.encode(text, false);
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      const Tokenizer copy = t;  // copies share the tables
+      for (int round = 0; round < 200; ++round) {
+        if (copy.encode(text, false) != expected || copy.decode(expected, false) != text) ++mismatches[i];
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 }  // namespace
