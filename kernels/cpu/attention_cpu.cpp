@@ -102,20 +102,23 @@ Geometry check_args(const PagedAttentionArgs& a, bool decode_only) {
   for (std::int64_t s = 0; s < g.capacity; ++s) {
     const std::int64_t q_len = g.q_len(s);
     const std::int64_t seq_len = g.seq_len(s);
-    const std::string row = "row " + std::to_string(s) + ": ";
-    require(q_len >= 0 && g.qsl[s + 1] <= a.q.size(0), row + "query_start_len must not decrease nor pass num_tokens");
-    require(seq_len >= q_len, row + "seq_len must be >= q_len");
-    require(!decode_only || q_len <= 1, row + "decode rows must have q_len 1 (or 0 when inactive)");
+    auto row = [s] { return "row " + std::to_string(s) + ": "; };  // built only on failure
+    if (q_len < 0 || g.qsl[s + 1] > a.q.size(0)) require(false, row() + "query_start_len must not decrease nor pass num_tokens");
+    if (seq_len < q_len) require(false, row() + "seq_len must be >= q_len");
+    if (decode_only && q_len > 1) require(false, row() + "decode rows must have q_len 1 (or 0 when inactive)");
     if (q_len == 0) continue;
     const std::int64_t pages = (seq_len + g.page_size - 1) / g.page_size;
-    require(pages <= g.max_pages, row + "seq_len needs more pages than block_table holds");
+    if (pages > g.max_pages) require(false, row() + "seq_len needs more pages than block_table holds");
     for (std::int64_t p = 0; p < pages; ++p) {
       const std::int64_t page = g.block_table[s * g.max_pages + p];
-      require(page >= 0 && page < g.num_pages, row + "block_table[" + std::to_string(p) + "] is not a page");
+      if (page < 0 || page >= g.num_pages) require(false, row() + "block_table[" + std::to_string(p) + "] is not a page");
     }
   }
   return g;
 }
+
+// Which inner loop the tasks run (one choice per kernel call).
+enum class Isa { portable, avx2, avx512 };
 
 // One unit of parallel work: a block of query rows of one sequence and KV heads
 // [kv_head, kv_head + num_kv_heads) over one range of keys. partial < 0: write the normalised
@@ -216,7 +219,7 @@ void* head_row(const TensorView& view, std::int64_t token, std::int64_t kv_head,
 // Partials of a split: per KV head, per vector (acc[head_dim], max, sum).
 std::int64_t partial_floats(const Geometry& g) { return g.num_kv_heads * g.group * (g.head_dim + 2); }
 
-void run_task(const PagedAttentionArgs& a, const Geometry& g, bool use_avx2, const Task& task, float* partials) {
+void run_task(const PagedAttentionArgs& a, const Geometry& g, Isa isa, const Task& task, float* partials) {
   const int vectors = static_cast<int>(task.num_rows * g.group);
   const int padded = attention_detail::padded_vectors(vectors);
   const std::int64_t block_elements = vectors * g.head_dim;
@@ -260,10 +263,16 @@ void run_task(const PagedAttentionArgs& a, const Geometry& g, bool use_avx2, con
     block.scores = scratch.scores.data();
     block.alpha = scratch.alpha.data();
   }
-  if (use_avx2) {
-    attention_detail::attend_keys_avx2(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
-  } else {
-    attention_detail::attend_keys_portable(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
+  switch (isa) {
+    case Isa::avx512:
+      attention_detail::attend_keys_avx512(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
+      break;
+    case Isa::avx2:
+      attention_detail::attend_keys_avx2(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
+      break;
+    case Isa::portable:
+      attention_detail::attend_keys_portable(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
+      break;
   }
 
   for (int i = 0; i < task.num_kv_heads; ++i) {
@@ -310,15 +319,18 @@ void merge_splits(const PagedAttentionArgs& a, const Geometry& g, const Task* sp
   }
 }
 
-bool choose_avx2(AttentionPath path, const Geometry& g) {
-  return path == AttentionPath::automatic && attention_detail::avx2_attention_usable(static_cast<int>(g.head_dim));
+Isa choose_isa(AttentionPath path, const Geometry& g) {
+  const int head_dim = static_cast<int>(g.head_dim);
+  if (path == AttentionPath::automatic && attention_detail::avx512_attention_usable(head_dim)) return Isa::avx512;
+  if (path != AttentionPath::portable && attention_detail::avx2_attention_usable(head_dim)) return Isa::avx2;
+  return Isa::portable;
 }
 
 }  // namespace
 
 void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, AttentionPath path) {
   const Geometry g = check_args(args, /*decode_only=*/true);
-  const bool use_avx2 = choose_avx2(path, g);
+  const Isa isa = choose_isa(path, g);
 
   // Longest rows first, so the dynamic hand-out ends with short tasks.
   thread_local std::vector<std::int32_t> rows;
@@ -368,7 +380,7 @@ void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, Attentio
   float* partial_data = partials.data();
   const Task* task_data = tasks.data();
   pool.parallel_for(static_cast<std::int64_t>(tasks.size()),
-                    [&](std::int64_t i) { run_task(args, g, use_avx2, task_data[i], partial_data); });
+                    [&](std::int64_t i) { run_task(args, g, isa, task_data[i], partial_data); });
   if (merges.empty()) return;
   const std::int64_t* merge_data = merges.data();
   const std::int64_t num_tasks = static_cast<std::int64_t>(tasks.size());
@@ -384,7 +396,7 @@ void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, Attentio
 
 void prefill_attention(const PagedAttentionArgs& args, ThreadPool& pool, AttentionPath path) {
   const Geometry g = check_args(args, /*decode_only=*/false);
-  const bool use_avx2 = choose_avx2(path, g);
+  const Isa isa = choose_isa(path, g);
   const std::int64_t tile_rows = std::max<std::int64_t>(1, kPrefillVectors / g.group);
 
   thread_local std::vector<Task> tasks;
@@ -411,7 +423,7 @@ void prefill_attention(const PagedAttentionArgs& args, ThreadPool& pool, Attenti
   });
   const Task* task_data = tasks.data();
   pool.parallel_for(static_cast<std::int64_t>(tasks.size()),
-                    [&](std::int64_t i) { run_task(args, g, use_avx2, task_data[i], nullptr); });
+                    [&](std::int64_t i) { run_task(args, g, isa, task_data[i], nullptr); });
 }
 
 }  // namespace pagedserve

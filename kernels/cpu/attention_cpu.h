@@ -7,8 +7,8 @@
 // pages are never touched. Parallel over the pool: decode over (row, kv head, K/V split), with
 // splits only when rows x kv heads cannot keep every thread busy (partials merged with
 // log-sum-exp); prefill over (row, Q tile, kv head), longest first. One K/V read serves all heads
-// of a GQA group. Online softmax in f32; AVX2/FMA/F16C inner loops when the CPU has them and
-// head_dim % 16 == 0, a portable loop otherwise.
+// of a GQA group. Online softmax in f32; AVX-512 or AVX2/FMA/F16C inner loops when the CPU has
+// them and head_dim % 16 == 0, a portable loop otherwise.
 //
 // Caller: one thread at a time per ThreadPool (the engine thread, a test, a bench). Bad shapes,
 // dtypes or metadata (sliding_window / logit_softcap != 0 included) throw std::invalid_argument
@@ -23,8 +23,9 @@
 namespace pagedserve {
 
 enum class AttentionPath {
-  automatic,  // AVX2 when the CPU and head_dim allow it
-  portable,   // the plain C++ loop (what a CPU without AVX2 runs); for tests
+  automatic,  // the widest of AVX-512 / AVX2 / portable that the CPU and head_dim allow
+  avx2,       // AVX2 if allowed, else portable (what an AVX2-only CPU runs); for tests and benches
+  portable,   // the plain C++ loop (what a CPU without AVX2 runs); for tests and benches
 };
 
 // Every row has q_len 1 (decode) or 0 (inactive). q, k_cache, v_cache, out: one of f32/bf16/f16.

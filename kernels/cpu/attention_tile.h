@@ -3,7 +3,8 @@
 // per KV head. Decode runs it with every KV head of a row, each block holding the G query heads
 // of its group (one K/V read serves them all, and whole slots are read front to back); prefill
 // with one KV head and the rows x G vectors of a Q tile. Two implementations with one contract:
-// a portable one and an AVX2/FMA/F16C one (attention_tile_avx2.cpp), chosen by the caller.
+// a portable one, an AVX2/FMA/F16C one (attention_tile_avx2.cpp) and an AVX-512 one
+// (attention_tile_avx512.cpp), chosen by the caller.
 //
 // Keys are taken in tiles of kTileKeys slots that may span pages: each slot's K and V row is
 // looked up through the block table on its own, so the tile size does not depend on page_size.
@@ -57,6 +58,10 @@ void attend_keys_portable(const AttendBlock* blocks, int num_blocks, std::int64_
 // Requires head_dim % 16 == 0 and a CPU with AVX2, FMA and F16C (see avx2_attention_usable).
 void attend_keys_avx2(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end);
 
+// Same contract; requires head_dim % 16 == 0 and AVX-512 F/BW/VL/DQ (see avx512_attention_usable).
+void attend_keys_avx512(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end);
+
 bool avx2_attention_usable(int head_dim);
+bool avx512_attention_usable(int head_dim);
 
 }  // namespace pagedserve::attention_detail

@@ -78,6 +78,13 @@ bool avx2_attention_usable(int head_dim) {
   return cpu_has && head_dim % 16 == 0;
 }
 
+bool avx512_attention_usable(int head_dim) {
+  static const bool cpu_has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                              avx2_attention_usable(16);
+  return cpu_has && head_dim % 16 == 0;
+}
+
 void attend_keys_portable(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
   switch (blocks[0].dtype) {
     case DType::f32:

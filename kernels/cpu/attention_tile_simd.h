@@ -1,0 +1,207 @@
+// Internal to attention_tile_avx2.cpp and attention_tile_avx512.cpp: the parts of the tile loop
+// both share (exp2, lane sums, masking, the online softmax update, slot lookup, prefetch and the
+// loop itself), written with 8-lane (AVX2) intrinsics. Each of the two files compiles them for
+// its own target. Everything here has internal linkage on purpose: an inline function with
+// external linkage would be emitted by both files, and the linker could keep the AVX-512 copy
+// for the AVX2 path. Include nothing here that defines inline functions with external linkage.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "core/half.h"  // the bf16 / f16 element types only
+#include "kernels/cpu/attention_tile.h"
+
+namespace pagedserve::attention_detail {
+namespace {  // NOLINT: see above
+
+constexpr std::int64_t smaller(std::int64_t a, std::int64_t b) { return a < b ? a : b; }
+constexpr std::int64_t larger(std::int64_t a, std::int64_t b) { return a < b ? b : a; }
+
+// 2^x for x <= 0 (scores minus their max), relative error ~2e-7; 0 below -126 and for -inf.
+inline __m256 exp2_nonpositive(__m256 x) {
+  const __m256 too_small = _mm256_cmp_ps(x, _mm256_set1_ps(-126.0f), _CMP_LT_OQ);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-126.0f));
+  const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(x, n);  // [-0.5, 0.5]
+  // 2^f = 1 + f * P(f), coefficients from the Cephes exp2f minimax fit.
+  __m256 p = _mm256_set1_ps(1.535336188319500e-4f);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.339887440266574e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.618437357674640e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550332471162809e-2f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i exponent = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), exponent));
+  return _mm256_andnot_ps(too_small, scaled);
+}
+
+// Sums each of R accumulators across its lanes and stores the R sums to out[0..R).
+template <int R>
+inline void store_lane_sums(const __m256* a, float* out) {
+  if constexpr (R == 8) {
+    const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31)));
+  } else if constexpr (R == 4) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+  } else {
+    for (int r = 0; r < R; ++r) {
+      const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(a[r]), _mm256_extractf128_ps(a[r], 1));
+      const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+      out[r] = _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+    }
+  }
+}
+
+// Lane sums of KEYS x R accumulators (key-major) into scores[k * padded + r]: groups of 8
+// through one hadd tree, smaller counts one key at a time.
+template <int R, int KEYS>
+inline void store_key_sums(const __m256* a, float* scores, int padded) {
+  if constexpr ((KEYS * R) % 8 == 0) {
+    for (int g = 0; g < KEYS * R; g += 8) {
+      alignas(32) float sums[8];
+      store_lane_sums<8>(a + g, sums);
+      for (int e = 0; e < 8; ++e) scores[((g + e) / R) * padded + (g + e) % R] = sums[e];
+    }
+  } else {
+    for (int k = 0; k < KEYS; ++k) store_lane_sums<R>(a + k * R, scores + k * padded);
+  }
+}
+
+// The next tile's K and V rows, fetched a row per key of this tile so that the requests spread
+// over the tile instead of queueing up in one burst.
+template <typename T>
+struct Prefetch {
+  const T* const* k_rows = nullptr;
+  const T* const* v_rows = nullptr;
+  int n = 0;
+  int row_bytes = 0;
+
+  void row(int j) const {
+    if (j >= n) return;
+    const char* k = reinterpret_cast<const char*>(k_rows[j]);
+    const char* v = reinterpret_cast<const char*>(v_rows[j]);
+    for (int byte = 0; byte < row_bytes; byte += 64) {
+      _mm_prefetch(k + byte, _MM_HINT_T0);
+      _mm_prefetch(v + byte, _MM_HINT_T0);
+    }
+  }
+};
+
+// Slots at or past a vector's limit get -inf (exp2 -> 0). Only keys >= min_key_limit can be hidden.
+void mask_tile(const AttendBlock& b, std::int64_t t0, int n) {
+  const std::int64_t first = larger(0, b.min_key_limit - t0);
+  const __m256 minus_inf = _mm256_set1_ps(-__builtin_inff());
+  for (std::int64_t j = first; j < n; ++j) {
+    const __m256i key = _mm256_set1_epi32(static_cast<std::int32_t>(t0 + j));
+    for (int v = 0; v < b.padded; v += 8) {
+      const __m256i limit = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.key_limit + v));
+      const __m256 hidden = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_add_epi32(key, _mm256_set1_epi32(1)), limit));
+      float* s = b.scores + j * b.padded + v;
+      _mm256_storeu_ps(s, _mm256_blendv_ps(_mm256_loadu_ps(s), minus_inf, hidden));
+    }
+  }
+}
+
+// Turns the tile's scores into probabilities in place and updates max/sum; alpha gets the factor
+// each vector's accumulator must be scaled by. Returns whether any alpha differs from 1.
+bool softmax_tile(const AttendBlock& b, int n) {
+  __m256 changed = _mm256_setzero_ps();
+  for (int v = 0; v < b.padded; v += 8) {
+    const __m256 old_max = _mm256_loadu_ps(b.row_max + v);
+    __m256 new_max = old_max;
+    for (int j = 0; j < n; ++j) new_max = _mm256_max_ps(new_max, _mm256_loadu_ps(b.scores + j * b.padded + v));
+    __m256 sum = _mm256_setzero_ps();
+    for (int j = 0; j < n; ++j) {
+      float* s = b.scores + j * b.padded + v;
+      const __m256 p = exp2_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(s), new_max));
+      _mm256_storeu_ps(s, p);
+      sum = _mm256_add_ps(sum, p);
+    }
+    const __m256 alpha = exp2_nonpositive(_mm256_sub_ps(old_max, new_max));
+    changed = _mm256_or_ps(changed, _mm256_cmp_ps(old_max, new_max, _CMP_NEQ_UQ));
+    _mm256_storeu_ps(b.alpha + v, alpha);
+    _mm256_storeu_ps(b.row_sum + v, _mm256_fmadd_ps(_mm256_loadu_ps(b.row_sum + v), alpha, sum));
+    _mm256_storeu_ps(b.row_max + v, new_max);
+  }
+  return _mm256_movemask_ps(changed) != 0;
+}
+
+void rescale(const AttendBlock& b) {
+  for (int v = 0; v < b.num_vectors; ++v) {
+    const __m256 alpha = _mm256_broadcast_ss(b.alpha + v);
+    float* acc = b.acc + static_cast<std::int64_t>(v) * b.head_dim;
+    for (int i = 0; i < b.head_dim; i += 8) _mm256_storeu_ps(acc + i, _mm256_mul_ps(_mm256_loadu_ps(acc + i), alpha));
+  }
+}
+
+// Slot start pointers (no head offset) of keys [t0, t0 + n).
+template <typename T>
+void locate_slots(const AttendBlock& b, std::int64_t t0, int n, const T** k_slots, const T** v_slots) {
+  std::int64_t page_index = t0 / b.page_size;
+  std::int64_t offset = t0 % b.page_size;
+  std::int64_t page_start = b.pages[page_index] * b.page_stride;
+  for (int j = 0; j < n; ++j) {
+    if (offset == b.page_size) {
+      offset = 0;
+      page_start = b.pages[++page_index] * b.page_stride;
+    }
+    const std::int64_t element = page_start + offset * b.slot_stride;
+    k_slots[j] = static_cast<const T*>(b.k_cache) + element;
+    v_slots[j] = static_cast<const T*>(b.v_cache) + element;
+    ++offset;
+  }
+}
+
+template <typename T>
+void offset_rows(const T* const* slots, int n, std::int64_t head_offset, const T** rows) {
+  for (int j = 0; j < n; ++j) rows[j] = slots[j] + head_offset;
+}
+
+// The tile loop; Ops supplies the K and V halves (score_all, accumulate_all) for one ISA.
+template <typename T, typename Ops>
+void attend_tiles(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
+  const AttendBlock& first = blocks[0];
+  const int row_bytes = first.head_dim * static_cast<int>(sizeof(T));
+  const T* k_slots[2][kTileKeys];
+  const T* v_slots[2][kTileKeys];
+  const T* k_rows[kTileKeys];
+  const T* v_rows[kTileKeys];
+  const T* next_k_rows[kTileKeys];
+  const T* next_v_rows[kTileKeys];
+  int current = 0;
+  int n = static_cast<int>(smaller(kTileKeys, key_end - key_begin));
+  if (n <= 0) return;
+  locate_slots(first, key_begin, n, k_slots[0], v_slots[0]);
+  for (int h = 0; h < num_blocks; ++h) {  // the first tile has no tile before it to hide behind
+    offset_rows(k_slots[0], n, blocks[h].head_offset, k_rows);
+    offset_rows(v_slots[0], n, blocks[h].head_offset, v_rows);
+    for (int j = 0; j < n; ++j) Prefetch<T>{k_rows, v_rows, n, row_bytes}.row(j);
+  }
+  for (std::int64_t t0 = key_begin; t0 < key_end;) {
+    const std::int64_t next_t0 = t0 + n;
+    const int next_n = static_cast<int>(smaller(kTileKeys, key_end - next_t0));
+    if (next_n > 0) locate_slots(first, next_t0, next_n, k_slots[current ^ 1], v_slots[current ^ 1]);
+    for (int h = 0; h < num_blocks; ++h) {
+      const AttendBlock& b = blocks[h];
+      offset_rows(k_slots[current], n, b.head_offset, k_rows);
+      offset_rows(v_slots[current], n, b.head_offset, v_rows);
+      offset_rows(k_slots[current ^ 1], next_n, b.head_offset, next_k_rows);
+      offset_rows(v_slots[current ^ 1], next_n, b.head_offset, next_v_rows);
+      Ops::score_all(b, k_rows, n, Prefetch<T>{next_k_rows, next_v_rows, next_n, row_bytes});
+      if (t0 + n > b.min_key_limit) mask_tile(b, t0, n);
+      if (softmax_tile(b, n)) rescale(b);
+      Ops::accumulate_all(b, v_rows, n);
+    }
+    t0 = next_t0;
+    n = next_n;
+    current ^= 1;
+  }
+}
+
+}  // namespace
+}  // namespace pagedserve::attention_detail
