@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "core/error.h"
@@ -38,6 +39,10 @@ Shapes check_args(const PagedAttentionArgs& a, int max_group) {
   for (const TensorView* view : {&a.q, &a.k_cache, &a.v_cache, &a.out, &a.block_table, &a.seq_lens, &a.query_start_len}) {
     require(view->device() == Device::cuda, "every view must be on the CUDA device");
     require(view->is_contiguous(), "every view must be contiguous");
+  }
+  // The kernels copy 16-byte vectors of q/k/v and store 4-byte pairs of out.
+  for (const TensorView* view : {&a.q, &a.k_cache, &a.v_cache, &a.out}) {
+    require(reinterpret_cast<std::uintptr_t>(view->data()) % 16 == 0, "q, k/v cache and out must be 16-byte aligned");
   }
   const DType dtype = a.q.dtype();
   require(dtype == DType::bf16 || dtype == DType::f16, "dtype must be bf16 or f16");

@@ -2,16 +2,33 @@
 // attention_instances_*.cu files, which instantiate them.
 #pragma once
 
+#include <string>
+
 #include "kernels/cuda/attention_launch.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/paged_attention_kernel.cuh"
 
 namespace pagedserve::cuda_detail {
 
+// The per-row work prefix lives in shared memory beside the tiles, so very large batch
+// capacities can exceed the block limit: say so instead of failing the launch.
+inline void check_smem_fits(int smem, int capacity, int head_dim, const char* kernel) {
+  int device = 0;
+  int limit = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "cudaDeviceGetAttribute");
+  if (smem > limit) {
+    throw SetupError(kernel, "batch capacity " + std::to_string(capacity) + " at head_dim " + std::to_string(head_dim) +
+                                 " needs " + std::to_string(smem) + " bytes of shared memory per block; the device allows " +
+                                 std::to_string(limit));
+  }
+}
+
 template <typename T, int D>
 int decode_attention_blocks_per_sm(int capacity) {
   using Cfg = AttentionConfig<D, true>;
   const int smem = Cfg::smem_bytes(capacity);
+  check_smem_fits(smem, capacity, D, "cuda decode attention");
   check_cuda(cudaFuncSetAttribute(decode_attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "cudaFuncSetAttribute(decode_attention_kernel)");
   int blocks = 0;
@@ -45,6 +62,7 @@ template <typename T, int D>
 void launch_prefill_attention(const AttentionParams& params, int grid_x, cudaStream_t stream) {
   using Cfg = AttentionConfig<D, false>;
   const int smem = Cfg::smem_bytes(params.capacity);
+  check_smem_fits(smem, params.capacity, D, "cuda prefill attention");
   check_cuda(cudaFuncSetAttribute(prefill_attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "cudaFuncSetAttribute(prefill_attention_kernel)");
   prefill_attention_kernel<T, D><<<dim3(grid_x, params.num_kv_heads), Cfg::kThreads, smem, stream>>>(params);

@@ -147,6 +147,22 @@ TEST(CudaAttention, MixedBatchThroughPrefill) {
   expect_matches_reference(spec, Kernel::prefill);
 }
 
+// Capacities past one block of threads: the on-device scan over rows runs several rounds.
+TEST(CudaAttention, LargeCapacityMostlyInactive) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(static_cast<unsigned>(fresh_seed()));
+  std::vector<PagedRowSpec> decode_rows(300, PagedRowSpec{0, 0});
+  std::vector<PagedRowSpec> prefill_rows(300, PagedRowSpec{0, 0});
+  for (int s = 3; s < 300; s += 7) {
+    decode_rows[s] = {std::uniform_int_distribution<int>(1, 500)(rng), 1};
+    const int q_len = std::uniform_int_distribution<int>(1, 40)(rng);
+    prefill_rows[s] = {q_len + std::uniform_int_distribution<int>(0, 60)(rng), q_len};
+  }
+  decode_rows[299] = {1200, 1};
+  expect_matches_reference(base_spec(DType::bf16, 128, 4, 16, decode_rows), Kernel::decode);
+  expect_matches_reference(base_spec(DType::f16, 64, 8, 32, prefill_rows), Kernel::prefill);
+}
+
 TEST(CudaAttention, EmptyBatchWritesNothing) {
   SKIP_WITHOUT_GPU();
   expect_matches_reference(base_spec(DType::bf16, 128, 4, 16, {{0, 0}, {0, 0}, {0, 0}}), Kernel::decode);

@@ -65,7 +65,7 @@ for step in $steps; do
       $bin/kernels_cuda_test > "$out/tests.log" 2>&1; echo "tests rc=$? in $(( $(date +%s) - start )) s"
       grep -E "FAILED|Failure|error|PASSED|SKIPPED \]" "$out/tests.log" | head -40 ;;
     sanitize)
-      filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*:*DecodeManyRows*'
+      filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*:*DecodeManyRows*:*LargeCapacity*'
       timeout 200 compute-sanitizer --tool memcheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
         --gtest_filter="$filter" > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; tail -5 "$out/memcheck.log"
       timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
