@@ -190,7 +190,8 @@ Result run_case(const Case& c, Timer& timer, int reps) {
   const int num_pages = pages_needed + 8;
   std::vector<int> free_pages(num_pages);
   std::iota(free_pages.begin(), free_pages.end(), 0);
-  std::shuffle(free_pages.begin(), free_pages.end(), rng);  // permuted physical pages
+  // Permuted physical pages; PAGEDSERVE_BENCH_IN_ORDER=1 keeps them in order (diagnostic only).
+  if (std::getenv("PAGEDSERVE_BENCH_IN_ORDER") == nullptr) std::shuffle(free_pages.begin(), free_pages.end(), rng);
   const std::size_t cache_elements = static_cast<std::size_t>(num_pages) * c.page * kKvHeads * kHeadDim;
   Buffer k = random_bf16(cache_elements, 11);
   Buffer v = random_bf16(cache_elements, 13);
