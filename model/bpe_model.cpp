@@ -11,8 +11,8 @@
 namespace pagedserve {
 
 BpeModel::BpeModel(std::vector<std::pair<std::string, std::int32_t>> vocab,
-                   const std::vector<std::pair<std::string, std::string>>& merges,
-                   BpeModelOptions options, const std::string& source)
+                   const std::vector<std::pair<std::string, std::string>>& merges, BpeModelOptions options,
+                   const std::string& source)
     : options_(std::move(options)), merges_(merges.size()) {
   std::int32_t limit = 0;
   for (const auto& [token, id] : vocab) {
@@ -35,8 +35,8 @@ BpeModel::BpeModel(std::vector<std::pair<std::string, std::int32_t>> vocab,
     const auto right_id = token_to_id(right);
     const auto merged_id = token_to_id(left + right);
     if (!left_id || !right_id || !merged_id) {
-      throw SetupError(source, "model.merges[" + std::to_string(rank) + "]: \"" + left + " " +
-                                   right + "\" names a token missing from model.vocab");
+      throw SetupError(source, "model.merges[" + std::to_string(rank) + "]: \"" + left + " " + right +
+                                   "\" names a token missing from model.vocab");
     }
     // The first (best-ranked) occurrence of a pair wins.
     merges_.insert(*left_id, *right_id, {static_cast<std::int32_t>(rank), *merged_id});
@@ -60,8 +60,7 @@ BpeModel::BpeModel(std::vector<std::pair<std::string, std::int32_t>> vocab,
   if (options_.unknown_token) {
     unknown_id_ = token_to_id(*options_.unknown_token);
     if (!unknown_id_) {
-      throw SetupError(source, "model.unk_token: \"" + *options_.unknown_token +
-                                   "\" is not in model.vocab");
+      throw SetupError(source, "model.unk_token: \"" + *options_.unknown_token + "\" is not in model.vocab");
     }
   }
 }
@@ -92,8 +91,7 @@ std::optional<std::int32_t> BpeModel::character_id(std::string_view character) c
 int BpeModel::fallback_byte(std::int32_t id) const {
   if (!options_.byte_fallback) return -1;
   const std::string* token = id_to_token(id);
-  if (token == nullptr || token->size() != 6 || token->compare(0, 3, "<0x") != 0 ||
-      (*token)[5] != '>') {
+  if (token == nullptr || token->size() != 6 || token->compare(0, 3, "<0x") != 0 || (*token)[5] != '>') {
     return -1;
   }
   unsigned value = 0;
@@ -172,7 +170,8 @@ void BpeModel::encode_word(std::string_view word, std::vector<std::int32_t>& out
     if (right < 0) return;
     const std::int32_t a = ids[static_cast<std::size_t>(left)];
     const std::int32_t b = ids[static_cast<std::size_t>(right)];
-    if (const BpeMergeTable::Merge* merge = merges_.find(a, b)) queue.push({merge->rank, left, a, b, merge->merged_id});
+    if (const BpeMergeTable::Merge* merge = merges_.find(a, b))
+      queue.push({merge->rank, left, a, b, merge->merged_id});
   };
   for (int i = 0; i + 1 < n; ++i) push_pair(i);
 
@@ -191,7 +190,8 @@ void BpeModel::encode_word(std::string_view word, std::vector<std::int32_t>& out
     push_pair(prev[left]);
     push_pair(c.left);
   }
-  for (int i = 0; i >= 0; i = next[static_cast<std::size_t>(i)]) out.push_back(ids[static_cast<std::size_t>(i)]);
+  for (int i = 0; i >= 0; i = next[static_cast<std::size_t>(i)])
+    out.push_back(ids[static_cast<std::size_t>(i)]);
 }
 
 }  // namespace pagedserve

@@ -16,9 +16,9 @@
 namespace pagedserve {
 
 struct BpeModelOptions {
-  bool byte_fallback = false;        // unknown characters become <0xXX> byte tokens
-  bool ignore_merges = false;        // a word that is itself in the vocabulary is emitted whole
-  bool fuse_unknown = false;         // consecutive unknown characters give one unknown token
+  bool byte_fallback = false;                // unknown characters become <0xXX> byte tokens
+  bool ignore_merges = false;                // a word that is itself in the vocabulary is emitted whole
+  bool fuse_unknown = false;                 // consecutive unknown characters give one unknown token
   std::optional<std::string> unknown_token;  // emitted for characters with no other encoding
 };
 
@@ -49,13 +49,13 @@ class BpeModel {
                       bool& previous_unknown) const;
 
   BpeModelOptions options_;
-  std::vector<std::string> tokens_by_id_;  // "" for ids the vocabulary skips
+  std::vector<std::string> tokens_by_id_;                   // "" for ids the vocabulary skips
   std::unordered_map<std::string_view, std::int32_t> ids_;  // views into tokens_by_id_
   BpeMergeTable merges_;
   // Ids of the characters below U+0800 (-1: not in the vocabulary), which covers GPT-2's whole
   // byte-level alphabet: the initial symbols of a word cost an array read, not a hash lookup.
   std::vector<std::int32_t> small_character_ids_;  // [0x800]
-  std::vector<std::int32_t> byte_token_ids_;  // [256], -1 where <0xXX> is missing
+  std::vector<std::int32_t> byte_token_ids_;       // [256], -1 where <0xXX> is missing
   std::optional<std::int32_t> unknown_id_;
 };
 

@@ -35,8 +35,7 @@ std::vector<std::pair<std::size_t, std::size_t>> CompiledRegex::find_all(std::st
   std::size_t offset = 0;
   while (offset <= text.size()) {
     // The text was validated once by the caller; PCRE2 need not check it on every call.
-    const int rc = pcre2_match(code_, subject, text.size(), offset, PCRE2_NO_UTF_CHECK, data.get(),
-                               nullptr);
+    const int rc = pcre2_match(code_, subject, text.size(), offset, PCRE2_NO_UTF_CHECK, data.get(), nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       // Resource limits only: report the rest as unmatched rather than lose text.
@@ -62,13 +61,13 @@ std::shared_ptr<const CompiledRegex> compile_regex(const std::string& pattern, b
   int error = 0;
   PCRE2_SIZE error_offset = 0;
   const uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0u);
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   options, &error, &error_offset, nullptr);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options,
+                                   &error, &error_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof(message));
-    throw SetupError(source, "regex /" + pattern + "/ at offset " + std::to_string(error_offset) +
-                                 ": " + reinterpret_cast<const char*>(message));
+    throw SetupError(source, "regex /" + pattern + "/ at offset " + std::to_string(error_offset) + ": " +
+                                 reinterpret_cast<const char*>(message));
   }
   // JIT is an optimisation only; the interpreter gives the same matches when it is unavailable.
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
@@ -79,14 +78,14 @@ namespace {
 
 // GPT-2's pre-tokenizer pattern, used by ByteLevel with use_regex.
 const std::shared_ptr<const CompiledRegex>& gpt2_regex() {
-  static const auto regex = compile_regex(
-      R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)", false,
-      "GPT-2 pre-tokenizer pattern");
+  static const auto regex =
+      compile_regex(R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)", false,
+                    "GPT-2 pre-tokenizer pattern");
   return regex;
 }
 
-void split_word(const std::string& word, const CompiledRegex& regex, SplitBehavior behavior,
-                bool invert, std::vector<std::string>& out) {
+void split_word(const std::string& word, const CompiledRegex& regex, SplitBehavior behavior, bool invert,
+                std::vector<std::string>& out) {
   struct Piece {
     std::size_t begin, end;
     bool matched;

@@ -69,7 +69,8 @@ void parse_normalizer(const JsonFile& file, const json& node, const std::string&
       fail(file, field + ".normalizers", "missing or not an array");
     }
     for (std::size_t i = 0; i < node["normalizers"].size(); ++i) {
-      parse_normalizer(file, node["normalizers"][i], field + ".normalizers[" + std::to_string(i) + "]", steps);
+      parse_normalizer(file, node["normalizers"][i], field + ".normalizers[" + std::to_string(i) + "]",
+                       steps);
     }
   } else if (type == "NFC") {
     steps.emplace_back(NfcNormalization{});
@@ -80,8 +81,8 @@ void parse_normalizer(const JsonFile& file, const json& node, const std::string&
     if (!pattern.is_object() || !pattern.contains("String") || !pattern["String"].is_string()) {
       fail(file, field + ".pattern", "only {\"String\": ...} patterns are supported");
     }
-    steps.emplace_back(ReplaceNormalization{pattern["String"].get<std::string>(),
-                                            get_or<std::string>(node, "content", "")});
+    steps.emplace_back(
+        ReplaceNormalization{pattern["String"].get<std::string>(), get_or<std::string>(node, "content", "")});
   } else {
     fail(file, field + ".type", "normalizer \"" + type + "\" is not supported");
   }
@@ -118,16 +119,16 @@ void parse_pre_tokenizer(const JsonFile& file, const json& node, const std::stri
       fail(file, field + ".pretokenizers", "missing or not an array");
     }
     for (std::size_t i = 0; i < node["pretokenizers"].size(); ++i) {
-      parse_pre_tokenizer(file, node["pretokenizers"][i],
-                          field + ".pretokenizers[" + std::to_string(i) + "]", steps);
+      parse_pre_tokenizer(file, node["pretokenizers"][i], field + ".pretokenizers[" + std::to_string(i) + "]",
+                          steps);
     }
   } else if (type == "Split") {
     if (!node.contains("pattern")) fail(file, field + ".pattern", "missing");
     steps.emplace_back(SplitStep{parse_pattern(file, node["pattern"], field + ".pattern"),
                                  parse_behavior(file, node, field), get_or<bool>(node, "invert", false)});
   } else if (type == "ByteLevel") {
-    steps.emplace_back(ByteLevelStep{get_or<bool>(node, "add_prefix_space", false),
-                                     get_or<bool>(node, "use_regex", true)});
+    steps.emplace_back(
+        ByteLevelStep{get_or<bool>(node, "add_prefix_space", false), get_or<bool>(node, "use_regex", true)});
   } else if (type == "Metaspace") {
     MetaspaceStep step;
     step.replacement = get_or<std::string>(node, "replacement", step.replacement);
@@ -183,10 +184,12 @@ void parse_decoder(const JsonFile& file, const json& node, const std::string& fi
   }
 }
 
-std::unique_ptr<BpeModel> parse_model(const JsonFile& file, const json& node, TokenizerJsonDocument& document) {
+std::unique_ptr<BpeModel> parse_model(const JsonFile& file, const json& node,
+                                      TokenizerJsonDocument& document) {
   const std::string type = type_of(file, node, "model");
   if (type != "BPE") fail(file, "model.type", "\"" + type + "\" is not supported (only BPE)");
-  if (!node.contains("vocab") || !node["vocab"].is_object()) fail(file, "model.vocab", "missing or not an object");
+  if (!node.contains("vocab") || !node["vocab"].is_object())
+    fail(file, "model.vocab", "missing or not an object");
   if (node.contains("merges") && !node["merges"].is_null() && !node["merges"].is_array()) {
     fail(file, "model.merges", "not an array");
   }
@@ -202,7 +205,8 @@ std::unique_ptr<BpeModel> parse_model(const JsonFile& file, const json& node, To
   if (node.contains("unk_token") && node["unk_token"].is_string()) {
     options.unknown_token = node["unk_token"].get<std::string>();
   }
-  auto model = std::make_unique<BpeModel>(std::move(document.vocab), document.merges, std::move(options), file.path);
+  auto model =
+      std::make_unique<BpeModel>(std::move(document.vocab), document.merges, std::move(options), file.path);
   document.merges = {};
   return model;
 }
@@ -372,7 +376,8 @@ std::shared_ptr<const TokenizerData> build_tokenizer_data(const std::filesystem:
     const bool says_eos = c.contains("add_eos_token") && c["add_eos_token"].is_boolean();
     if (says_bos || (!has_template && data->bos_id)) {
       data->prefix_ids.clear();
-      if (data->bos_id && (!says_bos || c["add_bos_token"].get<bool>())) data->prefix_ids.push_back(*data->bos_id);
+      if (data->bos_id && (!says_bos || c["add_bos_token"].get<bool>()))
+        data->prefix_ids.push_back(*data->bos_id);
     }
     if (says_eos) {
       data->suffix_ids.clear();

@@ -112,7 +112,8 @@ class TokenizerSax {
     keys_.pop_back();
     return dom_.end_array();
   }
-  bool parse_error(std::size_t position, const std::string& last_token, const nlohmann::detail::exception& e) {
+  bool parse_error(std::size_t position, const std::string& last_token,
+                   const nlohmann::detail::exception& e) {
     throw SetupError(path_, "invalid JSON near byte " + std::to_string(position) + " (\"" + last_token +
                                 "\"): " + e.what());
   }
@@ -135,8 +136,8 @@ class TokenizerSax {
       throw SetupError(path_, "model.vocab[\"" + vocab_key_ + "\"]: unexpected " + std::string(what) +
                                   " (expected an integer id)");
     }
-    throw SetupError(path_, merge_field() + ": unexpected " + std::string(what) +
-                                " (expected \"a b\" or [\"a\", \"b\"])");
+    throw SetupError(
+        path_, merge_field() + ": unexpected " + std::string(what) + " (expected \"a b\" or [\"a\", \"b\"])");
   }
 
   DomParser dom_;

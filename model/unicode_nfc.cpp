@@ -38,8 +38,8 @@ const Decomposition* find_decomposition(char32_t cp) {
 // be reordered past it, so text on either side normalises independently.
 bool is_segment_start(char32_t cp) {
   if (cp < 0x300) return true;
-  if (cp >= kVBase && cp < kVBase + kVCount) return false;          // Hangul vowel jamo
-  if (cp > kTBase && cp < kTBase + kTCount) return false;           // Hangul trailing jamo
+  if (cp >= kVBase && cp < kVBase + kVCount) return false;  // Hangul vowel jamo
+  if (cp > kTBase && cp < kTBase + kTCount) return false;   // Hangul trailing jamo
   const auto* end = kNonBoundaryRanges + kNonBoundaryRangesSize;
   const auto* it = std::upper_bound(kNonBoundaryRanges, end, cp,
                                     [](char32_t v, const CodePointRange& r) { return v < r.first; });
@@ -68,8 +68,8 @@ char32_t compose(char32_t first, char32_t second) {
   if (first >= kLBase && first < kLBase + kLCount && second >= kVBase && second < kVBase + kVCount) {
     return kSBase + ((first - kLBase) * kVCount + (second - kVBase)) * kTCount;
   }
-  if (first >= kSBase && first < kSBase + kSCount && (first - kSBase) % kTCount == 0 &&
-      second > kTBase && second < kTBase + kTCount) {
+  if (first >= kSBase && first < kSBase + kSCount && (first - kSBase) % kTCount == 0 && second > kTBase &&
+      second < kTBase + kTCount) {
     return first + (second - kTBase);
   }
   const auto* end = kCompositions + kCompositionsSize;
@@ -93,7 +93,8 @@ void normalize_segment(std::string_view segment, std::string& out) {
     }
     std::size_t j = i;
     while (j < chars.size() && combining_class(chars[j]) != 0) ++j;
-    std::stable_sort(chars.begin() + static_cast<std::ptrdiff_t>(i), chars.begin() + static_cast<std::ptrdiff_t>(j),
+    std::stable_sort(chars.begin() + static_cast<std::ptrdiff_t>(i),
+                     chars.begin() + static_cast<std::ptrdiff_t>(j),
                      [](char32_t a, char32_t b) { return combining_class(a) < combining_class(b); });
     i = j;
   }

@@ -31,7 +31,7 @@ std::vector<std::int32_t> ids_of(const Tokenizer& t, std::initializer_list<const
   return ids;
 }
 
-const Merges kHelloMerges = {{"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}, {"Ġ", "w"},
+const Merges kHelloMerges = {{"h", "e"}, {"l", "l"},   {"he", "ll"},  {"hell", "o"}, {"Ġ", "w"},
                              {"o", "r"}, {"Ġw", "or"}, {"Ġwor", "l"}, {"Ġworl", "d"}};
 
 TEST(TokenizerBpeTest, MergesByRank) {
@@ -86,7 +86,8 @@ TEST(TokenizerBpeTest, AddedTokensAreSplitOutFirst) {
   EXPECT_TRUE(t.is_special(end));
   EXPECT_FALSE(t.is_special(tool));
   const auto ids = t.encode("hello<|end|><tool> world<|end|>", false);
-  const std::vector<std::int32_t> expected = {*t.token_to_id("hello"), end, tool, *t.token_to_id("Ġworld"), end};
+  const std::vector<std::int32_t> expected = {*t.token_to_id("hello"), end, tool, *t.token_to_id("Ġworld"),
+                                              end};
   EXPECT_EQ(ids, expected);
   EXPECT_EQ(t.decode(ids, false), "hello<|end|><tool> world<|end|>");
   EXPECT_EQ(t.decode(ids, true), "hello<tool> world");

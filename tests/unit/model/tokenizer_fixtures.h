@@ -15,8 +15,8 @@ namespace pagedserve::testing {
 
 // Byte-level BPE: ids 0..255 are the bytes (in GPT-2's alphabet), then one id per merge result,
 // in merge order. `merges` are pairs of alphabet strings ("Ġ" for a space).
-inline nlohmann::json byte_level_tokenizer_json(const std::vector<std::pair<std::string, std::string>>& merges,
-                                                bool merges_as_strings) {
+inline nlohmann::json byte_level_tokenizer_json(
+    const std::vector<std::pair<std::string, std::string>>& merges, bool merges_as_strings) {
   using nlohmann::json;
   json vocab = json::object();
   const ByteLevelAlphabet& alphabet = ByteLevelAlphabet::instance();
@@ -39,11 +39,12 @@ inline nlohmann::json byte_level_tokenizer_json(const std::vector<std::pair<std:
       {"pre_tokenizer",
        json{{"type", "Sequence"},
             {"pretokenizers",
-             json::array({json{{"type", "Split"},
-                               {"pattern", {{"Regex", R"( ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}}},
-                               {"behavior", "Isolated"},
-                               {"invert", false}},
-                          json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}}},
+             json::array(
+                 {json{{"type", "Split"},
+                       {"pattern", {{"Regex", R"( ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)"}}},
+                       {"behavior", "Isolated"},
+                       {"invert", false}},
+                  json{{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}}},
       {"post_processor", nullptr},
       {"decoder", json{{"type", "ByteLevel"}}},
       {"model", json{{"type", "BPE"}, {"vocab", vocab}, {"merges", merge_list}, {"ignore_merges", false}}}};
@@ -52,9 +53,9 @@ inline nlohmann::json byte_level_tokenizer_json(const std::vector<std::pair<std:
 // SentencePiece-style BPE: <unk>, <s>, </s>, the 256 <0xXX> byte tokens, then `pieces` in order.
 // Merges as given. With `legacy_metaspace` the prefix space comes from a Metaspace pre-tokenizer
 // (older Llama/Mistral files); otherwise from a Prepend + Replace normaliser (newer files).
-inline nlohmann::json sentencepiece_tokenizer_json(const std::vector<std::string>& pieces,
-                                                   const std::vector<std::pair<std::string, std::string>>& merges,
-                                                   bool legacy_metaspace) {
+inline nlohmann::json sentencepiece_tokenizer_json(
+    const std::vector<std::string>& pieces, const std::vector<std::pair<std::string, std::string>>& merges,
+    bool legacy_metaspace) {
   using nlohmann::json;
   json vocab = json::object();
   vocab["<unk>"] = 0;
@@ -70,38 +71,39 @@ inline nlohmann::json sentencepiece_tokenizer_json(const std::vector<std::string
   json merge_list = json::array();
   for (const auto& [left, right] : merges) merge_list.push_back(json::array({left, right}));
   const std::string space = "\xE2\x96\x81";
-  json tokenizer{
-      {"version", "1.0"},
-      {"added_tokens", json::array({json{{"id", 0}, {"content", "<unk>"}, {"special", true}},
-                                    json{{"id", 1}, {"content", "<s>"}, {"special", true}},
-                                    json{{"id", 2}, {"content", "</s>"}, {"special", true}}})},
-      {"post_processor", nullptr},
-      {"model", json{{"type", "BPE"},
-                     {"vocab", vocab},
-                     {"merges", merge_list},
-                     {"unk_token", "<unk>"},
-                     {"fuse_unk", true},
-                     {"byte_fallback", true}}}};
+  json tokenizer{{"version", "1.0"},
+                 {"added_tokens", json::array({json{{"id", 0}, {"content", "<unk>"}, {"special", true}},
+                                               json{{"id", 1}, {"content", "<s>"}, {"special", true}},
+                                               json{{"id", 2}, {"content", "</s>"}, {"special", true}}})},
+                 {"post_processor", nullptr},
+                 {"model", json{{"type", "BPE"},
+                                {"vocab", vocab},
+                                {"merges", merge_list},
+                                {"unk_token", "<unk>"},
+                                {"fuse_unk", true},
+                                {"byte_fallback", true}}}};
   if (legacy_metaspace) {
     tokenizer["normalizer"] = nullptr;
-    tokenizer["pre_tokenizer"] = json{{"type", "Metaspace"}, {"replacement", space},
-                                      {"prepend_scheme", "first"}, {"split", false}};
-    tokenizer["decoder"] = json{{"type", "Sequence"},
-                                {"decoders", json::array({json{{"type", "Metaspace"}, {"replacement", space},
-                                                               {"prepend_scheme", "first"}},
-                                                          json{{"type", "ByteFallback"}},
-                                                          json{{"type", "Fuse"}}})}};
+    tokenizer["pre_tokenizer"] =
+        json{{"type", "Metaspace"}, {"replacement", space}, {"prepend_scheme", "first"}, {"split", false}};
+    tokenizer["decoder"] =
+        json{{"type", "Sequence"},
+             {"decoders",
+              json::array({json{{"type", "Metaspace"}, {"replacement", space}, {"prepend_scheme", "first"}},
+                           json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}}})}};
   } else {
-    tokenizer["normalizer"] = json{
-        {"type", "Sequence"},
-        {"normalizers", json::array({json{{"type", "Prepend"}, {"prepend", space}},
-                                     json{{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", space}}})}};
+    tokenizer["normalizer"] =
+        json{{"type", "Sequence"},
+             {"normalizers",
+              json::array({json{{"type", "Prepend"}, {"prepend", space}},
+                           json{{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", space}}})}};
     tokenizer["pre_tokenizer"] = nullptr;
-    tokenizer["decoder"] = json{
-        {"type", "Sequence"},
-        {"decoders", json::array({json{{"type", "Replace"}, {"pattern", {{"String", space}}}, {"content", " "}},
-                                  json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}},
-                                  json{{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}};
+    tokenizer["decoder"] =
+        json{{"type", "Sequence"},
+             {"decoders",
+              json::array({json{{"type", "Replace"}, {"pattern", {{"String", space}}}, {"content", " "}},
+                           json{{"type", "ByteFallback"}}, json{{"type", "Fuse"}},
+                           json{{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}};
   }
   return tokenizer;
 }

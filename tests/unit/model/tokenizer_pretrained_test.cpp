@@ -28,12 +28,12 @@ const Tokenizer* pretrained(const std::string& name) {
   return slot.get();
 }
 
-#define REQUIRE_TOKENIZER(var, name)                                                                  \
-  const Tokenizer* var = pretrained(name);                                                            \
-  if (var == nullptr) {                                                                               \
+#define REQUIRE_TOKENIZER(var, name)                                                                 \
+  const Tokenizer* var = pretrained(name);                                                           \
+  if (var == nullptr) {                                                                              \
     GTEST_SKIP() << "test data missing: run scripts/prepare-test-data (tools/fetch-tokenizers.sh); " \
-                    "looked for "                                                                     \
-                 << npm_tokenizer_dir(name) / "tokenizer.json";                                       \
+                    "looked for "                                                                    \
+                 << npm_tokenizer_dir(name) / "tokenizer.json";                                      \
   }
 
 // Already NFC, so Qwen's normaliser leaves them alone.
@@ -70,9 +70,9 @@ TEST_P(TokenizerPretrainedTest, RoundTripsUnicodeText) {
 // Random code points from many scripts, including unassigned and private-use ones.
 std::string random_text(std::mt19937_64& rng) {
   static const std::vector<std::pair<char32_t, char32_t>> ranges = {
-      {0x20, 0x7E},     {0x09, 0x0D},     {0xA0, 0x24F},   {0x300, 0x36F},   {0x370, 0x52F},
-      {0x590, 0x6FF},   {0x900, 0x97F},   {0xE00, 0xE7F},  {0x1100, 0x11FF}, {0x2000, 0x2BFF},
-      {0x3000, 0x30FF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0xE000, 0xE0FF}, {0xFB00, 0xFFFD},
+      {0x20, 0x7E},       {0x09, 0x0D},       {0xA0, 0x24F},       {0x300, 0x36F},   {0x370, 0x52F},
+      {0x590, 0x6FF},     {0x900, 0x97F},     {0xE00, 0xE7F},      {0x1100, 0x11FF}, {0x2000, 0x2BFF},
+      {0x3000, 0x30FF},   {0x4E00, 0x9FFF},   {0xAC00, 0xD7A3},    {0xE000, 0xE0FF}, {0xFB00, 0xFFFD},
       {0x1F300, 0x1FAFF}, {0x20000, 0x2A6DF}, {0x10FF00, 0x10FFFF}};
   std::uniform_int_distribution<std::size_t> pick_range(0, ranges.size() - 1);
   std::uniform_int_distribution<int> length(0, 40);
@@ -161,7 +161,8 @@ TEST(TokenizerQwen3Test, SpecialTokensAndEos) {
   EXPECT_FALSE(t->adds_bos());
   EXPECT_EQ(t->eos_ids(), std::vector<std::int32_t>{im_end});
 
-  const std::string chat = "<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHi";
+  const std::string chat =
+      "<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nHi";
   const auto ids = t->encode(chat, true);
   EXPECT_EQ(ids, t->encode(chat, false));  // no bos for Qwen
   EXPECT_EQ(ids.front(), im_start);
@@ -174,7 +175,8 @@ TEST(TokenizerQwen3Test, SpecialTokensAndEos) {
 TEST(TokenizerQwen3Test, NormalisesToNfc) {
   REQUIRE_TOKENIZER(t, "qwen3");
   EXPECT_EQ(t->encode("caf\x65\xCC\x81", false), t->encode("caf\xC3\xA9", false));  // e + U+0301 = é
-  EXPECT_EQ(t->encode("\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB", false), t->encode("\xED\x95\x9C", false));  // 한
+  EXPECT_EQ(t->encode("\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB", false),
+            t->encode("\xED\x95\x9C", false));  // 한
 }
 
 TEST(TokenizerLlama3Test, BosAndEos) {

@@ -20,12 +20,23 @@ using testing::TempDir;
 const std::string kSpace = "\xE2\x96\x81";  // ▁
 
 nlohmann::json fixture(bool legacy_metaspace) {
-  const std::vector<std::string> pieces = {kSpace, "h", "i", "t", "e", "r", kSpace + "h", kSpace + "hi",
-                                           kSpace + "t", kSpace + "th", kSpace + "the", kSpace + "ther",
-                                           kSpace + "there", kSpace + kSpace};
+  const std::vector<std::string> pieces = {kSpace,
+                                           "h",
+                                           "i",
+                                           "t",
+                                           "e",
+                                           "r",
+                                           kSpace + "h",
+                                           kSpace + "hi",
+                                           kSpace + "t",
+                                           kSpace + "th",
+                                           kSpace + "the",
+                                           kSpace + "ther",
+                                           kSpace + "there",
+                                           kSpace + kSpace};
   const std::vector<std::pair<std::string, std::string>> merges = {
-      {kSpace, "h"}, {kSpace + "h", "i"}, {kSpace, "t"}, {kSpace + "t", "h"}, {kSpace + "th", "e"},
-      {kSpace + "the", "r"}, {kSpace + "ther", "e"}, {kSpace, kSpace}};
+      {kSpace, "h"},        {kSpace + "h", "i"},   {kSpace, "t"},          {kSpace + "t", "h"},
+      {kSpace + "th", "e"}, {kSpace + "the", "r"}, {kSpace + "ther", "e"}, {kSpace, kSpace}};
   return sentencepiece_tokenizer_json(pieces, merges, legacy_metaspace);
 }
 
@@ -33,7 +44,8 @@ class TokenizerSentencePieceTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     dir_.write("tokenizer.json", fixture(GetParam()).dump());
-    dir_.write("tokenizer_config.json", R"({"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true})");
+    dir_.write("tokenizer_config.json",
+               R"({"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true})");
     tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::load(dir_.path()));
   }
   std::int32_t id(const std::string& token) const { return tokenizer_->token_to_id(token).value_or(-1); }
@@ -65,7 +77,7 @@ TEST_P(TokenizerSentencePieceTest, ByteFallbackForUnknownCharacters) {
   const Tokenizer& t = *tokenizer_;
   // "é" is C3 A9; "😀" is F0 9F 98 80.
   const std::vector<std::int32_t> expected = {id(kSpace + "hi"), id("<0xC3>"), id("<0xA9>"), id(kSpace + "t"),
-                                              id("<0xF0>"), id("<0x9F>"), id("<0x98>"), id("<0x80>")};
+                                              id("<0xF0>"),      id("<0x9F>"), id("<0x98>"), id("<0x80>")};
   EXPECT_EQ(t.encode("hié t\xF0\x9F\x98\x80", false), expected);
   EXPECT_EQ(t.decode(expected, false), "hié t\xF0\x9F\x98\x80");
 }
@@ -117,11 +129,15 @@ TEST_P(TokenizerSentencePieceTest, IncompleteBytesFlushAsReplacementCharacter) {
   IncrementalDecoder decoder(t);
   EXPECT_EQ(decoder.push(id("<0xF0>")), "");
   EXPECT_EQ(decoder.push(id("<0x9F>")), "");
-  EXPECT_EQ(decoder.push(id("<0x41>")), "\xEF\xBF\xBD" "A");  // broken sequence, then "A"
+  EXPECT_EQ(decoder.push(id("<0x41>")),
+            "\xEF\xBF\xBD"
+            "A");  // broken sequence, then "A"
   EXPECT_EQ(decoder.push(id("<0xC3>")), "");
   EXPECT_EQ(decoder.flush(), "\xEF\xBF\xBD");
   const std::vector<std::int32_t> ids = {id("<0xF0>"), id("<0x9F>"), id("<0x41>"), id("<0xC3>")};
-  EXPECT_EQ(t.decode(ids, false), "\xEF\xBF\xBD" "A\xEF\xBF\xBD");
+  EXPECT_EQ(t.decode(ids, false),
+            "\xEF\xBF\xBD"
+            "A\xEF\xBF\xBD");
 }
 
 INSTANTIATE_TEST_SUITE_P(Normalizers, TokenizerSentencePieceTest, ::testing::Values(false, true),

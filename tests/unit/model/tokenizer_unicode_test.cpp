@@ -24,13 +24,13 @@ TEST(TokenizerUnicodeTest, LossyRepairReplacesMaximalSubparts) {
   EXPECT_EQ(lossy("plain"), "plain");
   EXPECT_EQ(lossy("\xC3\xA9"), "\xC3\xA9");
   EXPECT_EQ(lossy("\xFF"), kFffd);
-  EXPECT_EQ(lossy("\x80\x80"), kFffd + kFffd);                     // lone continuations: one each
-  EXPECT_EQ(lossy("\xF0\x9F\x98"), kFffd);                         // truncated: one for the subpart
-  EXPECT_EQ(lossy("\xF0\x9F\x41"), kFffd + "A");                   // broken, then ASCII
-  EXPECT_EQ(lossy("\xE0\x80\x80"), kFffd + kFffd + kFffd);         // overlong: E0 needs A0..BF next
-  EXPECT_EQ(lossy("\xED\xA0\x80"), kFffd + kFffd + kFffd);         // surrogate
+  EXPECT_EQ(lossy("\x80\x80"), kFffd + kFffd);                          // lone continuations: one each
+  EXPECT_EQ(lossy("\xF0\x9F\x98"), kFffd);                              // truncated: one for the subpart
+  EXPECT_EQ(lossy("\xF0\x9F\x41"), kFffd + "A");                        // broken, then ASCII
+  EXPECT_EQ(lossy("\xE0\x80\x80"), kFffd + kFffd + kFffd);              // overlong: E0 needs A0..BF next
+  EXPECT_EQ(lossy("\xED\xA0\x80"), kFffd + kFffd + kFffd);              // surrogate
   EXPECT_EQ(lossy("\xF4\x90\x80\x80"), kFffd + kFffd + kFffd + kFffd);  // above U+10FFFF
-  EXPECT_EQ(lossy("\xC0\xAF"), kFffd + kFffd);                     // overlong two-byte lead
+  EXPECT_EQ(lossy("\xC0\xAF"), kFffd + kFffd);                          // overlong two-byte lead
 }
 
 TEST(TokenizerUnicodeTest, LossyRepairInPiecesEqualsWhole) {
@@ -74,13 +74,13 @@ TEST(TokenizerUnicodeTest, ByteLevelAlphabetIsABijection) {
 
 TEST(TokenizerUnicodeTest, Nfc) {
   EXPECT_EQ(nfc_normalize("abc"), "abc");
-  EXPECT_EQ(nfc_normalize("e\xCC\x81"), "\xC3\xA9");                          // e + acute -> é
+  EXPECT_EQ(nfc_normalize("e\xCC\x81"), "\xC3\xA9");                                 // e + acute -> é
   EXPECT_EQ(nfc_normalize("\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB"), "\xED\x95\x9C");  // jamo -> 한
   EXPECT_EQ(nfc_normalize("a\xCC\xA7\xCC\x88"), "\xC3\xA4\xCC\xA7");  // a cedilla diaeresis -> ä + cedilla
-  EXPECT_EQ(nfc_normalize("\xE2\x84\xAB"), "\xC3\x85");                        // Ångström sign -> Å
-  EXPECT_EQ(nfc_normalize("q\xCC\x83"), "q\xCC\x83");                          // no precomposed q̃
+  EXPECT_EQ(nfc_normalize("\xE2\x84\xAB"), "\xC3\x85");               // Ångström sign -> Å
+  EXPECT_EQ(nfc_normalize("q\xCC\x83"), "q\xCC\x83");                 // no precomposed q̃
   EXPECT_EQ(nfc_normalize("\xE6\x97\xA5\xE6\x9C\xAC"), "\xE6\x97\xA5\xE6\x9C\xAC");  // CJK unchanged
-  EXPECT_EQ(nfc_normalize("\xEF\xA4\x80"), "\xE8\xB1\x88");                    // CJK compatibility U+F900
+  EXPECT_EQ(nfc_normalize("\xEF\xA4\x80"), "\xE8\xB1\x88");  // CJK compatibility U+F900
 }
 
 }  // namespace

@@ -75,7 +75,8 @@ TEST_P(TokenizerVectorsTest, MatchesLlamaCppVectors) {
   if (!std::filesystem::exists(vectors_dir() / ".done") || !std::filesystem::exists(dir / "tokenizer.json")) {
     GTEST_SKIP() << "test data missing: run scripts/prepare-test-data (tools/fetch-tokenizers.sh, "
                     "tools/fetch-tokenizer-vectors.sh); looked for "
-                 << dir / "tokenizer.json" << " and " << vectors_dir();
+                 << dir / "tokenizer.json"
+                 << " and " << vectors_dir();
   }
   const Tokenizer tokenizer = Tokenizer::load(dir);
   const auto cases = read_vectors(param.vocab);
@@ -99,11 +100,10 @@ TEST_P(TokenizerVectorsTest, MatchesLlamaCppVectors) {
 
 INSTANTIATE_TEST_SUITE_P(
     LlamaCpp, TokenizerVectorsTest,
-    ::testing::Values(
-        VocabParam{"qwen2", [] { return npm_tokenizer_dir("qwen3"); }},
-        VocabParam{"llama-bpe", [] { return npm_tokenizer_dir("llama3"); }},
-        VocabParam{"gpt-2", [] { return vectors_dir() / "gpt-2"; }},
-        VocabParam{"llama-spm", [] { return vectors_dir() / "llama-spm"; }}),
+    ::testing::Values(VocabParam{"qwen2", [] { return npm_tokenizer_dir("qwen3"); }},
+                      VocabParam{"llama-bpe", [] { return npm_tokenizer_dir("llama3"); }},
+                      VocabParam{"gpt-2", [] { return vectors_dir() / "gpt-2"; }},
+                      VocabParam{"llama-spm", [] { return vectors_dir() / "llama-spm"; }}),
     [](const auto& info) {
       std::string name = info.param.vocab;
       for (char& c : name) c = c == '-' ? '_' : c;
