@@ -2,7 +2,8 @@
 # Fetches llama.cpp's tokenizer test vectors from node-llama-cpp@3.22.1 on npm (sha256 checked):
 # package/llama/gitRelease.bundle is a git bundle of llama.cpp; its models/ggml-vocab-*.gguf.inp
 # and .out files (test strings and expected ids) go to tests/data/generated/tokenizer-vectors/.
-# For gpt-2 and llama-spm, which have no tokenizer.json on npm, the GGUF vocabulary is converted
+# Each GGUF vocabulary is converted (gpt-2 and llama-spm have no tokenizer.json on npm; qwen2 and
+# llama-bpe are converted to check that the npm Qwen3/Llama-3 files are the same vocabularies)
 # into tests/data/generated/tokenizer-vectors/<name>/tokenizer.json (+ tokenizer_config.json) by
 # tools/gguf-vocab-to-tokenizer-json.mjs. Idempotent: does nothing when already done.
 set -euo pipefail
@@ -11,7 +12,7 @@ spec=node-llama-cpp@3.22.1
 archive=node-llama-cpp-3.22.1.tgz
 sha=a0d9dd80eacd2ab1cfe71aee57ac8a806487fd70b3d2a38fbec637752d9e5c5f
 vocabs=(qwen2 llama-bpe gpt-2 llama-spm)
-converted=(gpt-2 llama-spm)
+converted=(gpt-2 llama-spm qwen2 llama-bpe)
 dest=tests/data/generated/tokenizer-vectors
 npm_dir=third_party/npm
 stamp="$dest/.done"

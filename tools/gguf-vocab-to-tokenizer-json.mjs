@@ -75,11 +75,26 @@ if (tokenOf('tokenizer.ggml.bos_token_id') !== undefined) config.bos_token = tok
 if (tokenOf('tokenizer.ggml.eos_token_id') !== undefined) config.eos_token = tokenOf('tokenizer.ggml.eos_token_id');
 if (meta['tokenizer.ggml.add_bos_token'] !== undefined) config.add_bos_token = meta['tokenizer.ggml.add_bos_token'];
 
+// llama.cpp names the pre-tokenizer (tokenizer.ggml.pre); these are the patterns of the
+// vocabularies we test. Anything else gets GPT-2's pattern (ByteLevel's own).
+const preTokenizerPatterns = {
+  'qwen2': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
 if (model === 'gpt2') {
-  out.normalizer = null;
-  out.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  out.normalizer = meta['tokenizer.ggml.pre'] === 'qwen2' ? { type: 'NFC' } : null;
+  const pattern = preTokenizerPatterns[meta['tokenizer.ggml.pre']];
+  out.pre_tokenizer = pattern === undefined
+    ? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true }
+    : { type: 'Sequence', pretokenizers: [
+        { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false } ] };
   out.decoder = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true };
+  // Llama-3 emits a word that is itself in the vocabulary whole (llama.cpp does the same for
+  // this pre-tokenizer); the others always merge.
   out.model = { type: 'BPE', dropout: null, unk_token: null, fuse_unk: false, byte_fallback: false,
+                ignore_merges: meta['tokenizer.ggml.pre'] === 'llama-bpe',
                 vocab, merges: meta['tokenizer.ggml.merges'] || [] };
 } else if (model === 'llama') {
   if (!scores) throw new Error(`${inPath}: SentencePiece vocab without tokenizer.ggml.scores`);
@@ -112,5 +127,5 @@ if (model === 'gpt2') {
 fs.writeFileSync(outPath, JSON.stringify(out));
 const configPath = outPath.replace(/tokenizer\.json$/, 'tokenizer_config.json');
 if (configPath !== outPath) fs.writeFileSync(configPath, JSON.stringify(config, null, 1));
-console.log(`${outPath}: ${model}, ${tokens.length} tokens, ${out.model.merges.length} merges, ` +
+console.log(`${outPath}: ${model}/${meta['tokenizer.ggml.pre']}, ${tokens.length} tokens, ${out.model.merges.length} merges, ` +
             `${addedTokens.length} added`);
