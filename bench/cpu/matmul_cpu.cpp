@@ -64,12 +64,13 @@ int main(int argc, char** argv) {
   const auto workspace_floats = static_cast<std::int64_t>(matmul_workspace_floats(4864, pool.size()));
   Buffer workspace(static_cast<std::size_t>(workspace_floats) * 4, Device::cpu);
 
-  const MatmulPath paths[] = {MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::dot_portable};
-  const char* path_names[] = {"dot_simd", "sgemm_blocks", "dot_portable"};
+  const MatmulPath paths[] = {MatmulPath::dot_simd, MatmulPath::dot_avx2, MatmulPath::sgemm_blocks,
+                              MatmulPath::dot_portable};
+  const char* path_names[] = {"dot_simd", "dot_avx2", "sgemm_blocks", "dot_portable"};
   for (std::int64_t m : {1, 2, 4, 8, 12, 16, 32, 64, 512}) {
-    for (int p = 0; p < 3; ++p) {
+    for (int p = 0; p < 4; ++p) {
       if (paths[p] == MatmulPath::dot_portable && m > 1) continue;
-      if (paths[p] == MatmulPath::dot_simd && m > 64) continue;
+      if ((paths[p] == MatmulPath::dot_simd || paths[p] == MatmulPath::dot_avx2) && m > 64) continue;
       const int repeats = m >= 64 ? 1 : 3;
       double best = 1e30;
       for (int r = 0; r < repeats + 1; ++r) {  // the first pass warms up

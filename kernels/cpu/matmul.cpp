@@ -9,6 +9,7 @@
 
 #include "core/half.h"
 #include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/matmul_avx512.h"
 
 namespace pagedserve {
 namespace {
@@ -41,9 +42,21 @@ void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::in
   }
 }
 
-void dot_rows(bool simd, const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const TensorView& w,
+enum class Isa { portable, avx2, avx512 };
+
+Isa choose_isa(MatmulPath path) {
+  if (path == MatmulPath::dot_portable || !cpu_has_avx2_fma_f16c()) return Isa::portable;
+  if (path == MatmulPath::dot_avx2 || !cpu_has_avx512()) return Isa::avx2;
+  return Isa::avx512;
+}
+
+void dot_rows(Isa isa, const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const TensorView& w,
               std::int64_t n_begin, std::int64_t n_end, float* y, std::int64_t ldy) {
-  if (simd) {
+  if (isa == Isa::avx512) {
+    dot_rows_avx512(x, m, ldx, k, w.data(), w.dtype(), n_begin, n_end, y, ldy);
+    return;
+  }
+  if (isa == Isa::avx2) {
     dot_rows_avx2(x, m, ldx, k, w.data(), w.dtype(), n_begin, n_end, y, ldy);
     return;
   }
@@ -113,7 +126,8 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   const float* xp = x.data_as<const float>();
   const std::int64_t ldx = x.stride(0);
   if (path == MatmulPath::automatic) path = m <= kMaxDotRows ? MatmulPath::dot_simd : MatmulPath::sgemm_blocks;
-  const bool simd = path != MatmulPath::dot_portable && cpu_has_avx2_fma_f16c();
+  const Isa isa = choose_isa(path);
+  const bool simd = isa != Isa::portable;
 
   // The column blocks of every target, numbered in one sequence the pool hands out.
   struct Block {
@@ -154,7 +168,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
       const Block block = block_at(b);
       const MatmulTarget& t = *block.target;
       float* yp = t.y.data_as<float>();
-      dot_rows(simd, xp, m, ldx, k, t.w, block.n_begin, block.n_end, yp, t.y.stride(0));
+      dot_rows(isa, xp, m, ldx, k, t.w, block.n_begin, block.n_end, yp, t.y.stride(0));
       if (t.bias.data() != nullptr) {
         add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, t.y.stride(0));
       }

@@ -2,9 +2,9 @@
 //
 // Weights stay in their checkpoint dtype (bf16 or f16; f32 for exact tests): an f32 copy would
 // double the bytes every decode step reads. Two strategies, chosen by the number of rows M:
-//   - small M (decode): dot products that convert the weights on the fly (AVX2/F16C when the CPU
-//     has it, a portable loop otherwise), parallel over blocks of N. Memory-bound: aims at the
-//     bandwidth floor.
+//   - small M (decode): dot products that convert the weights on the fly (AVX-512 or AVX2/F16C,
+//     whichever the CPU has, a portable loop otherwise), parallel over blocks of N. Batch 1 is
+//     memory-bound and aims at the bandwidth floor; batch 16 is compute-bound.
 //   - large M (prefill): blocks of W converted to f32 into the caller's workspace, then OpenBLAS
 //     sgemm on each block; our pool parallelises over the N blocks and OpenBLAS runs one thread.
 // The threshold was measured (bench/cpu/matmul_cpu.cpp; bench/RESULTS.md).
@@ -24,7 +24,8 @@ namespace pagedserve {
 enum class MatmulPath {
   automatic,     // by M, as measured
   dot_portable,  // small-M path, scalar code (what a CPU without AVX2 runs)
-  dot_simd,      // small-M path, AVX2/F16C (falls back to portable without AVX2)
+  dot_avx2,      // small-M path, AVX2/FMA/F16C (falls back to portable without them)
+  dot_simd,      // small-M path, the widest SIMD the CPU has (AVX-512, else as dot_avx2)
   sgemm_blocks,  // large-M path: convert W blocks to f32, OpenBLAS sgemm per block
 };
 

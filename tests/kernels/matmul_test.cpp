@@ -79,8 +79,8 @@ TEST(Matmul, EveryPathAndDtypeMatchesReferenceOnOddShapes) {
                           {5, 100, 130}, {7, 200, 61}, {9, 96, 300}, {17, 33, 129}, {33, 257, 70}};
   for (const Shape& s : shapes) {
     for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
-      for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_simd,
-                              MatmulPath::sgemm_blocks}) {
+      for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
+                              MatmulPath::dot_simd, MatmulPath::sgemm_blocks}) {
         check_matmul(s, dtype, path, /*with_bias=*/(s.n % 2) == 1, pool, rng);
       }
     }
@@ -92,7 +92,7 @@ TEST(Matmul, LargeModelShapesOnBothPaths) {
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
   ThreadPool pool(2);
-  for (MatmulPath path : {MatmulPath::dot_simd, MatmulPath::sgemm_blocks}) {
+  for (MatmulPath path : {MatmulPath::dot_avx2, MatmulPath::dot_simd, MatmulPath::sgemm_blocks}) {
     check_matmul({6, 896, 1100}, DType::bf16, path, true, pool, rng);
     check_matmul({20, 1000, 300}, DType::f16, path, false, pool, rng);
   }
@@ -107,7 +107,8 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
   const std::int64_t k = 77;
   const std::int64_t ns[] = {130, 13, 300};
   for (std::int64_t m : {1, 5, 20}) {
-    for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::sgemm_blocks}) {
+    for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
+                            MatmulPath::sgemm_blocks}) {
       std::vector<float> x(static_cast<std::size_t>(m * k));
       for (float& v : x) v = dist(rng);
       std::vector<std::vector<bf16>> w(3);
