@@ -142,7 +142,7 @@ struct Scratch {
   std::vector<AttendBlock> blocks;
 
   void prepare(int heads, int vectors, std::int64_t head_dim) {
-    const int padded = attention_detail::padded_vectors(vectors);
+    const int padded = std::max(8, attention_detail::padded_vectors(vectors));
     const std::size_t elements = static_cast<std::size_t>(heads * vectors * head_dim);
     const std::size_t lanes = static_cast<std::size_t>(heads * padded);
     if (q.size() < elements) {

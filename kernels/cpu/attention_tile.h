@@ -21,8 +21,11 @@ namespace pagedserve::attention_detail {
 
 inline constexpr int kTileKeys = 64;
 
-// Rounds a vector count up to the width of the score rows (8 floats, one AVX register).
-constexpr int padded_vectors(int num_vectors) { return (num_vectors + 7) / 8 * 8; }
+// The stride of a score row for M vectors: 1, 2 or 4 (several keys then share one 8-lane
+// register in the softmax), else M rounded up to 8 (one register per 8 vectors of a key).
+constexpr int padded_vectors(int num_vectors) {
+  return num_vectors <= 1 ? 1 : num_vectors <= 2 ? 2 : num_vectors <= 4 ? 4 : (num_vectors + 7) / 8 * 8;
+}
 
 struct AttendBlock {
   DType dtype = DType::f32;   // of k_cache and v_cache
@@ -32,7 +35,7 @@ struct AttendBlock {
   const float* q = nullptr;   // [M, head_dim] f32, already scaled by softmax_scale * log2(e)
   // Causal limits: vector v sees keys < key_limit[v]. Keys below min_key_limit are seen by
   // every vector, so only tiles reaching past it are masked.
-  const std::int32_t* key_limit = nullptr;  // [padded]; padded lanes hold INT32_MAX
+  const std::int32_t* key_limit = nullptr;  // [padded]; lanes past M hold INT32_MAX
   std::int64_t min_key_limit = 0;
 
   const void* k_cache = nullptr;  // [num_pages, page_size, num_kv_heads, head_dim]

@@ -96,6 +96,14 @@ struct Prefetch {
 void mask_tile(const AttendBlock& b, std::int64_t t0, int n) {
   const std::int64_t first = larger(0, b.min_key_limit - t0);
   const __m256 minus_inf = _mm256_set1_ps(-__builtin_inff());
+  if (b.padded < 8) {
+    for (std::int64_t j = first; j < n; ++j) {
+      for (int v = 0; v < b.num_vectors; ++v) {
+        if (t0 + j >= b.key_limit[v]) b.scores[j * b.padded + v] = -__builtin_inff();
+      }
+    }
+    return;
+  }
   for (std::int64_t j = first; j < n; ++j) {
     const __m256i key = _mm256_set1_epi32(static_cast<std::int32_t>(t0 + j));
     for (int v = 0; v < b.padded; v += 8) {
@@ -107,9 +115,63 @@ void mask_tile(const AttendBlock& b, std::int64_t t0, int n) {
   }
 }
 
+template <bool kMax>
+inline __m256 combine(__m256 a, __m256 b) {
+  if constexpr (kMax) {
+    return _mm256_max_ps(a, b);
+  } else {
+    return _mm256_add_ps(a, b);
+  }
+}
+
+// Lane l of the result: max (or sum) over the lanes of x congruent to l modulo `period` (1, 2, 4).
+template <bool kMax>
+inline __m256 fold_lanes(__m256 x, int period) {
+  x = combine<kMax>(x, _mm256_permute2f128_ps(x, x, 1));
+  if (period <= 2) x = combine<kMax>(x, _mm256_shuffle_ps(x, x, _MM_SHUFFLE(1, 0, 3, 2)));
+  if (period == 1) x = combine<kMax>(x, _mm256_shuffle_ps(x, x, _MM_SHUFFLE(2, 3, 0, 1)));
+  return x;
+}
+
+// softmax_tile for padded in {1, 2, 4} (M <= 4, e.g. decode with a GQA group of 4): the scores are
+// one flat array whose lane l belongs to vector l % padded, so no lane of a register is idle.
+bool softmax_tile_small(const AttendBlock& b, int n) {
+  const int period = b.padded;
+  const int count = n * period;
+  const int rounded = (count + 7) / 8 * 8;  // <= kTileKeys * padded: inside the scratch
+  for (int i = count; i < rounded; ++i) b.scores[i] = -__builtin_inff();
+  __m256 tile_max = _mm256_set1_ps(-__builtin_inff());
+  for (int i = 0; i < rounded; i += 8) tile_max = _mm256_max_ps(tile_max, _mm256_loadu_ps(b.scores + i));
+  tile_max = fold_lanes<true>(tile_max, period);
+  alignas(32) float lanes[8];
+  for (int l = 0; l < 8; ++l) lanes[l] = b.row_max[l % period];
+  const __m256 old_max = _mm256_load_ps(lanes);
+  const __m256 new_max = _mm256_max_ps(old_max, tile_max);
+  __m256 sum = _mm256_setzero_ps();
+  for (int i = 0; i < rounded; i += 8) {
+    const __m256 p = exp2_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(b.scores + i), new_max));
+    _mm256_storeu_ps(b.scores + i, p);
+    sum = _mm256_add_ps(sum, p);
+  }
+  sum = fold_lanes<false>(sum, period);
+  const __m256 alpha = exp2_nonpositive(_mm256_sub_ps(old_max, new_max));
+  const bool changed = (_mm256_movemask_ps(_mm256_cmp_ps(old_max, new_max, _CMP_NEQ_UQ)) & ((1 << period) - 1)) != 0;
+  alignas(32) float alpha_lanes[8], sum_lanes[8], max_lanes[8];
+  _mm256_store_ps(alpha_lanes, alpha);
+  _mm256_store_ps(sum_lanes, sum);
+  _mm256_store_ps(max_lanes, new_max);
+  for (int v = 0; v < period; ++v) {
+    b.alpha[v] = alpha_lanes[v];
+    b.row_sum[v] = b.row_sum[v] * alpha_lanes[v] + sum_lanes[v];
+    b.row_max[v] = max_lanes[v];
+  }
+  return changed;
+}
+
 // Turns the tile's scores into probabilities in place and updates max/sum; alpha gets the factor
 // each vector's accumulator must be scaled by. Returns whether any alpha differs from 1.
 bool softmax_tile(const AttendBlock& b, int n) {
+  if (b.padded < 8) return softmax_tile_small(b, n);
   __m256 changed = _mm256_setzero_ps();
   for (int v = 0; v < b.padded; v += 8) {
     const __m256 old_max = _mm256_loadu_ps(b.row_max + v);
