@@ -97,6 +97,8 @@ for step in $steps; do
         echo "variant $name: ${variants[$name]}"
         $bin/attention_cuda_$name 30 prefill 2>&1 | grep -E "prefill"
       done 2>&1 | tee "$out/bench_variant.log" ;;
+    graph)
+      PAGEDSERVE_BENCH_GRAPH=1 $bin/attention_cuda 30 2>&1 | tee "$out/bench_graph.log" ;;
     inorder)
       PAGEDSERVE_BENCH_IN_ORDER=1 $bin/attention_cuda 30 decode 2>&1 | tee "$out/bench_inorder.log" ;;
     flush)
