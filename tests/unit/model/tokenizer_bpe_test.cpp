@@ -96,6 +96,19 @@ TEST(TokenizerBpeTest, AddedTokensAreSplitOutFirst) {
   for (const auto id : t.encode("<|end|", false)) EXPECT_NE(id, end);
 }
 
+TEST(TokenizerBpeTest, AddedTokensMayStripSurroundingWhitespace) {
+  auto json = byte_level_tokenizer_json(kHelloMerges, true);
+  json["added_tokens"].push_back({{"id", 900}, {"content", "<mask>"}, {"special", true}, {"lstrip", true}});
+  json["added_tokens"].push_back({{"id", 901}, {"content", "<sep>"}, {"special", true}, {"rstrip", true}});
+  TempDir dir;
+  const Tokenizer t = load_json(dir, json);
+  const std::int32_t hello = *t.token_to_id("hello");
+  EXPECT_EQ(t.encode("hello  <mask>", false), (std::vector<std::int32_t>{hello, 900}));
+  EXPECT_EQ(t.encode("<sep> \n hello", false), (std::vector<std::int32_t>{901, hello}));
+  // Without the flags the whitespace stays text.
+  EXPECT_EQ(t.encode("hello <|end|>", false).size(), 3u);
+}
+
 TEST(TokenizerBpeTest, VocabSizeCoversAddedTokens) {
   TempDir dir;
   const Tokenizer t = load_json(dir, byte_level_tokenizer_json(kHelloMerges, true));
