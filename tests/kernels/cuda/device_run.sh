@@ -99,6 +99,8 @@ for step in $steps; do
       done 2>&1 | tee "$out/bench_variant.log" ;;
     graph)
       PAGEDSERVE_BENCH_GRAPH=1 $bin/attention_cuda 30 2>&1 | tee "$out/bench_graph.log" ;;
+    noflush)
+      $bin/attention_cuda 30 "" 0 2>&1 | tee "$out/bench_noflush.log" ;;
     inorder)
       PAGEDSERVE_BENCH_IN_ORDER=1 $bin/attention_cuda 30 decode 2>&1 | tee "$out/bench_inorder.log" ;;
     flush)
