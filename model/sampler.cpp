@@ -17,18 +17,6 @@ bool more_likely(const std::pair<float, std::int32_t>& a, const std::pair<float,
   return a.first > b.first || (a.first == b.first && a.second < b.second);
 }
 
-std::int32_t argmax(std::span<const float> values) {
-  std::int32_t best = 0;
-  float best_value = kNegativeInfinity;
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (values[i] > best_value) {  // NaN never wins
-      best_value = values[i];
-      best = static_cast<std::int32_t>(i);
-    }
-  }
-  return best;
-}
-
 // e^x for x <= 0, relative error ~2e-7; 0 below -87 and for NaN. Written with GCC/Clang vector
 // extensions (4 lanes, SSE2 at least) because libm's exp, one call per token, was most of the
 // sampler's time and a plain loop does not vectorise (the range checks are branches under the
@@ -36,32 +24,41 @@ std::int32_t argmax(std::span<const float> values) {
 using Float4 = float __attribute__((vector_size(16)));
 using Int4 = std::int32_t __attribute__((vector_size(16)));
 
-// weights[i] = e^(values[i] - max_value): relative probabilities, 0 for -inf and NaN.
+// e^(x - max_value) for four lanes: relative probabilities, 0 for -inf and NaN.
+inline Float4 relative_weights4(Float4 x, float max_value) {
+  x -= max_value;
+  const Int4 keep = x >= -87.0f;  // all ones where e^x is representable; NaN fails
+  x = reinterpret_cast<Float4>(reinterpret_cast<Int4>(x) & keep);  // masked lanes: 0, safe below
+  const Int4 exponent = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, Int4);  // round, x <= 0
+  const Float4 k = __builtin_convertvector(exponent, Float4);
+  const Float4 r = (x - k * 0.693145751953125f) - k * 1.428606765330187e-6f;  // |r| <= ln2 / 2
+  Float4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;  // minimax polynomial of e^r
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const Float4 scale = reinterpret_cast<Float4>((exponent + 127) << 23);
+  return reinterpret_cast<Float4>(reinterpret_cast<Int4>(p * scale) & keep);
+}
+
+// weights[i] = e^(values[i] - max_value).
 void relative_weights(std::span<const float> values, float max_value, std::vector<float>& weights) {
   const std::size_t n = values.size();
-  weights.resize(n + 3);  // room for a padded last block
+  weights.resize(n);
   std::size_t i = 0;
-  for (; i < n; i += 4) {
-    Float4 x = {0.0f, 0.0f, 0.0f, 0.0f};
-    const std::size_t lanes = std::min<std::size_t>(4, n - i);
-    std::memcpy(&x, values.data() + i, lanes * sizeof(float));
-    x -= max_value;
-    const Int4 keep = x >= -87.0f;              // all ones where e^x is representable; NaN fails
-    x = reinterpret_cast<Float4>(reinterpret_cast<Int4>(x) & keep);  // masked lanes: 0, safe below
-    const Int4 exponent = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, Int4);  // round, x <= 0
-    const Float4 k = __builtin_convertvector(exponent, Float4);
-    const Float4 r = (x - k * 0.693145751953125f) - k * 1.428606765330187e-6f;  // |r| <= ln2 / 2
-    Float4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;  // minimax polynomial of e^r
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    const Float4 scale = reinterpret_cast<Float4>((exponent + 127) << 23);
-    const Float4 weight = reinterpret_cast<Float4>(reinterpret_cast<Int4>(p * scale) & keep);
+  for (; i + 4 <= n; i += 4) {  // fixed-size copies compile to plain vector loads and stores
+    Float4 x;
+    std::memcpy(&x, values.data() + i, sizeof(x));
+    const Float4 weight = relative_weights4(x, max_value);
     std::memcpy(weights.data() + i, &weight, sizeof(weight));
   }
-  weights.resize(n);
+  if (i < n) {
+    Float4 x = {0.0f, 0.0f, 0.0f, 0.0f};
+    std::memcpy(&x, values.data() + i, (n - i) * sizeof(float));
+    const Float4 weight = relative_weights4(x, max_value);
+    std::memcpy(weights.data() + i, &weight, (n - i) * sizeof(float));
+  }
 }
 
 // Four double partial sums: independent chains keep the adds pipelined.
@@ -76,10 +73,28 @@ double sum_weights(const std::vector<float>& weights) {
   return (partial[0] + partial[1]) + (partial[2] + partial[3]);
 }
 
+// The largest value, ignoring NaN (-inf when there is none). Four lanes: a plain loop over
+// std::max keeps its running maximum in memory and crawls along one dependency chain.
 float max_value(std::span<const float> values) {
+  const std::size_t n = values.size();
+  Float4 lanes = {kNegativeInfinity, kNegativeInfinity, kNegativeInfinity, kNegativeInfinity};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    Float4 x;
+    std::memcpy(&x, values.data() + i, sizeof(x));
+    lanes = x > lanes ? x : lanes;  // NaN is never greater
+  }
   float result = kNegativeInfinity;
-  for (const float v : values) result = std::max(result, v);  // max(x, NaN) = x: NaN never wins
+  for (int lane = 0; lane < 4; ++lane) result = lanes[lane] > result ? lanes[lane] : result;
+  for (; i < n; ++i) result = values[i] > result ? values[i] : result;
   return result;
+}
+
+// The first index holding the largest value (0 when nothing compares, e.g. all NaN).
+std::int32_t argmax(std::span<const float> values) {
+  const float best = max_value(values);
+  const auto it = std::find(values.begin(), values.end(), best);
+  return it == values.end() ? 0 : static_cast<std::int32_t>(it - values.begin());
 }
 
 // The n largest raw logits as (token, logprob), most likely first; one pass with a size-n heap.
@@ -174,6 +189,17 @@ std::int32_t Sampler::sample_random() {
   if (std::isinf(max_logit)) return argmax(processed_);
 
   relative_weights(processed_, max_logit, weights_);
+  const bool top_k_active = params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < weights_.size();
+  if (params_.min_p <= 0.0f && !top_k_active && params_.top_p >= 1.0f) {
+    // Nothing filtered: draw straight from the weights (zero weights can never be hit).
+    const double point = uniform() * sum_weights(weights_);
+    double cumulative = 0.0;
+    for (std::size_t i = 0; i < weights_.size(); ++i) {
+      cumulative += weights_[i];
+      if (point < cumulative) return static_cast<std::int32_t>(i);
+    }
+    return argmax(processed_);  // rounding left `point` just past the end
+  }
   // min_p: p / p_max = weight >= min_p. Weight-0 tokens (-inf, NaN, far below) never qualify.
   candidates_.clear();
   for (std::size_t i = 0; i < weights_.size(); ++i) {
@@ -181,11 +207,10 @@ std::int32_t Sampler::sample_random() {
     if (weight > 0.0f && weight >= params_.min_p) candidates_.emplace_back(weight, static_cast<std::int32_t>(i));
   }
 
-  if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < candidates_.size()) {
-    std::nth_element(candidates_.begin(), candidates_.begin() + params_.top_k - 1, candidates_.end(), more_likely);
-    candidates_.resize(static_cast<std::size_t>(params_.top_k));
+  if (top_k_active && static_cast<std::size_t>(params_.top_k) < candidates_.size()) {
+    keep_most_likely(max_logit, KeepBy::count, static_cast<double>(params_.top_k));
   }
-  if (params_.top_p < 1.0f) apply_top_p(max_logit);
+  if (params_.top_p < 1.0f) keep_most_likely(max_logit, KeepBy::mass, params_.top_p);
 
   double total = 0.0;
   for (const auto& candidate : candidates_) total += candidate.first;
@@ -198,11 +223,12 @@ std::int32_t Sampler::sample_random() {
   return candidates_.back().second;  // rounding left `point` just past the end
 }
 
-// Keeps the most likely candidates whose mass reaches top_p (a token stays when the mass of the
-// tokens more likely than it is below top_p). Instead of sorting the vocabulary, candidates are
-// binned by logit (bins are ordered, so whole bins above the boundary are kept as they are) and
-// only the boundary bin is sorted: O(vocab) plus a small sort, same result as a full sort.
-void Sampler::apply_top_p(float max_logit) {
+// Keeps the most likely candidates: the first `amount` of them (count), or the fewest whose mass
+// reaches `amount` of the total (mass: a token stays when the mass more likely than it is below
+// top_p). Instead of sorting the vocabulary, candidates are binned by logit; bins are ordered, so
+// whole bins before the boundary bin are kept as they are and only the boundary bin is sorted:
+// O(vocab) plus a small sort, the same set a full sort would give.
+void Sampler::keep_most_likely(float max_logit, KeepBy by, double amount) {
   constexpr int kBins = 2048;
   float min_logit = max_logit;
   for (const auto& candidate : candidates_) min_logit = std::min(min_logit, processed_[candidate.second]);
@@ -211,22 +237,25 @@ void Sampler::apply_top_p(float max_logit) {
   const auto bin_of = [&](std::int32_t token) {
     return std::min(kBins - 1, static_cast<int>((max_logit - processed_[token]) * scale));
   };
+  const auto measure = [by](const std::pair<float, std::int32_t>& candidate) {
+    return by == KeepBy::count ? 1.0 : static_cast<double>(candidate.first);
+  };
 
-  bin_mass_.assign(kBins, 0.0);
+  bin_measure_.assign(kBins, 0.0);
   double total = 0.0;
-  for (const auto& [weight, token] : candidates_) {
-    bin_mass_[static_cast<std::size_t>(bin_of(token))] += weight;
-    total += weight;
+  for (const auto& candidate : candidates_) {
+    bin_measure_[static_cast<std::size_t>(bin_of(candidate.second))] += measure(candidate);
+    total += measure(candidate);
   }
-  const double target = static_cast<double>(params_.top_p) * total;
+  const double target = by == KeepBy::count ? amount : amount * total;
   int boundary = kBins - 1;
-  double above = 0.0;  // mass of the bins before `boundary`
+  double kept_measure = 0.0;  // of the bins before `boundary`
   for (int bin = 0; bin < kBins; ++bin) {
-    if (above + bin_mass_[static_cast<std::size_t>(bin)] >= target) {
+    if (kept_measure + bin_measure_[static_cast<std::size_t>(bin)] >= target) {
       boundary = bin;
       break;
     }
-    above += bin_mass_[static_cast<std::size_t>(bin)];
+    kept_measure += bin_measure_[static_cast<std::size_t>(bin)];
   }
 
   boundary_.clear();
@@ -242,8 +271,8 @@ void Sampler::apply_top_p(float max_logit) {
   std::sort(boundary_.begin(), boundary_.end(), more_likely);
   for (const auto& candidate : boundary_) {
     candidates_[kept++] = candidate;
-    above += candidate.first;
-    if (above >= target) break;
+    kept_measure += measure(candidate);
+    if (kept_measure >= target) break;
   }
   candidates_.resize(kept);
 }

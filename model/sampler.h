@@ -11,7 +11,7 @@
 //      is left, renormalised.
 // Logprobs (`logprob`, `top_logprobs`) are the log-softmax of the raw model logits, before
 // penalties and temperature (vLLM v1's default "raw_logprobs"): what the model itself assigned.
-// Cost is O(vocab) per token: top_k selects (nth_element), top_p bins by logit and sorts one bin.
+// Cost is O(vocab) per token: top_k and top_p bin the candidates by logit and sort one bin.
 #pragma once
 
 #include <cstdint>
@@ -65,7 +65,8 @@ class Sampler {
  private:
   void apply_penalties(std::span<const std::int32_t> prompt_ids, std::span<const std::int32_t> output_ids);
   std::int32_t sample_random();
-  void apply_top_p(float max_logit);
+  enum class KeepBy : std::uint8_t { count, mass };
+  void keep_most_likely(float max_logit, KeepBy by, double amount);
   double uniform();  // [0, 1)
 
   SamplingParams params_;
@@ -73,8 +74,8 @@ class Sampler {
   std::vector<float> processed_;  // [vocab] scratch: logits after penalties (and temperature)
   std::vector<float> weights_;  // [vocab] scratch: e^(logit - max logit)
   std::vector<std::pair<float, std::int32_t>> candidates_;  // scratch: (weight, token) still allowed
-  std::vector<std::pair<float, std::int32_t>> boundary_;    // scratch: top_p's boundary bin
-  std::vector<double> bin_mass_;                            // scratch: top_p's probability per bin
+  std::vector<std::pair<float, std::int32_t>> boundary_;    // scratch: keep_most_likely's boundary bin
+  std::vector<double> bin_measure_;                         // scratch: count or mass per logit bin
   std::vector<std::int32_t> counts_;   // [vocab] scratch, all zero between calls
   std::vector<std::int32_t> touched_;  // scratch: ids whose counts_ entry is set
 };
