@@ -72,22 +72,46 @@ inline void store_key_sums(const __m256* a, float* scores, int padded) {
   }
 }
 
-// The next tile's K and V rows, fetched a row per key of this tile so that the requests spread
-// over the tile instead of queueing up in one burst.
+// Prefetch, issued a little per key so that the requests spread over the work:
+//   - the next tile, towards L2, in address order: while head h of H works on key j of this
+//     tile, piece h * n + j of the next tile's H * next_n row pieces (slot (h n + j) / H, head
+//     (h n + j) % H) is fetched, so DRAM sees whole slots front to back, not one head's rows
+//     scattered a slot_stride apart;
+//   - this tile, towards L1, a few keys ahead of the score loop (K) and of the V pass (V).
 template <typename T>
 struct Prefetch {
-  const T* const* k_rows = nullptr;
-  const T* const* v_rows = nullptr;
-  int n = 0;
+  const T* const* next_k_slots = nullptr;  // [next_n] slot starts of the next tile
+  const T* const* next_v_slots = nullptr;
+  int next_n = 0;
+  int head = 0;   // which of `heads` blocks is running
+  int heads = 1;
+  int n = 0;      // keys in this tile
   int row_bytes = 0;
+  const T* const* k_rows = nullptr;  // [n] this tile, this head
+  const T* const* v_rows = nullptr;
 
   void row(int j) const {
-    if (j >= n) return;
-    const char* k = reinterpret_cast<const char*>(k_rows[j]);
-    const char* v = reinterpret_cast<const char*>(v_rows[j]);
-    for (int byte = 0; byte < row_bytes; byte += 64) {
-      _mm_prefetch(k + byte, _MM_HINT_T0);
-      _mm_prefetch(v + byte, _MM_HINT_T0);
+#ifdef ATTN_NO_PREFETCH
+    return;
+#endif
+    const int piece = head * n + j;
+    if (piece < heads * next_n) {
+      const std::int64_t offset = static_cast<std::int64_t>(piece % heads) * row_bytes;
+      const char* k = reinterpret_cast<const char*>(next_k_slots[piece / heads]) + offset;
+      const char* v = reinterpret_cast<const char*>(next_v_slots[piece / heads]) + offset;
+      for (int byte = 0; byte < row_bytes; byte += 64) {
+        _mm_prefetch(k + byte, _MM_HINT_T1);
+        _mm_prefetch(v + byte, _MM_HINT_T1);
+      }
+    }
+    constexpr int kAhead = 8;
+    if (j + kAhead < n) {
+      const char* k = reinterpret_cast<const char*>(k_rows[j + kAhead]);
+      for (int byte = 0; byte < row_bytes; byte += 64) _mm_prefetch(k + byte, _MM_HINT_T0);
+    }
+    if (j < n) {
+      const char* v = reinterpret_cast<const char*>(v_rows[j]);
+      for (int byte = 0; byte < row_bytes; byte += 64) _mm_prefetch(v + byte, _MM_HINT_T0);
     }
   }
 };
@@ -239,22 +263,26 @@ void attend_tiles(const AttendBlock* blocks, int num_blocks, std::int64_t key_be
   int n = static_cast<int>(smaller(kTileKeys, key_end - key_begin));
   if (n <= 0) return;
   locate_slots(first, key_begin, n, k_slots[0], v_slots[0]);
-  for (int h = 0; h < num_blocks; ++h) {  // the first tile has no tile before it to hide behind
-    offset_rows(k_slots[0], n, blocks[h].head_offset, k_rows);
-    offset_rows(v_slots[0], n, blocks[h].head_offset, v_rows);
-    for (int j = 0; j < n; ++j) Prefetch<T>{k_rows, v_rows, n, row_bytes}.row(j);
+  // The first tile has no tile before it to hide behind: ask for all of it now, in address order.
+  for (int j = 0; j < n; ++j) {
+    for (int byte = 0; byte < num_blocks * row_bytes; byte += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(k_slots[0][j] + first.head_offset) + byte, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(v_slots[0][j] + first.head_offset) + byte, _MM_HINT_T1);
+    }
   }
   for (std::int64_t t0 = key_begin; t0 < key_end;) {
     const std::int64_t next_t0 = t0 + n;
     const int next_n = static_cast<int>(smaller(kTileKeys, key_end - next_t0));
     if (next_n > 0) locate_slots(first, next_t0, next_n, k_slots[current ^ 1], v_slots[current ^ 1]);
+    // Slots of the next tile from the first block's head on (the blocks are consecutive heads).
+    offset_rows(k_slots[current ^ 1], next_n, first.head_offset, next_k_rows);
+    offset_rows(v_slots[current ^ 1], next_n, first.head_offset, next_v_rows);
     for (int h = 0; h < num_blocks; ++h) {
       const AttendBlock& b = blocks[h];
       offset_rows(k_slots[current], n, b.head_offset, k_rows);
       offset_rows(v_slots[current], n, b.head_offset, v_rows);
-      offset_rows(k_slots[current ^ 1], next_n, b.head_offset, next_k_rows);
-      offset_rows(v_slots[current ^ 1], next_n, b.head_offset, next_v_rows);
-      Ops::score_all(b, k_rows, n, Prefetch<T>{next_k_rows, next_v_rows, next_n, row_bytes});
+      const Prefetch<T> prefetch{next_k_rows, next_v_rows, next_n, h, num_blocks, n, row_bytes, k_rows, v_rows};
+      Ops::score_all(b, k_rows, n, prefetch);
       if (t0 + n > b.min_key_limit) mask_tile(b, t0, n);
       if (softmax_tile(b, n)) rescale(b);
       Ops::accumulate_all(b, v_rows, n);
