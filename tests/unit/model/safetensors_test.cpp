@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "model/model_config.h"
 #include "model/safetensors.h"
 
 namespace pagedserve {
@@ -328,6 +329,59 @@ TEST(Safetensors, WriterRejectsBadInput) {
   expect_setup_error([&] { write_safetensors(dir / "a.safetensors", {{"x", scalar}, {"x", scalar}}); }, {"duplicate"});
   expect_setup_error([&] { write_safetensors(dir / "a.safetensors", {{"", scalar}}); }, {"invalid name"});
   expect_setup_error([&] { write_safetensors(dir / "missing-dir" / "a.safetensors", {{"x", scalar}}); }, {"cannot create"});
+}
+
+// The tiny models that tools/fetch-zz-tiny-models.sh writes (scripts/prepare-test-data runs it
+// before the tests): complete, and shaped as their config says.
+TEST(Safetensors, TinyModelDirectoriesAreComplete) {
+  const fs::path models = fs::path(PAGEDSERVE_SOURCE_DIR) / "models";
+  if (!fs::exists(models / "tiny-qwen3" / "model.safetensors")) {
+    GTEST_SKIP() << "models/tiny-qwen3 not generated (run scripts/prepare-test-data)";
+  }
+  for (const auto& [name, vocab] : {std::pair{"tiny-qwen3", 151669}, std::pair{"tiny-llama", 128256}}) {
+    SCOPED_TRACE(name);
+    const fs::path dir = models / name;
+    for (const char* file : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"}) {
+      EXPECT_TRUE(fs::is_regular_file(dir / file)) << file;
+    }
+    const ModelConfig config = load_model_config(dir);
+    EXPECT_EQ(config.vocab_size, vocab);
+    EXPECT_TRUE(config.tie_word_embeddings);
+    EXPECT_FALSE(config.eos_token_ids.empty());
+    const SafetensorsCheckpoint checkpoint(dir);
+    const auto expect_shape = [&](const std::string& tensor, std::vector<std::int64_t> shape) {
+      SCOPED_TRACE(tensor);
+      ASSERT_TRUE(checkpoint.has(tensor));
+      const TensorView view = checkpoint.tensor(tensor);
+      EXPECT_EQ(view.dtype(), DType::bf16);
+      ASSERT_EQ(view.rank(), static_cast<int>(shape.size()));
+      for (int d = 0; d < view.rank(); ++d) EXPECT_EQ(view.size(d), shape[static_cast<std::size_t>(d)]);
+    };
+    const std::int64_t hidden = config.hidden_size;
+    expect_shape("model.embed_tokens.weight", {config.vocab_size, hidden});
+    expect_shape("model.norm.weight", {hidden});
+    std::size_t expected_count = 2;
+    for (int l = 0; l < config.num_hidden_layers; ++l) {
+      const std::string prefix = "model.layers." + std::to_string(l) + ".";
+      expect_shape(prefix + "input_layernorm.weight", {hidden});
+      expect_shape(prefix + "post_attention_layernorm.weight", {hidden});
+      expect_shape(prefix + "self_attn.q_proj.weight", {config.q_size(), hidden});
+      expect_shape(prefix + "self_attn.k_proj.weight", {config.kv_size(), hidden});
+      expect_shape(prefix + "self_attn.v_proj.weight", {config.kv_size(), hidden});
+      expect_shape(prefix + "self_attn.o_proj.weight", {hidden, config.q_size()});
+      expect_shape(prefix + "mlp.gate_proj.weight", {config.intermediate_size, hidden});
+      expect_shape(prefix + "mlp.up_proj.weight", {config.intermediate_size, hidden});
+      expect_shape(prefix + "mlp.down_proj.weight", {hidden, config.intermediate_size});
+      expected_count += 9;
+      if (config.has_qk_norm) {
+        expect_shape(prefix + "self_attn.q_norm.weight", {config.head_dim});
+        expect_shape(prefix + "self_attn.k_norm.weight", {config.head_dim});
+        expected_count += 2;
+      }
+    }
+    EXPECT_FALSE(checkpoint.has("lm_head.weight"));
+    EXPECT_EQ(checkpoint.names().size(), expected_count);
+  }
 }
 
 }  // namespace

@@ -167,7 +167,7 @@ TEST(Sampler, LargeVocabularySupportMatchesFullSort) {
   std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return logits[a] > logits[b]; });
   const std::vector<double> probs = softmax(logits);
 
-  for (const float top_p : {0.3f, 0.9f}) {
+  for (const float top_p : {0.3f, 0.9f, 1.0f}) {
     for (const int top_k : {-1, 50, 5000}) {
       SCOPED_TRACE("top_p " + std::to_string(top_p) + " top_k " + std::to_string(top_k));
       const std::size_t k = top_k > 0 ? static_cast<std::size_t>(top_k) : logits.size();
