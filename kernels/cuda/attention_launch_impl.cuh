@@ -6,7 +6,9 @@
 
 #include "kernels/cuda/attention_launch.cuh"
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/paged_attention_kernel.cuh"
+#include "kernels/cuda/combine_decode_kernel.cuh"
+#include "kernels/cuda/decode_attention_kernel.cuh"
+#include "kernels/cuda/prefill_attention_kernel.cuh"
 
 namespace pagedserve::cuda_detail {
 

@@ -1,0 +1,82 @@
+// Prefill/mixed paged attention: one CTA per (Q tile of a sequence, kv head); the tile -> sequence
+// map comes from query_start_len on the device (see attention_tile.cuh for the shared loop).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/attention_tile.cuh"
+
+namespace pagedserve::cuda_detail {
+
+template <typename T, int D>
+__global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, AttentionConfig<D, false>::kMinBlocks)
+    prefill_attention_kernel(const AttentionParams p) {
+  using Cfg = AttentionConfig<D, false>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ int warp_totals[Cfg::kWarps];
+  T* s_q = reinterpret_cast<T*>(smem);
+  T* s_kv = reinterpret_cast<T*>(smem + Cfg::kQBytes);
+  int* prefix = reinterpret_cast<int*>(smem + Cfg::fixed_smem_bytes());
+
+  const int group = p.heads_per_kv;
+  const int tokens_per_tile = Cfg::kRows / group;
+  block_exclusive_scan<Cfg::kThreads>(
+      p.capacity,
+      [&](int s) {
+        const int q_len = p.query_start_len[s + 1] - p.query_start_len[s];
+        return (p.seq_lens[s] > 0 && q_len > 0) ? (q_len + tokens_per_tile - 1) / tokens_per_tile : 0;
+      },
+      prefix, warp_totals);
+  const int unit = blockIdx.x;
+  if (unit >= prefix[p.capacity]) return;  // capacity-sized grid: spare CTAs leave at once
+
+  const int seq = find_row(prefix, p.capacity, unit);
+  const int q_start = p.query_start_len[seq];
+  const int q_len = p.query_start_len[seq + 1] - q_start;
+  const int seq_len = p.seq_lens[seq];
+  // Last tile of a sequence first: it sees the most keys (longest-first balancing).
+  const int tiles = prefix[seq + 1] - prefix[seq];
+  const int tile = tiles - 1 - (unit - prefix[seq]);
+  const int tile_token0 = tile * tokens_per_tile;
+  const int tile_tokens = min(tokens_per_tile, q_len - tile_token0);
+
+  AttentionTile<T, D, false> work{&p, s_q, s_kv};
+  work.seq = seq;
+  work.kv_head = blockIdx.y;
+  work.first_token = q_start + tile_token0;
+  work.valid_rows = tile_tokens * group;
+  work.context_len = seq_len - q_len + tile_token0;
+  work.kv_begin = 0;
+  work.kv_end = min(seq_len, work.context_len + tile_tokens);  // the visible-K prefix of the tile
+  work.causal = true;
+
+  float row_max[2];
+  float row_sum[2];
+  float acc[D / 8][4];
+  work.run(row_max, row_sum, acc);
+
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  T* out = static_cast<T*>(p.out);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    float sum = row_sum[i];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int row = warp * 16 + lane / 4 + i * 8;
+    if (row >= work.valid_rows) continue;
+    const float inv = 1.0f / sum;
+    const int token = work.first_token + row / group;
+    T* dst = out + ((static_cast<long long>(token) * p.num_kv_heads + work.kv_head) * group + row % group) * D;
+#pragma unroll
+    for (int nb = 0; nb < D / 8; ++nb) {
+      store2(dst + nb * 8 + (lane % 4) * 2, acc[nb][2 * i] * inv, acc[nb][2 * i + 1] * inv);
+    }
+  }
+}
+
+}  // namespace pagedserve::cuda_detail
