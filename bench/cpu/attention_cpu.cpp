@@ -27,8 +27,6 @@ using namespace pagedserve;
 namespace {
 
 constexpr std::int64_t kKvHeads = 8, kGroup = 4, kHeadDim = 128, kPageSize = 16;
-// Calls rotate over layers until this many bytes of K/V (far above the 105 MiB L3); 0 = one layer.
-std::size_t cold_bytes = std::size_t{512} << 20;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -67,10 +65,11 @@ struct Row {
   std::int32_t seq_len, q_len;
 };
 
-// One batch with `layers` independent K/V caches of just the live pages (shuffled).
+// One batch with enough independent K/V caches ("layers") of just the live pages (shuffled) that
+// rotating over them reads at least `cold_bytes` (0: one layer).
 class Batch {
  public:
-  Batch(const std::vector<Row>& rows, DType dtype, std::uint64_t seed) : dtype_(dtype) {
+  Batch(const std::vector<Row>& rows, DType dtype, std::size_t cold_bytes, std::uint64_t seed) : dtype_(dtype) {
     std::mt19937_64 rng(seed);
     capacity_ = static_cast<std::int64_t>(rows.size());
     qsl_.assign(rows.size() + 1, 0);
@@ -179,6 +178,7 @@ Timing time_calls(Batch& batch, int repeats, Call call) {
 int main(int argc, char** argv) {
   int threads = 0;
   int repeats = 3;
+  std::size_t cold_bytes = std::size_t{512} << 20;  // far above the 105 MiB L3
   bool only_decode = false;
   DType dtype = DType::bf16;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
   auto decode = [&](PagedAttentionArgs a) { decode_attention(a, pool); };
   for (int b : {1, 8, 32}) {
     for (int len : {512, 2048, 8192}) {
-      Batch batch(std::vector<Row>(static_cast<std::size_t>(b), Row{len, 1}), dtype, 1000 + b + len);
+      Batch batch(std::vector<Row>(static_cast<std::size_t>(b), Row{len, 1}), dtype, cold_bytes, 1000 + b + len);
       const Timing t = time_calls(batch, repeats, decode);
       const double gbs = batch.bytes() / (t.median_us * 1e-6) / 1e9;
       std::printf("B=%-3d L=%-5d      %10.1f %10.1f %12.2f %7.0f%%\n", b, len, t.median_us, t.best_us, gbs,
@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
   for (int capacity : {8, 256}) {
     std::vector<Row> rows(static_cast<std::size_t>(capacity), Row{0, 0});
     for (int i = 0; i < 8; ++i) rows[static_cast<std::size_t>(i * capacity / 8)] = Row{2048, 1};
-    Batch batch(rows, dtype, 77);
+    Batch batch(rows, dtype, cold_bytes, 77);
     const Timing t = time_calls(batch, repeats, decode);
     const double gbs = batch.bytes() / (t.median_us * 1e-6) / 1e9;
     std::printf("capacity %-3d       %10.1f %10.1f %12.2f %7.0f%%\n", capacity, t.median_us, t.best_us, gbs,
@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
        }()},
   };
   for (const auto& [name, rows] : cases) {
-    Batch batch(rows, dtype, 5);
+    Batch batch(rows, dtype, cold_bytes, 5);
     const Timing t = time_calls(batch, 1, prefill);
     std::printf("%-36s %10.1f %10.1f %9.1f\n", name, t.median_us, t.best_us, batch.flops() / (t.median_us * 1e-6) / 1e9);
   }

@@ -91,9 +91,6 @@ struct Prefetch {
   const T* const* v_rows = nullptr;
 
   void row(int j) const {
-#ifdef ATTN_NO_PREFETCH
-    return;
-#endif
     const int piece = head * n + j;
     if (piece < heads * next_n) {
       const std::int64_t offset = static_cast<std::int64_t>(piece % heads) * row_bytes;

@@ -85,6 +85,7 @@ std::vector<PagedRowSpec> prefill_rows(int page_size, std::mt19937_64& rng) {
                                     {page_size, page_size},
                                     {page_size + 1, page_size + 1},
                                     {37, 1},                          // a decode row in a mixed batch
+                                    {40, 3},                          // few rows: a masked small block
                                     {q + page_size + 3, q},           // with context
                                     {2 * page_size + 5, page_size},   // context ends mid-page
                                     {0, 0},
@@ -182,23 +183,31 @@ TEST(PrefillAttentionCpu, LongPromptWithoutContextAndGqa32x8) {
   expect_matches_reference(spec, Kernel::prefill, pool);
 }
 
-TEST(AttentionCpu, PortablePathMatchesReference) {
+// The automatic path is the widest the CPU has (AVX-512 here); the AVX2 and portable loops run
+// on other CPUs and must hold too.
+TEST(AttentionCpu, NarrowerPathsMatchReference) {
   const std::uint64_t seed = fresh_seed();
   std::mt19937_64 rng(seed);
   ThreadPool pool(2);
-  for (DType dtype : kDtypes) {
-    PagedBatchSpec spec;
-    spec.num_kv_heads = 2;
-    spec.heads_per_kv = 4;
-    spec.head_dim = 80;
-    spec.dtype = dtype;
-    spec.page_size = 16;
-    spec.rows = decode_rows(spec.page_size, 700, rng);
-    spec.seed = rng();
-    expect_matches_reference(spec, Kernel::decode, pool, AttentionPath::portable);
-    spec.rows = prefill_rows(spec.page_size, rng);
-    spec.seed = rng();
-    expect_matches_reference(spec, Kernel::prefill, pool, AttentionPath::portable);
+  for (AttentionPath path : {AttentionPath::avx2, AttentionPath::portable}) {
+    SCOPED_TRACE(path == AttentionPath::avx2 ? "avx2" : "portable");
+    for (DType dtype : kDtypes) {
+      for (const HeadShape& shape : {HeadShape{2, 4, 80}, HeadShape{1, 8, 128}, HeadShape{2, 1, 64}}) {
+        PagedBatchSpec spec;
+        spec.num_kv_heads = shape.num_kv_heads;
+        spec.heads_per_kv = shape.heads_per_kv;
+        spec.head_dim = shape.head_dim;
+        spec.dtype = dtype;
+        spec.page_size = kPageSizes[rng() % 3];
+        spec.rows = decode_rows(spec.page_size, 700, rng);
+        spec.seed = rng();
+        expect_matches_reference(spec, Kernel::decode, pool, path);
+        spec.num_kv_heads = 1;
+        spec.rows = prefill_rows(spec.page_size, rng);
+        spec.seed = rng();
+        expect_matches_reference(spec, Kernel::prefill, pool, path);
+      }
+    }
   }
   // head_dim not a multiple of 16: the automatic path falls back to the portable loop.
   PagedBatchSpec spec;
