@@ -33,10 +33,21 @@ ensure_tool() {
   [ -n "$tool" ] && return
   if [ ! -f "$build_dir/build.ninja" ] && [ ! -f "$build_dir/Makefile" ]; then
     echo "fetch-zz-tiny-models: configuring $build_dir"
-    cmake -S . -B "$build_dir" -G Ninja -DPAGEDSERVE_WERROR=ON >/dev/null
+    cmake -S . -B "$build_dir" -G Ninja -DPAGEDSERVE_WERROR=ON >/dev/null || {
+      echo "fetch-zz-tiny-models: configuring $build_dir failed" >&2
+      exit 1
+    }
   fi
   echo "fetch-zz-tiny-models: building make-tiny-model in $build_dir"
-  cmake --build "$build_dir" --target make-tiny-model -j "$(nproc)" >/dev/null
+  local log
+  log=$(mktemp)
+  if ! cmake --build "$build_dir" --target make-tiny-model -j "$(nproc)" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "fetch-zz-tiny-models: building make-tiny-model failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
   tool="$build_dir/tools/make-tiny-model"
 }
 
