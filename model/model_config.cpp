@@ -178,8 +178,8 @@ int default_max_positions(ModelArchitecture architecture) {
 
 void apply_sliding_window(const FieldReader& reader, ModelConfig& config) {
   // Qwen2/Qwen3 carry a sliding_window value that only applies with use_sliding_window.
-  const bool qwen = config.architecture == ModelArchitecture::qwen2 ||
-                    config.architecture == ModelArchitecture::qwen3;
+  const bool qwen =
+      config.architecture == ModelArchitecture::qwen2 || config.architecture == ModelArchitecture::qwen3;
   if (qwen && !reader.bool_or("use_sliding_window", false)) return;
   const std::optional<int> window = reader.optional_int("sliding_window");
   if (!window) return;
@@ -203,8 +203,8 @@ void validate_shapes(const FieldReader& reader, const ModelConfig& config) {
                                            std::to_string(config.num_key_value_heads) + ")");
   }
   if (config.head_dim <= 0 || config.head_dim % 2 != 0) {
-    reader.fail("head_dim", "must be positive and even (RoPE rotates pairs), got " +
-                                std::to_string(config.head_dim));
+    reader.fail("head_dim",
+                "must be positive and even (RoPE rotates pairs), got " + std::to_string(config.head_dim));
   }
   if (config.max_position_embeddings <= 0) reader.fail("max_position_embeddings", "must be positive");
   if (!(config.rms_norm_eps > 0.0)) reader.fail("rms_norm_eps", "must be positive");
@@ -246,7 +246,8 @@ ModelConfig parse_model_config(std::string_view config_json, std::string_view ge
   config.hidden_size = reader.positive_int("hidden_size");
   config.num_hidden_layers = reader.positive_int("num_hidden_layers");
   config.num_attention_heads = reader.positive_int("num_attention_heads");
-  config.num_key_value_heads = reader.optional_int("num_key_value_heads").value_or(config.num_attention_heads);
+  config.num_key_value_heads =
+      reader.optional_int("num_key_value_heads").value_or(config.num_attention_heads);
   if (const auto head_dim = reader.optional_int("head_dim")) {
     config.head_dim = *head_dim;
   } else {
@@ -282,10 +283,12 @@ ModelConfig parse_model_config(std::string_view config_json, std::string_view ge
       if (bos->size() != 1) generation_reader.fail("bos_token_id", "expected one id");
       config.bos_token_id = (*bos)[0];
     }
-    if (auto eos = generation_reader.optional_int_list("eos_token_id")) config.eos_token_ids = std::move(*eos);
+    if (auto eos = generation_reader.optional_int_list("eos_token_id"))
+      config.eos_token_ids = std::move(*eos);
   }
   for (const std::int32_t id : config.eos_token_ids) {
-    if (id < 0 || id >= config.vocab_size) reader.fail("eos_token_id", "id " + std::to_string(id) + " outside the vocabulary");
+    if (id < 0 || id >= config.vocab_size)
+      reader.fail("eos_token_id", "id " + std::to_string(id) + " outside the vocabulary");
   }
   if (config.bos_token_id && (*config.bos_token_id < 0 || *config.bos_token_id >= config.vocab_size)) {
     reader.fail("bos_token_id", "id " + std::to_string(*config.bos_token_id) + " outside the vocabulary");

@@ -32,10 +32,10 @@ struct DTypeSpelling {
 };
 
 constexpr DTypeSpelling kDTypes[] = {
-    {"BF16", 2, DType::bf16}, {"F16", 2, DType::f16},       {"F32", 4, DType::f32},
-    {"F64", 8, std::nullopt}, {"I64", 8, std::nullopt},     {"U64", 8, std::nullopt},
-    {"I32", 4, std::nullopt}, {"U32", 4, std::nullopt},     {"I16", 2, std::nullopt},
-    {"U16", 2, std::nullopt}, {"I8", 1, std::nullopt},      {"U8", 1, std::nullopt},
+    {"BF16", 2, DType::bf16},  {"F16", 2, DType::f16},       {"F32", 4, DType::f32},
+    {"F64", 8, std::nullopt},  {"I64", 8, std::nullopt},     {"U64", 8, std::nullopt},
+    {"I32", 4, std::nullopt},  {"U32", 4, std::nullopt},     {"I16", 2, std::nullopt},
+    {"U16", 2, std::nullopt},  {"I8", 1, std::nullopt},      {"U8", 1, std::nullopt},
     {"BOOL", 1, std::nullopt}, {"F8_E4M3", 1, std::nullopt}, {"F8_E5M2", 1, std::nullopt},
 };
 
@@ -202,8 +202,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
               [](const auto* a, const auto* b) { return a->second.begin < b->second.begin; });
     for (std::size_t i = 1; i < by_offset.size(); ++i) {
       if (by_offset[i]->second.begin < by_offset[i - 1]->second.end) {
-        throw SetupError(file, "tensors '" + by_offset[i - 1]->first + "' and '" + by_offset[i]->first +
-                                   "' overlap");
+        throw SetupError(
+            file, "tensors '" + by_offset[i - 1]->first + "' and '" + by_offset[i]->first + "' overlap");
       }
     }
   } catch (...) {
@@ -282,14 +282,16 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::filesystem::path& model_
     const json index = json::parse(read_text_file(index_path), nullptr, false);
     if (index.is_discarded() || !index.is_object()) throw SetupError(index_file, "not a JSON object");
     const auto map_it = index.find("weight_map");
-    if (map_it == index.end() || !map_it->is_object()) throw SetupError(index_file, "missing object 'weight_map'");
+    if (map_it == index.end() || !map_it->is_object())
+      throw SetupError(index_file, "missing object 'weight_map'");
     std::map<std::string, std::size_t> shard_index;  // shard file name -> index into files_
     for (const auto& [name, shard] : map_it->items()) {
       if (!shard.is_string()) throw SetupError(index_file, "weight_map['" + name + "'] is not a file name");
       const std::string shard_name = shard.get<std::string>();
       if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name == "." ||
           shard_name == "..") {
-        throw SetupError(index_file, "weight_map['" + name + "'] names an invalid shard '" + shard_name + "'");
+        throw SetupError(index_file,
+                         "weight_map['" + name + "'] names an invalid shard '" + shard_name + "'");
       }
       auto [it, inserted] = shard_index.emplace(shard_name, files_.size());
       if (inserted) {
@@ -333,7 +335,9 @@ const SafetensorsFile& SafetensorsCheckpoint::file_of(std::string_view name) con
   return *files_[it->second];
 }
 
-bool SafetensorsCheckpoint::has(std::string_view name) const { return file_index_.find(name) != file_index_.end(); }
+bool SafetensorsCheckpoint::has(std::string_view name) const {
+  return file_index_.find(name) != file_index_.end();
+}
 
 TensorView SafetensorsCheckpoint::tensor(std::string_view name) const { return file_of(name).tensor(name); }
 

@@ -52,7 +52,7 @@ class SafetensorsFile {
   // dtype is not BF16/F16/F32.
   TensorView tensor(std::string_view name) const;
   const SafetensorsEntry& entry(std::string_view name) const;  // throws SetupError when absent
-  std::vector<std::string> names() const;                       // sorted
+  std::vector<std::string> names() const;                      // sorted
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::filesystem::path& path() const { return path_; }
 

@@ -79,7 +79,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Name
     out.write(reinterpret_cast<const char*>(length), sizeof(length));
     out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
     for (const NamedTensor* tensor : layout) {
-      out.write(static_cast<const char*>(tensor->view.data()), static_cast<std::streamsize>(tensor->view.nbytes()));
+      out.write(static_cast<const char*>(tensor->view.data()),
+                static_cast<std::streamsize>(tensor->view.nbytes()));
     }
     out.flush();
     if (!out) {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -32,7 +32,7 @@ inline Float4 relative_weights4(Float4 x, float max_value) {
   const Int4 exponent = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, Int4);  // round, x <= 0
   const Float4 k = __builtin_convertvector(exponent, Float4);
   const Float4 r = (x - k * 0.693145751953125f) - k * 1.428606765330187e-6f;  // |r| <= ln2 / 2
-  Float4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;  // minimax polynomial of e^r
+  Float4 p = r * 1.9875691500e-4f + 1.3981999507e-3f;                         // minimax polynomial of e^r
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
@@ -152,7 +152,8 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(initial_s
 
 double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
-void Sampler::apply_penalties(std::span<const std::int32_t> prompt_ids, std::span<const std::int32_t> output_ids) {
+void Sampler::apply_penalties(std::span<const std::int32_t> prompt_ids,
+                              std::span<const std::int32_t> output_ids) {
   const bool repetition = params_.repetition_penalty != 1.0f;
   const bool additive = params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f;
   if (!repetition && !additive) return;
@@ -174,7 +175,8 @@ void Sampler::apply_penalties(std::span<const std::int32_t> prompt_ids, std::spa
   }
   for (const std::int32_t id : touched_) {
     float& logit = processed_[id];
-    if (repetition) logit = logit > 0.0f ? logit / params_.repetition_penalty : logit * params_.repetition_penalty;
+    if (repetition)
+      logit = logit > 0.0f ? logit / params_.repetition_penalty : logit * params_.repetition_penalty;
     const std::int32_t count = counts_[id];
     if (count > 0) logit -= params_.frequency_penalty * static_cast<float>(count) + params_.presence_penalty;
     counts_[id] = 0;
@@ -204,7 +206,8 @@ std::int32_t Sampler::sample_random() {
   candidates_.clear();
   for (std::size_t i = 0; i < weights_.size(); ++i) {
     const float weight = weights_[i];
-    if (weight > 0.0f && weight >= params_.min_p) candidates_.emplace_back(weight, static_cast<std::int32_t>(i));
+    if (weight > 0.0f && weight >= params_.min_p)
+      candidates_.emplace_back(weight, static_cast<std::int32_t>(i));
   }
 
   if (top_k_active && static_cast<std::size_t>(params_.top_k) < candidates_.size()) {

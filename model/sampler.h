@@ -31,14 +31,14 @@ struct SamplingParams {
   float min_p = 0.0f;  // [0, 1]
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
-  float repetition_penalty = 1.0f;  // > 0; 1 = off
+  float repetition_penalty = 1.0f;    // > 0; 1 = off
   std::optional<std::uint64_t> seed;  // absent: seeded from std::random_device
   int num_logprobs = 0;               // how many top alternatives to report per token
 };
 
 struct SampledToken {
   std::int32_t token = 0;
-  float logprob = 0.0f;  // raw log-softmax of `token`
+  float logprob = 0.0f;                                      // raw log-softmax of `token`
   std::vector<std::pair<std::int32_t, float>> top_logprobs;  // num_logprobs best, most likely first
 };
 
@@ -72,12 +72,12 @@ class Sampler {
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<float> processed_;  // [vocab] scratch: logits after penalties (and temperature)
-  std::vector<float> weights_;  // [vocab] scratch: e^(logit - max logit)
+  std::vector<float> weights_;    // [vocab] scratch: e^(logit - max logit)
   std::vector<std::pair<float, std::int32_t>> candidates_;  // scratch: (weight, token) still allowed
   std::vector<std::pair<float, std::int32_t>> boundary_;    // scratch: keep_most_likely's boundary bin
   std::vector<double> bin_measure_;                         // scratch: count or mass per logit bin
-  std::vector<std::int32_t> counts_;   // [vocab] scratch, all zero between calls
-  std::vector<std::int32_t> touched_;  // scratch: ids whose counts_ entry is set
+  std::vector<std::int32_t> counts_;                        // [vocab] scratch, all zero between calls
+  std::vector<std::int32_t> touched_;                       // scratch: ids whose counts_ entry is set
 };
 
 }  // namespace pagedserve

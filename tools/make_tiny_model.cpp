@@ -125,9 +125,11 @@ int tokenizer_vocab_size(const fs::path& tokenizer_json) {
   if (model == tokenizer.end() || !model->contains("vocab") || !(*model)["vocab"].is_object()) {
     throw SetupError(tokenizer_json.string(), "no model.vocab object");
   }
-  for (const auto& item : (*model)["vocab"].items()) max_id = std::max<std::int64_t>(max_id, item.value().get<std::int64_t>());
+  for (const auto& item : (*model)["vocab"].items())
+    max_id = std::max<std::int64_t>(max_id, item.value().get<std::int64_t>());
   if (const auto added = tokenizer.find("added_tokens"); added != tokenizer.end() && added->is_array()) {
-    for (const auto& token : *added) max_id = std::max<std::int64_t>(max_id, token.at("id").get<std::int64_t>());
+    for (const auto& token : *added)
+      max_id = std::max<std::int64_t>(max_id, token.at("id").get<std::int64_t>());
   }
   if (max_id < 0) throw SetupError(tokenizer_json.string(), "empty vocabulary");
   return static_cast<int>(max_id + 1);
@@ -234,7 +236,8 @@ void make_model(const Options& options) {
 int parse_int(const std::string& flag, const std::string& value) {
   std::size_t used = 0;
   const long parsed = std::stol(value, &used);
-  if (used != value.size() || parsed <= 0 || parsed > (1 << 24)) throw SetupError(flag, "expected a positive integer");
+  if (used != value.size() || parsed <= 0 || parsed > (1 << 24))
+    throw SetupError(flag, "expected a positive integer");
   return static_cast<int>(parsed);
 }
 
@@ -268,7 +271,8 @@ Options parse_options(int argc, char** argv) {
       throw SetupError(flag, "unknown option");
     }
   }
-  if (options.arch != "qwen3" && options.arch != "llama") throw SetupError("--arch", "expected qwen3 or llama");
+  if (options.arch != "qwen3" && options.arch != "llama")
+    throw SetupError("--arch", "expected qwen3 or llama");
   if (options.tokenizer_dir.empty()) throw SetupError("--tokenizer-dir", "required");
   if (options.out.empty()) throw SetupError("--out", "required");
   if (options.layers < 0) options.layers = options.arch == "qwen3" ? 4 : 2;

@@ -184,8 +184,8 @@ TEST(ModelConfig, DefaultsForOptionalFields) {
 
 TEST(ModelConfig, MissingRequiredFieldNamesFileAndField) {
   ConfigTempDir dir;
-  for (const char* field :
-       {"architectures", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size"}) {
+  for (const char* field : {"architectures", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                            "intermediate_size", "vocab_size"}) {
     SCOPED_TRACE(field);
     nlohmann::json json = nlohmann::json::parse(kQwen3Config);
     json.erase(field);
@@ -208,7 +208,8 @@ TEST(ModelConfig, WrongTypesAndValuesNameTheField) {
   expect_setup_error([&] { parse_model_config(with("tie_word_embeddings", 1)); }, {"tie_word_embeddings"});
   expect_setup_error([&] { parse_model_config(with("torch_dtype", "int8")); }, {"torch_dtype", "int8"});
   expect_setup_error([&] { parse_model_config(with("eos_token_id", "x")); }, {"eos_token_id"});
-  expect_setup_error([&] { parse_model_config(with("eos_token_id", 999999)); }, {"eos_token_id", "vocabulary"});
+  expect_setup_error([&] { parse_model_config(with("eos_token_id", 999999)); },
+                     {"eos_token_id", "vocabulary"});
   expect_setup_error([&] { parse_model_config(with("head_dim", 7)); }, {"head_dim"});
 }
 

@@ -53,7 +53,8 @@ std::string read_bytes(const fs::path& path) {
 }
 
 void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // A file made of a raw header string (space-padded so the data starts 8-byte aligned) and
@@ -62,7 +63,8 @@ std::string raw_file(std::string header, std::size_t data_bytes) {
   header.append((8 - header.size() % 8) % 8, ' ');
   std::string bytes(8, '\0');
   std::uint64_t length = header.size();
-  for (int i = 0; i < 8; ++i) bytes[static_cast<std::size_t>(i)] = static_cast<char>((length >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    bytes[static_cast<std::size_t>(i)] = static_cast<char>((length >> (8 * i)) & 0xff);
   return bytes + header + std::string(data_bytes, '\0');
 }
 
@@ -71,7 +73,8 @@ struct RandomTensors {
   std::vector<std::vector<std::byte>> storage;
   std::vector<NamedTensor> tensors;
 
-  void add(const std::string& name, DType dtype, std::initializer_list<std::int64_t> shape, std::mt19937_64& rng) {
+  void add(const std::string& name, DType dtype, std::initializer_list<std::int64_t> shape,
+           std::mt19937_64& rng) {
     TensorView probe(nullptr, dtype, shape);
     storage.emplace_back(probe.nbytes());
     std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -147,7 +150,8 @@ TEST(Safetensors, RoundTripThroughWriter) {
   // Data begins 8-byte aligned, and writing again gives the same bytes.
   const std::string bytes = read_bytes(dir / "model.safetensors");
   std::uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
   EXPECT_EQ((8 + header_size) % 8, 0u);
   write_safetensors(dir / "again.safetensors", written.tensors, {{"note", "test"}});
   EXPECT_EQ(read_bytes(dir / "again.safetensors"), bytes);
@@ -198,7 +202,8 @@ TEST(Safetensors, ShardedCheckpointWithIndex) {
   wrong = index;
   wrong["weight_map"]["scalar"] = "model-00003-of-00002.safetensors";
   std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << wrong.dump();
-  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"model-00003-of-00002.safetensors", "not found"});
+  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; },
+                     {"model-00003-of-00002.safetensors", "not found"});
   wrong["weight_map"]["scalar"] = "../model.safetensors";
   std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << wrong.dump();
   expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"scalar"});
@@ -219,10 +224,9 @@ TEST(Safetensors, DirectoryWithoutIndexRejectsDuplicatesAndEmptiness) {
 
 TEST(Safetensors, UnsupportedDtypeIsNamedOnAccess) {
   SafetensorsTempDir dir;
-  write_bytes(dir / "x.safetensors",
-              raw_file(R"({"ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},)"
-                       R"("w":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
-                       24));
+  write_bytes(dir / "x.safetensors", raw_file(R"({"ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},)"
+                                              R"("w":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+                                              24));
   const SafetensorsFile file(dir / "x.safetensors");
   EXPECT_EQ(file.entry("ids").dtype_name, "I64");
   EXPECT_FALSE(file.entry("ids").supported);
@@ -245,7 +249,8 @@ TEST(Safetensors, CorruptHeadersAreSetupErrors) {
       {std::string(8, '\xff') + "{}", "implausible header length"},
       {raw_file("{\"w\": ", 16), "not valid JSON"},
       {raw_file("[1,2]", 0), "not a JSON object"},
-      {raw_file(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})", 8), "beyond the data section"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})", 8),
+       "beyond the data section"},
       {raw_file(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", 16), "needs 16"},
       {raw_file(R"({"w":{"dtype":"F32","shape":[2,-2],"data_offsets":[0,16]}})", 16), "negative"},
       {raw_file(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[16,0]}})", 16), "begin > end"},
@@ -255,10 +260,12 @@ TEST(Safetensors, CorruptHeadersAreSetupErrors) {
       {raw_file(R"({"w":{"shape":[2,2],"data_offsets":[0,16]}})", 16), "dtype"},
       {raw_file(R"({"w":[1]})", 16), "not an object"},
       {raw_file(R"({"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4), "empty name"},
-      {raw_file(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})", 16), "overflows"},
+      {raw_file(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})", 16),
+       "overflows"},
       {raw_file(R"({"w":{"dtype":"F32","shape":[1,1,1,1,1,1,1],"data_offsets":[0,4]}})", 4), "rank"},
       {raw_file(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", 8), "aligned"},
-      {raw_file("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16), "overlap"},
+      {raw_file("{" + ok_entry + R"(,"v":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16),
+       "overlap"},
       {raw_file(R"({"__metadata__":[1]})", 0), "__metadata__"},
   };
   for (const Case& c : cases) {
@@ -295,7 +302,8 @@ TEST(Safetensors, HeaderByteFlipsNeverCrash) {
   write_safetensors(dir / "full.safetensors", written.tensors);
   const std::string bytes = read_bytes(dir / "full.safetensors");
   std::uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    header_size = (header_size << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
   const fs::path flipped = dir / "flipped.safetensors";
   std::uniform_int_distribution<std::size_t> position(0, 8 + header_size - 1);
   std::uniform_int_distribution<int> byte_value(0, 255);
@@ -326,9 +334,17 @@ TEST(Safetensors, WriterRejectsBadInput) {
   SafetensorsTempDir dir;
   float value = 1.0f;
   const TensorView scalar(&value, DType::f32, {});
-  expect_setup_error([&] { write_safetensors(dir / "a.safetensors", {{"x", scalar}, {"x", scalar}}); }, {"duplicate"});
+  expect_setup_error(
+      [&] {
+        write_safetensors(dir / "a.safetensors", {{"x", scalar}, {"x", scalar}});
+      },
+      {"duplicate"});
   expect_setup_error([&] { write_safetensors(dir / "a.safetensors", {{"", scalar}}); }, {"invalid name"});
-  expect_setup_error([&] { write_safetensors(dir / "missing-dir" / "a.safetensors", {{"x", scalar}}); }, {"cannot create"});
+  expect_setup_error(
+      [&] {
+        write_safetensors(dir / "missing-dir" / "a.safetensors", {{"x", scalar}});
+      },
+      {"cannot create"});
 }
 
 // The tiny models that tools/fetch-zz-tiny-models.sh writes (scripts/prepare-test-data runs it
@@ -341,7 +357,8 @@ TEST(Safetensors, TinyModelDirectoriesAreComplete) {
   for (const auto& [name, vocab] : {std::pair{"tiny-qwen3", 151669}, std::pair{"tiny-llama", 128256}}) {
     SCOPED_TRACE(name);
     const fs::path dir = models / name;
-    for (const char* file : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"}) {
+    for (const char* file :
+         {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"}) {
       EXPECT_TRUE(fs::is_regular_file(dir / file)) << file;
     }
     const ModelConfig config = load_model_config(dir);

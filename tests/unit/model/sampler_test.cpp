@@ -66,7 +66,8 @@ TEST(Sampler, GreedyIsArgmaxAndIgnoresSeed) {
   Sampler second(params);
   for (int trial = 0; trial < 20; ++trial) {
     const std::vector<float> logits = random_logits(151936, rng);
-    const auto expected = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    const auto expected =
+        static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     EXPECT_EQ(first.sample(logits, {}, {}).token, expected);
     EXPECT_EQ(second.sample(logits, {}, {}).token, expected);
   }
@@ -129,7 +130,8 @@ TEST(Sampler, TopKRestrictsAndRenormalises) {
   params.top_k = 3;  // tokens 1, 3, 4
   Sampler sampler(params);
   const int draws = 20000;
-  expect_frequencies(histogram(sampler, logits_for(probs), draws), {0.0, 0.5, 0.0, 0.3125, 0.1875, 0.0}, draws);
+  expect_frequencies(histogram(sampler, logits_for(probs), draws), {0.0, 0.5, 0.0, 0.3125, 0.1875, 0.0},
+                     draws);
 }
 
 TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
@@ -142,7 +144,8 @@ TEST(Sampler, TopPKeepsTheSmallestSetReachingP) {
   expect_frequencies(histogram(two, logits_for(probs), draws), {0.0, 0.625, 0.0, 0.375}, draws);
   params.top_p = 0.85f;  // needs 0.15 too
   Sampler three(params);
-  expect_frequencies(histogram(three, logits_for(probs), draws), {0.15 / 0.95, 0.5 / 0.95, 0.0, 0.3 / 0.95}, draws);
+  expect_frequencies(histogram(three, logits_for(probs), draws), {0.15 / 0.95, 0.5 / 0.95, 0.0, 0.3 / 0.95},
+                     draws);
   params.top_p = 0.01f;  // always the most likely
   Sampler one(params);
   expect_frequencies(histogram(one, logits_for(probs), 1000), {0.0, 1.0, 0.0, 0.0}, 1000);
@@ -155,7 +158,8 @@ TEST(Sampler, MinPDropsUnlikelyTokens) {
   params.min_p = 0.2f;  // keep p >= 0.1
   Sampler sampler(params);
   const int draws = 20000;
-  expect_frequencies(histogram(sampler, logits_for(probs), draws), {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0.0}, draws);
+  expect_frequencies(histogram(sampler, logits_for(probs), draws), {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0.0},
+                     draws);
 }
 
 // On a real-sized vocabulary every sample must come from the set a full sort defines.
@@ -164,7 +168,8 @@ TEST(Sampler, LargeVocabularySupportMatchesFullSort) {
   const std::vector<float> logits = random_logits(151936, rng, 2.0f);
   std::vector<std::int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return logits[a] > logits[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](std::int32_t a, std::int32_t b) { return logits[a] > logits[b]; });
   const std::vector<double> probs = softmax(logits);
 
   for (const float top_p : {0.3f, 0.9f, 1.0f}) {
@@ -275,7 +280,8 @@ TEST(Sampler, TopLogprobsAreTheMostLikely) {
   Sampler sampler(params);
   const SampledToken sampled = sampler.sample(logits, {}, {});
   ASSERT_EQ(sampled.top_logprobs.size(), 5u);
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(sampled.top_logprobs[static_cast<std::size_t>(i)].first, order[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(sampled.top_logprobs[static_cast<std::size_t>(i)].first, order[static_cast<std::size_t>(i)]);
   EXPECT_EQ(sampled.token, order[0]);
   EXPECT_FLOAT_EQ(sampled.logprob, sampled.top_logprobs[0].second);
   EXPECT_LT(sampled.logprob, 0.0f);
