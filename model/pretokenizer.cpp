@@ -3,7 +3,6 @@
 
 #include <pcre2.h>
 
-#include <type_traits>
 #include <utility>
 
 #include "core/error.h"
@@ -138,6 +137,70 @@ void split_word(const std::string& word, const CompiledRegex& regex, SplitBehavi
   }
 }
 
+// Hugging Face applies a pre-tokenizer to every piece the previous ones produced; so do these.
+void apply(const SplitStep& step, std::vector<std::string>& words, bool /*at_text_start*/,
+           std::vector<std::string>& next) {
+  for (const std::string& word : words) split_word(word, *step.regex, step.behavior, step.invert, next);
+}
+
+void apply(const ByteLevelStep& step, std::vector<std::string>& words, bool /*at_text_start*/,
+           std::vector<std::string>& next) {
+  const ByteLevelAlphabet& alphabet = ByteLevelAlphabet::instance();
+  std::vector<std::string> parts;
+  for (std::string& word : words) {
+    if (step.add_prefix_space && !word.empty() && word[0] != ' ') {
+      std::string prefixed;
+      prefixed.reserve(word.size() + 1);
+      prefixed.push_back(' ');
+      prefixed.append(word);
+      word = std::move(prefixed);
+    }
+    parts.clear();
+    if (step.use_regex) {
+      split_word(word, *gpt2_regex(), SplitBehavior::kIsolated, false, parts);
+    } else {
+      parts.push_back(std::move(word));
+    }
+    for (const std::string& part : parts) {
+      std::string mapped;
+      mapped.reserve(part.size() * 2);
+      alphabet.encode_all(part, mapped);
+      next.push_back(std::move(mapped));
+    }
+  }
+}
+
+void apply(const MetaspaceStep& step, std::vector<std::string>& words, bool at_text_start,
+           std::vector<std::string>& next) {
+  for (std::size_t w = 0; w < words.size(); ++w) {
+    const std::string& source = words[w];
+    // "first" means the piece at the very start of the input only.
+    const bool prepend = step.prepend_scheme == PrependScheme::kAlways ||
+                         (step.prepend_scheme == PrependScheme::kFirst && at_text_start && w == 0);
+    std::string word;
+    if (prepend && !source.starts_with(step.replacement) && !source.starts_with(' ')) word = step.replacement;
+    for (const char c : source) {
+      if (c == ' ') {
+        word.append(step.replacement);
+      } else {
+        word.push_back(c);
+      }
+    }
+    if (!step.split) {
+      next.push_back(std::move(word));
+      continue;
+    }
+    // Each word starts at a replacement character (kept with what follows it).
+    std::size_t start = 0;
+    for (std::size_t hit = word.find(step.replacement, 1); hit != std::string::npos;
+         hit = word.find(step.replacement, hit + step.replacement.size())) {
+      if (hit > start) next.push_back(word.substr(start, hit - start));
+      start = hit;
+    }
+    if (start < word.size()) next.push_back(word.substr(start));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> PreTokenizer::split(std::string_view segment, bool at_text_start) const {
@@ -147,68 +210,7 @@ std::vector<std::string> PreTokenizer::split(std::string_view segment, bool at_t
   for (const PreTokenizerStep& step : steps_) {
     std::vector<std::string> next;
     next.reserve(words.size());
-    std::visit(
-        [&](const auto& s) {
-          using Step = std::decay_t<decltype(s)>;
-          if constexpr (std::is_same_v<Step, SplitStep>) {
-            for (const std::string& word : words) split_word(word, *s.regex, s.behavior, s.invert, next);
-          } else if constexpr (std::is_same_v<Step, ByteLevelStep>) {
-            const ByteLevelAlphabet& alphabet = ByteLevelAlphabet::instance();
-            for (std::size_t w = 0; w < words.size(); ++w) {
-              std::string word = std::move(words[w]);
-              if (s.add_prefix_space && w == 0 && !word.empty() && word[0] != ' ') {
-                std::string prefixed;
-                prefixed.reserve(word.size() + 1);
-                prefixed.push_back(' ');
-                prefixed.append(word);
-                word = std::move(prefixed);
-              }
-              std::vector<std::string> parts;
-              if (s.use_regex) {
-                split_word(word, *gpt2_regex(), SplitBehavior::kIsolated, false, parts);
-              } else {
-                parts.push_back(std::move(word));
-              }
-              for (const std::string& part : parts) {
-                std::string mapped;
-                mapped.reserve(part.size() * 2);
-                alphabet.encode_all(part, mapped);
-                next.push_back(std::move(mapped));
-              }
-            }
-          } else {
-            for (std::size_t w = 0; w < words.size(); ++w) {
-              std::string word;
-              const std::string& source = words[w];
-              const bool prepend = w == 0 && (s.prepend_scheme == PrependScheme::kAlways ||
-                                              (s.prepend_scheme == PrependScheme::kFirst && at_text_start));
-              if (prepend && source.compare(0, s.replacement.size(), s.replacement) != 0 &&
-                  source[0] != ' ') {
-                word = s.replacement;
-              }
-              for (const char c : source) {
-                if (c == ' ') {
-                  word.append(s.replacement);
-                } else {
-                  word.push_back(c);
-                }
-              }
-              if (!s.split) {
-                next.push_back(std::move(word));
-                continue;
-              }
-              // Each word starts at a replacement character (kept with what follows it).
-              std::size_t start = 0;
-              for (std::size_t hit = word.find(s.replacement, 1); hit != std::string::npos;
-                   hit = word.find(s.replacement, hit + s.replacement.size())) {
-                if (hit > start) next.push_back(word.substr(start, hit - start));
-                start = hit;
-              }
-              if (start < word.size()) next.push_back(word.substr(start));
-            }
-          }
-        },
-        step);
+    std::visit([&](const auto& s) { apply(s, words, at_text_start, next); }, step);
     words = std::move(next);
   }
   return words;
