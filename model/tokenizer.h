@@ -11,10 +11,19 @@
 // tokenizer does not know decode to nothing (a model's embedding table is often padded past the
 // vocabulary, and random weights may sample those ids).
 //
-// Known gaps (see the tests for what is covered): Unigram and WordPiece models, normalizers other
-// than NFC/Prepend/Replace/Sequence, pre-tokenizers other than Split/ByteLevel/Metaspace/Sequence,
-// added tokens with `normalized: true` are matched on the raw text, transformers'
-// clean_up_tokenization_spaces is not applied (it breaks decode(encode(x)) == x).
+// Encoding follows the Hugging Face `tokenizers` pipeline: added tokens are split out first
+// (leftmost, longest), each remaining segment is normalised, pre-tokenized and BPE-encoded;
+// add_special_tokens adds what tokenizer_config.json's add_bos_token/add_eos_token ask for, else
+// what a TemplateProcessing post-processor adds, else bos when a bos_token is configured.
+// Checked against llama.cpp's vectors for Qwen2/3, Llama-3, GPT-2 and Llama-2 (SentencePiece).
+//
+// Known gaps: Unigram and WordPiece models; normalizers other than NFC/Prepend/Replace(String)/
+// Sequence; pre-tokenizers other than Split/ByteLevel/Metaspace/Sequence; decoders other than
+// ByteLevel/ByteFallback/Fuse/Replace(String)/Strip(leading spaces)/Metaspace. Added tokens with
+// `normalized: true` are matched on the raw text and `single_word` is ignored. Invalid UTF-8 from
+// byte tokens becomes one U+FFFD per maximal invalid subpart (Hugging Face's ByteFallback writes
+// one per byte token). transformers' clean_up_tokenization_spaces is not applied (it breaks
+// decode(encode(x)) == x). NFC uses Unicode 14 tables.
 #pragma once
 
 #include <cstdint>
