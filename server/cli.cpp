@@ -274,7 +274,7 @@ std::string help_for(const char* usage, const std::vector<Flag<C>>& flags) {
     std::string left = std::string("  --") + f.name + " " + f.value_name;
     out << left << std::string(left.size() < 34 ? 34 - left.size() : 1, ' ') << f.help << "\n";
   }
-  out << "  --help                            This text.\n";
+  out << "  --help" << std::string(28, ' ') << "This text.\n";
   return out.str();
 }
 

@@ -5,6 +5,9 @@
 # Called by scripts/prepare-test-data through tools/fetch-*.sh-style steps (see the report/README).
 set -euo pipefail
 cd "$(dirname "$0")"
+# CTest may start several suites at once: one npm ci at a time (npm ci deletes node_modules).
+exec 9>"${TMPDIR:-/tmp}/pagedserve-integration-npm.lock"
+flock 9
 stamp=node_modules/.package-lock.sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f node_modules/openai/package.json ]; then

@@ -276,6 +276,21 @@ TEST_F(HttpServerTest, HangUpAbortsTheRequest) {
       << text;
 }
 
+// An idle connection (no request, or nothing after a response) is closed by the server.
+TEST_F(HttpServerTest, IdleConnectionsAreClosed) {
+  ServerOptions options;
+  options.idle_timeout = std::chrono::seconds(1);
+  start(options);
+  int fd = testing::connect_local(port_);
+  ASSERT_GE(fd, 0);
+  timeval guard{60, 0};  // only so that a broken server cannot hang the test
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  char byte;
+  EXPECT_EQ(::recv(fd, &byte, 1, 0), 0) << "expected an orderly close from the server";
+  ::close(fd);
+  EXPECT_EQ(http_call(port_, "GET", "/health").status, 200);
+}
+
 TEST_F(HttpServerTest, ConcurrencyLimitIs429) {
   ServerOptions options;
   options.max_concurrent_requests = 1;
