@@ -175,14 +175,9 @@ void prefill_attention_cuda(const PagedAttentionArgs& args, CudaStream stream) {
   const Shapes s = check_args(args, kMaxPrefillGroup);
   if (s.num_tokens == 0) return;
   const AttentionParams p = make_params(args, s);
-  // Upper bound on Q tiles: every live sequence adds at most one partial tile.
-  const int tokens_per_tile = cuda_detail::prefill_rows_per_tile() / s.heads_per_kv;
-  const long long grid_x = (static_cast<long long>(s.num_tokens) + tokens_per_tile - 1) / tokens_per_tile +
-                           std::min(s.capacity, s.num_tokens);
-  require(grid_x < (1LL << 31), "too many query tokens");
   const cudaStream_t cuda_stream = stream;
   dispatch(args.q.dtype(), s.head_dim, [&]<typename T, int D>() {
-    cuda_detail::launch_prefill_attention<T, D>(p, static_cast<int>(grid_x), cuda_stream);
+    cuda_detail::launch_prefill_attention<T, D>(p, s.num_tokens, cuda_stream);
     return 0;
   });
 }

@@ -10,7 +10,3 @@ template void launch_prefill_attention<__nv_bfloat16, 128>(const AttentionParams
 template void launch_prefill_attention<__nv_bfloat16, 256>(const AttentionParams&, int, cudaStream_t);
 
 }  // namespace pagedserve::cuda_detail
-
-namespace pagedserve::cuda_detail {
-int prefill_rows_per_tile() { return AttentionConfig<128, false>::kRows; }
-}  // namespace pagedserve::cuda_detail

@@ -19,11 +19,8 @@ void launch_decode_attention(const AttentionParams& params, int grid, cudaStream
 template <typename T>
 void launch_combine_decode(const AttentionParams& params, int head_dim, cudaStream_t stream);
 
-// grid_x = upper bound on Q tiles over all sequences; grid y = kv heads.
+// The grid is sized from num_tokens and the batch capacity alone (graph-safe).
 template <typename T, int D>
-void launch_prefill_attention(const AttentionParams& params, int grid_x, cudaStream_t stream);
-
-// Packed rows (token x head of a group) per prefill CTA.
-int prefill_rows_per_tile();
+void launch_prefill_attention(const AttentionParams& params, int num_tokens, cudaStream_t stream);
 
 }  // namespace pagedserve::cuda_detail

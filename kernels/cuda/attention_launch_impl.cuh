@@ -2,6 +2,7 @@
 // attention_instances_*.cu files, which instantiate them.
 #pragma once
 
+#include <algorithm>
 #include <string>
 
 #include "kernels/cuda/attention_launch.cuh"
@@ -61,13 +62,19 @@ void launch_combine_decode(const AttentionParams& params, int head_dim, cudaStre
 }
 
 template <typename T, int D>
-void launch_prefill_attention(const AttentionParams& params, int grid_x, cudaStream_t stream) {
+void launch_prefill_attention(const AttentionParams& params, int num_tokens, cudaStream_t stream) {
   using Cfg = AttentionConfig<D, false>;
+  // Upper bound on Q tiles: every live sequence adds at most one partial tile.
+  const int tokens_per_tile = Cfg::kRows / params.heads_per_kv;
+  const long long tiles = (static_cast<long long>(num_tokens) + tokens_per_tile - 1) / tokens_per_tile +
+                          std::min(params.capacity, num_tokens);
+  const long long grid = tiles * params.num_kv_heads;  // kv head fastest (see the kernel)
+  if (grid >= (1LL << 31)) throw SetupError("cuda prefill attention", "too many query tokens");
   const int smem = Cfg::smem_bytes(params.capacity);
   check_smem_fits(smem, params.capacity, D, "cuda prefill attention");
   check_cuda(cudaFuncSetAttribute(prefill_attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
              "cudaFuncSetAttribute(prefill_attention_kernel)");
-  prefill_attention_kernel<T, D><<<dim3(grid_x, params.num_kv_heads), Cfg::kThreads, smem, stream>>>(params);
+  prefill_attention_kernel<T, D><<<static_cast<unsigned>(grid), Cfg::kThreads, smem, stream>>>(params);
   check_launch("prefill_attention_kernel");
 }
 

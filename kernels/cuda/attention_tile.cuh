@@ -11,10 +11,10 @@
 //                       tile and merge at the end. Persistent grid: each CTA derives the split
 //                       (chunks per row) from seq_lens itself and strides over (row, chunk, head)
 //                       items. Split rows leave partials for combine_decode_kernel.
-//   prefill (!kDecode): 128 packed rows per CTA (8 warps x 16), one Q tile per CTA; the grid is
-//                       sized from num_tokens and capacity, and each CTA finds its sequence by a
-//                       binary search over per-sequence tile counts computed from
-//                       query_start_len. Each tile streams only its visible K prefix; masks are
+//   prefill (!kDecode): 128 packed rows per CTA (4 warps x 32 rows for head_dim <= 128, 8 x 16
+//                       for 256), one Q tile per CTA; the grid is sized from num_tokens and
+//                       capacity, and each CTA finds its sequence by a binary search over
+//                       per-sequence tile counts computed from query_start_len. Each tile streams only its visible K prefix; masks are
 //                       applied only on tiles that cross the causal diagonal or the tail.
 // Nothing here synchronises with the host, so launches are CUDA-graph safe for any live rows.
 //
@@ -36,8 +36,8 @@
 namespace pagedserve::cuda_detail {
 
 // Tuning knobs, fixed at build time; overridable (-D) only for benchmark experiments.
-#ifndef PAGEDSERVE_PREFILL_WARPS
-#define PAGEDSERVE_PREFILL_WARPS 8
+#ifndef PAGEDSERVE_PREFILL_MTILES  // 16-row m-tiles per prefill warp (head_dim <= 128)
+#define PAGEDSERVE_PREFILL_MTILES 2
 #endif
 #ifndef PAGEDSERVE_PREFILL_MIN_BLOCKS  // for head_dim <= 128; 256 fits one CTA per SM anyway
 #define PAGEDSERVE_PREFILL_MIN_BLOCKS 2
@@ -49,21 +49,34 @@ namespace pagedserve::cuda_detail {
 #define PAGEDSERVE_DECODE_STAGES 3
 #endif
 
+#ifndef PAGEDSERVE_PREFILL_ROWS
+#define PAGEDSERVE_PREFILL_ROWS 128
+#endif
+
+// Packed rows per prefill CTA, the same for every head_dim.
+inline constexpr int kPrefillRows = PAGEDSERVE_PREFILL_ROWS;
+
 template <int D, bool kDecode>
 struct AttentionConfig {
   static_assert(D % 16 == 0 && D <= 256, "head_dim must be a multiple of 16, at most 256");
-  static constexpr int kWarps = kDecode ? 4 : PAGEDSERVE_PREFILL_WARPS;
+  // Prefill warps own kMTiles x 16 rows: each K/V fragment loaded from shared memory then feeds
+  // kMTiles mma instead of one, which halves the ldmatrix traffic per mma at 2 (shared-memory
+  // bandwidth, not the tensor pipe, bounded the 16-row version). head_dim 256 would not fit the
+  // accumulators of 32 rows in registers.
+  static constexpr int kMTiles = (kDecode || D > 128) ? 1 : PAGEDSERVE_PREFILL_MTILES;
+  static constexpr int kWarps = kDecode ? 4 : kPrefillRows / (16 * kMTiles);
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kRows = kDecode ? 16 : 16 * kWarps;  // packed rows per CTA
+  static constexpr int kRows = kDecode ? 16 : kPrefillRows;  // packed rows per CTA
   static constexpr int kKeys = (kDecode || D <= 128) ? 64 : 32;  // keys per K/V tile
   static constexpr int kWarpKeys = kDecode ? kKeys / kWarps : kKeys;  // keys each warp scores
   static constexpr int kStages = kDecode ? PAGEDSERVE_DECODE_STAGES : 2;
   static constexpr int kStride = D + 8;  // shared row stride (elements): +16 B kills bank conflicts
   static constexpr bool kQInRegisters = D <= 128 && (kDecode || PAGEDSERVE_PREFILL_Q_IN_REGISTERS);  // D = 256 would spill
-  // Prefill: two CTAs (16 warps) per SM hide mma/ldmatrix latency better than one CTA with Q in
-  // registers (measured +3% at 1x8192, 4x2048; Q then comes from shared memory, 52 B of spill).
+  // Prefill: two CTAs per SM hide mma/ldmatrix latency better than one CTA with Q in
+  // registers (measured +3% at 1x8192, 4x2048 with 16-row warps); Q comes from shared memory.
   static constexpr int kMinBlocks = (kDecode || D > 128) ? 1 : PAGEDSERVE_PREFILL_MIN_BLOCKS;
   static constexpr int kChunksPerRow = D / 8;  // 16-byte chunks per head row
+  static_assert(kDecode || kWarps * 16 * kMTiles == kRows, "prefill warps must cover the Q tile");
 
   static constexpr int kQBytes = kRows * kStride * 2;
   static constexpr int kKVBytes = kStages * 2 * kKeys * kStride * 2;
@@ -87,6 +100,7 @@ struct AttentionTile {
   static constexpr int kScoreBlocks = kWarpKeys / 8;  // n-blocks of 8 keys per warp
   static constexpr int kOutBlocks = D / 8;            // n-blocks of 8 output columns
   static constexpr int kDSteps = D / 16;              // k-steps of Q·Kᵀ
+  static constexpr int kMTiles = Cfg::kMTiles;        // 16-row m-tiles per warp
 
   const AttentionParams* p;  // a pointer, not a reference: items are reassigned
   T* s_q;   // [kRows, kStride]
@@ -189,37 +203,43 @@ struct AttentionTile {
   }
 
   // Runs the K/V loop of the item after prologue(stage0). On return: per thread, for its rows
-  // lane/4 and lane/4 + 8 of the warp's 16, the running max (base 2), the thread's part of the
-  // sum (not yet reduced across the quad) and the unnormalised output fragments. No copy of
-  // this item is in flight then, but warps may still read the last tile's stage: callers
+  // warp_row0 + 16 m + lane/4 (+ 8) of each m-tile, the running max (base 2), the thread's part
+  // of the sum (not yet reduced across the quad) and the unnormalised output fragments. No copy
+  // of this item is in flight then, but warps may still read the last tile's stage: callers
   // synchronise before reusing shared memory.
-  __device__ void main_loop(int stage0, int (&next_pages)[kLoadIters], float (&row_max)[2], float (&row_sum)[2],
-                            float (&acc)[kOutBlocks][4]) const {
+  __device__ void main_loop(int stage0, int (&next_pages)[kLoadIters], float (&row_max)[kMTiles][2],
+                            float (&row_sum)[kMTiles][2], float (&acc)[kMTiles][kOutBlocks][4]) const {
     const int warp = threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
-    const int warp_row0 = kDecode ? 0 : warp * 16;
+    const int warp_row0 = kDecode ? 0 : warp * 16 * kMTiles;
     const int warp_key0 = kDecode ? warp * kWarpKeys : 0;
 
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      row_max[i] = -INFINITY;
-      row_sum[i] = 0.0f;
-    }
+    for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-    for (int nb = 0; nb < kOutBlocks; ++nb) {
+      for (int i = 0; i < 2; ++i) {
+        row_max[m][i] = -INFINITY;
+        row_sum[m][i] = 0.0f;
+      }
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nb][e] = 0.0f;
+      for (int nb = 0; nb < kOutBlocks; ++nb) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[m][nb][e] = 0.0f;
+      }
     }
 
     // Keys a row may see: prefill rows end at their causal diagonal; decode rows see everything.
-    int row_limit[2];
+    int row_limit[kMTiles][2];
     int tile_limit = kv_end;  // keys below this are visible to every row of the CTA
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const int row = warp_row0 + lane / 4 + i * 8;
-      row_limit[i] = kv_end;
-      if (causal && row < valid_rows) {
-        row_limit[i] = min(kv_end, context_len + row / p->heads_per_kv + 1);
+    for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int row = warp_row0 + m * 16 + lane / 4 + i * 8;
+        row_limit[m][i] = kv_end;
+        if (causal && row < valid_rows) {
+          row_limit[m][i] = min(kv_end, context_len + row / p->heads_per_kv + 1);
+        }
       }
     }
     if (causal) tile_limit = min(kv_end, context_len + 1);
@@ -236,6 +256,7 @@ struct AttentionTile {
         if (next + 1 < num_tiles) lookup_pages(kv_begin + (next + 1) * kKeys, next_pages);
       }
       if constexpr (Cfg::kQInRegisters) {
+        static_assert(!Cfg::kQInRegisters || kMTiles == 1, "Q in registers holds one m-tile");
         if (tile == 0) {
 #pragma unroll
           for (int ks = 0; ks < kDSteps; ++ks) q_fragment(q_regs[ks], warp_row0, ks);
@@ -245,20 +266,26 @@ struct AttentionTile {
       const T* v_tile = v_stage((stage0 + tile) % kStages);
       const int key0 = kv_begin + tile * kKeys;
 
-      float score[kScoreBlocks][4];
+      float score[kMTiles][kScoreBlocks][4];
 #pragma unroll
-      for (int nb = 0; nb < kScoreBlocks; ++nb) {
+      for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) score[nb][e] = 0.0f;
+        for (int nb = 0; nb < kScoreBlocks; ++nb) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) score[m][nb][e] = 0.0f;
+        }
       }
 #pragma unroll
       for (int ks = 0; ks < kDSteps; ++ks) {
-        std::uint32_t a[4];
-        if constexpr (Cfg::kQInRegisters) {
+        std::uint32_t a[kMTiles][4];
 #pragma unroll
-          for (int e = 0; e < 4; ++e) a[e] = q_regs[ks][e];
-        } else {
-          q_fragment(a, warp_row0, ks);
+        for (int m = 0; m < kMTiles; ++m) {
+          if constexpr (Cfg::kQInRegisters) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) a[m][e] = q_regs[ks][e];
+          } else {
+            q_fragment(a[m], warp_row0 + m * 16, ks);
+          }
         }
 #pragma unroll
         for (int nb2 = 0; nb2 < kScoreBlocks / 2; ++nb2) {
@@ -266,80 +293,96 @@ struct AttentionTile {
           const int key = warp_key0 + nb2 * 16 + (lane % 8) + (lane / 16) * 8;
           const int col = ks * 16 + ((lane / 8) % 2) * 8;
           ldmatrix_x4(b, k_tile + key * kStride + col);
-          mma_16816<T>(score[2 * nb2], a, b[0], b[1]);
-          mma_16816<T>(score[2 * nb2 + 1], a, b[2], b[3]);
+#pragma unroll
+          for (int m = 0; m < kMTiles; ++m) {
+            mma_16816<T>(score[m][2 * nb2], a[m], b[0], b[1]);
+            mma_16816<T>(score[m][2 * nb2 + 1], a[m], b[2], b[3]);
+          }
         }
       }
 
       // Scale into base-2 units; mask only tiles that reach past what every row may see.
       const bool needs_mask = key0 + kKeys > tile_limit;
 #pragma unroll
-      for (int nb = 0; nb < kScoreBlocks; ++nb) {
+      for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float s = score[nb][e] * p->scale_log2;
-          if (needs_mask) {
-            const int key = key0 + warp_key0 + nb * 8 + (lane % 4) * 2 + (e % 2);
-            if (key >= row_limit[e / 2]) s = -INFINITY;
+        for (int nb = 0; nb < kScoreBlocks; ++nb) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            float s = score[m][nb][e] * p->scale_log2;
+            if (needs_mask) {
+              const int key = key0 + warp_key0 + nb * 8 + (lane % 4) * 2 + (e % 2);
+              if (key >= row_limit[m][e / 2]) s = -INFINITY;
+            }
+            score[m][nb][e] = s;
           }
-          score[nb][e] = s;
         }
       }
 
       // Online softmax: new running max, rescale what was accumulated, exponentiate.
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        float tile_max = -INFINITY;
+      for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-        for (int nb = 0; nb < kScoreBlocks; ++nb) {
-          tile_max = fmaxf(tile_max, fmaxf(score[nb][2 * i], score[nb][2 * i + 1]));
-        }
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-        const float new_max = fmaxf(row_max[i], tile_max);
-        // A row that has seen only masked keys keeps max -inf; subtract 0 then so exp2 gives 0.
-        const float base = new_max == -INFINITY ? 0.0f : new_max;
-        const float rescale = exp2f(row_max[i] - base);
-        row_max[i] = new_max;
-        row_sum[i] *= rescale;
+        for (int i = 0; i < 2; ++i) {
+          float tile_max = -INFINITY;
 #pragma unroll
-        for (int nb = 0; nb < kOutBlocks; ++nb) {
-          acc[nb][2 * i] *= rescale;
-          acc[nb][2 * i + 1] *= rescale;
-        }
+          for (int nb = 0; nb < kScoreBlocks; ++nb) {
+            tile_max = fmaxf(tile_max, fmaxf(score[m][nb][2 * i], score[m][nb][2 * i + 1]));
+          }
+          tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+          tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+          const float new_max = fmaxf(row_max[m][i], tile_max);
+          // A row that has seen only masked keys keeps max -inf; subtract 0 then so exp2 gives 0.
+          const float base = new_max == -INFINITY ? 0.0f : new_max;
+          const float rescale = exp2f(row_max[m][i] - base);
+          row_max[m][i] = new_max;
+          row_sum[m][i] *= rescale;
 #pragma unroll
-        for (int nb = 0; nb < kScoreBlocks; ++nb) {
-          const float p0 = exp2f(score[nb][2 * i] - base);
-          const float p1 = exp2f(score[nb][2 * i + 1] - base);
-          score[nb][2 * i] = p0;
-          score[nb][2 * i + 1] = p1;
-          row_sum[i] += p0 + p1;
+          for (int nb = 0; nb < kOutBlocks; ++nb) {
+            acc[m][nb][2 * i] *= rescale;
+            acc[m][nb][2 * i + 1] *= rescale;
+          }
+#pragma unroll
+          for (int nb = 0; nb < kScoreBlocks; ++nb) {
+            const float p0 = exp2f(score[m][nb][2 * i] - base);
+            const float p1 = exp2f(score[m][nb][2 * i + 1] - base);
+            score[m][nb][2 * i] = p0;
+            score[m][nb][2 * i + 1] = p1;
+            row_sum[m][i] += p0 + p1;
+          }
         }
       }
 
-      // acc += P · V: the score fragments of two n-blocks form one A fragment (16 keys).
+      // acc += P · V: the score fragments of two n-blocks form one A fragment (16 keys), and
+      // each V fragment serves every m-tile of the warp.
 #pragma unroll
       for (int kk = 0; kk < kWarpKeys / 16; ++kk) {
-        std::uint32_t a[4];
-        a[0] = pack2<T>(score[2 * kk][0], score[2 * kk][1]);
-        a[1] = pack2<T>(score[2 * kk][2], score[2 * kk][3]);
-        a[2] = pack2<T>(score[2 * kk + 1][0], score[2 * kk + 1][1]);
-        a[3] = pack2<T>(score[2 * kk + 1][2], score[2 * kk + 1][3]);
+        std::uint32_t a[kMTiles][4];
+#pragma unroll
+        for (int m = 0; m < kMTiles; ++m) {
+          a[m][0] = pack2<T>(score[m][2 * kk][0], score[m][2 * kk][1]);
+          a[m][1] = pack2<T>(score[m][2 * kk][2], score[m][2 * kk][3]);
+          a[m][2] = pack2<T>(score[m][2 * kk + 1][0], score[m][2 * kk + 1][1]);
+          a[m][3] = pack2<T>(score[m][2 * kk + 1][2], score[m][2 * kk + 1][3]);
+        }
 #pragma unroll
         for (int nd2 = 0; nd2 < kOutBlocks / 2; ++nd2) {
           std::uint32_t b[4];
           const int key = warp_key0 + kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
           const int col = nd2 * 16 + (lane / 16) * 8;
           ldmatrix_x4_trans(b, v_tile + key * kStride + col);
-          mma_16816<T>(acc[2 * nd2], a, b[0], b[1]);
-          mma_16816<T>(acc[2 * nd2 + 1], a, b[2], b[3]);
+#pragma unroll
+          for (int m = 0; m < kMTiles; ++m) {
+            mma_16816<T>(acc[m][2 * nd2], a[m], b[0], b[1]);
+            mma_16816<T>(acc[m][2 * nd2 + 1], a[m], b[2], b[3]);
+          }
         }
       }
     }
   }
 
   // The whole item from a clean pipeline; leaves no copy in flight and no warp reading.
-  __device__ void run(float (&row_max)[2], float (&row_sum)[2], float (&acc)[kOutBlocks][4]) const {
+  __device__ void run(float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2], float (&acc)[kMTiles][kOutBlocks][4]) const {
     int next_pages[kLoadIters];
     prologue(0, next_pages);
     main_loop(0, next_pages, row_max, row_sum, acc);

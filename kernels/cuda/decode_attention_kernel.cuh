@@ -96,9 +96,9 @@ __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionC
   int next_pages[AttentionTile<T, D, true>::kLoadIters];
   work.prologue(stage0, next_pages);
   while (true) {
-    float row_max[2];
-    float row_sum[2];
-    float acc[D / 8][4];
+    float row_max[1][2];  // decode warps own one 16-row m-tile
+    float row_sum[1][2];
+    float acc[1][D / 8][4];
     work.main_loop(stage0, next_pages, row_max, row_sum, acc);
     const int last_stage = (stage0 + work.num_tiles() - 1) % Cfg::kStages;
     __syncthreads();  // every warp is done with s_q and with the last tile's stage
@@ -120,17 +120,17 @@ __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionC
     float* merge_stats = merge + Cfg::kWarps * 16 * D;                   // [kWarps][16][2]
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      float sum = row_sum[i];
+      float sum = row_sum[0][i];
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);
       const int row = lane / 4 + i * 8;
       float* dst = merge + (warp * 16 + row) * D;
 #pragma unroll
       for (int nb = 0; nb < D / 8; ++nb) {
-        *reinterpret_cast<float2*>(dst + nb * 8 + (lane % 4) * 2) = make_float2(acc[nb][2 * i], acc[nb][2 * i + 1]);
+        *reinterpret_cast<float2*>(dst + nb * 8 + (lane % 4) * 2) = make_float2(acc[0][nb][2 * i], acc[0][nb][2 * i + 1]);
       }
       if (lane % 4 == 0) {
-        merge_stats[(warp * 16 + row) * 2] = row_max[i];
+        merge_stats[(warp * 16 + row) * 2] = row_max[0][i];
         merge_stats[(warp * 16 + row) * 2 + 1] = sum;
       }
     }

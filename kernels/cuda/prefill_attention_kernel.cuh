@@ -1,5 +1,8 @@
 // Prefill/mixed paged attention: one CTA per (Q tile of a sequence, kv head); the tile -> sequence
 // map comes from query_start_len on the device (see attention_tile.cuh for the shared loop).
+// The grid is 1-D, kv head fastest: blockIdx.x = unit * num_kv_heads + kv_head, so CTAs are
+// dispatched longest tile first across all heads of a sequence, and the short tiles of one
+// (sequence, head) no longer run alone at the end while the long tiles of the next wait.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -31,7 +34,8 @@ __global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, Attention
         return (p.seq_lens[s] > 0 && q_len > 0) ? (q_len + tokens_per_tile - 1) / tokens_per_tile : 0;
       },
       prefix, warp_totals);
-  const int unit = blockIdx.x;
+  const int unit = static_cast<int>(blockIdx.x / p.num_kv_heads);
+  const int kv_head = static_cast<int>(blockIdx.x % p.num_kv_heads);
   if (unit >= prefix[p.capacity]) return;  // capacity-sized grid: spare CTAs leave at once
 
   const int seq = find_row(prefix, p.capacity, unit);
@@ -46,7 +50,7 @@ __global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, Attention
 
   AttentionTile<T, D, false> work{&p, s_q, s_kv};
   work.seq = seq;
-  work.kv_head = blockIdx.y;
+  work.kv_head = kv_head;
   work.first_token = q_start + tile_token0;
   work.valid_rows = tile_tokens * group;
   work.context_len = seq_len - q_len + tile_token0;
@@ -54,27 +58,31 @@ __global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, Attention
   work.kv_end = min(seq_len, work.context_len + tile_tokens);  // the visible-K prefix of the tile
   work.causal = true;
 
-  float row_max[2];
-  float row_sum[2];
-  float acc[D / 8][4];
+  constexpr int kMTiles = Cfg::kMTiles;
+  float row_max[kMTiles][2];
+  float row_sum[kMTiles][2];
+  float acc[kMTiles][D / 8][4];
   work.run(row_max, row_sum, acc);
 
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   T* out = static_cast<T*>(p.out);
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    float sum = row_sum[i];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const int row = warp * 16 + lane / 4 + i * 8;
-    if (row >= work.valid_rows) continue;
-    const float inv = 1.0f / sum;
-    const int token = work.first_token + row / group;
-    T* dst = out + ((static_cast<long long>(token) * p.num_kv_heads + work.kv_head) * group + row % group) * D;
+  for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-    for (int nb = 0; nb < D / 8; ++nb) {
-      store2(dst + nb * 8 + (lane % 4) * 2, acc[nb][2 * i] * inv, acc[nb][2 * i + 1] * inv);
+    for (int i = 0; i < 2; ++i) {
+      float sum = row_sum[m][i];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const int row = (warp * kMTiles + m) * 16 + lane / 4 + i * 8;
+      if (row >= work.valid_rows) continue;
+      const float inv = 1.0f / sum;
+      const int token = work.first_token + row / group;
+      T* dst = out + ((static_cast<long long>(token) * p.num_kv_heads + work.kv_head) * group + row % group) * D;
+#pragma unroll
+      for (int nb = 0; nb < D / 8; ++nb) {
+        store2(dst + nb * 8 + (lane % 4) * 2, acc[m][nb][2 * i] * inv, acc[m][nb][2 * i + 1] * inv);
+      }
     }
   }
 }
