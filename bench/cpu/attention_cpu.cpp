@@ -69,7 +69,8 @@ struct Row {
 // rotating over them reads at least `cold_bytes` (0: one layer).
 class Batch {
  public:
-  Batch(const std::vector<Row>& rows, DType dtype, std::size_t cold_bytes, std::uint64_t seed) : dtype_(dtype) {
+  Batch(const std::vector<Row>& rows, DType dtype, std::size_t cold_bytes, std::uint64_t seed)
+      : dtype_(dtype) {
     std::mt19937_64 rng(seed);
     capacity_ = static_cast<std::int64_t>(rows.size());
     qsl_.assign(rows.size() + 1, 0);
@@ -81,7 +82,8 @@ class Batch {
       max_pages_ = std::max(max_pages_, row_pages);
       pages += row_pages;
       live_tokens_ += rows[s].seq_len;
-      visible_keys_ += rows[s].q_len * (rows[s].seq_len - rows[s].q_len) + rows[s].q_len * (rows[s].q_len + 1) / 2;
+      visible_keys_ +=
+          rows[s].q_len * (rows[s].seq_len - rows[s].q_len) + rows[s].q_len * (rows[s].q_len + 1) / 2;
     }
     num_pages_ = std::max<std::int64_t>(pages, 1);
     max_pages_ = std::max<std::int64_t>(max_pages_, 1);
@@ -97,8 +99,10 @@ class Batch {
     }
     num_tokens_ = std::max<std::int64_t>(qsl_.back(), 1);
     const std::size_t elem = dtype_size(dtype);
-    const std::size_t cache_bytes = static_cast<std::size_t>(num_pages_ * kPageSize * kKvHeads * kHeadDim) * elem;
-    const std::size_t layers = std::max<std::size_t>(1, (cold_bytes + 2 * cache_bytes - 1) / (2 * cache_bytes));
+    const std::size_t cache_bytes =
+        static_cast<std::size_t>(num_pages_ * kPageSize * kKvHeads * kHeadDim) * elem;
+    const std::size_t layers =
+        std::max<std::size_t>(1, (cold_bytes + 2 * cache_bytes - 1) / (2 * cache_bytes));
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
     std::vector<std::uint8_t> pattern(std::min<std::size_t>(cache_bytes, std::size_t{1} << 20));
     for (std::size_t i = 0; i < pattern.size() / elem; ++i) store(pattern.data(), i, dist(rng));
@@ -146,7 +150,8 @@ class Batch {
   }
 
   DType dtype_;
-  std::int64_t capacity_ = 0, max_pages_ = 0, num_pages_ = 0, num_tokens_ = 0, live_tokens_ = 0, visible_keys_ = 0;
+  std::int64_t capacity_ = 0, max_pages_ = 0, num_pages_ = 0, num_tokens_ = 0, live_tokens_ = 0,
+               visible_keys_ = 0;
   std::vector<std::int32_t> seq_lens_, qsl_, block_table_;
   std::vector<Buffer> caches_;  // k, v per layer
   Buffer q_, out_;
@@ -193,16 +198,18 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(threads);
   const double bandwidth = read_bandwidth(pool, 5);
-  std::printf("attention_cpu: %d threads, %s K/V, GQA %lld/%lld heads, head_dim %lld, page %lld\n", pool.size(),
-              std::string(dtype_name(dtype)).c_str(), static_cast<long long>(kKvHeads * kGroup),
-              static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim), static_cast<long long>(kPageSize));
+  std::printf("attention_cpu: %d threads, %s K/V, GQA %lld/%lld heads, head_dim %lld, page %lld\n",
+              pool.size(), std::string(dtype_name(dtype)).c_str(), static_cast<long long>(kKvHeads * kGroup),
+              static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim),
+              static_cast<long long>(kPageSize));
   std::printf("read bandwidth (1 GiB, all threads, best of 5): %.2f GB/s\n\n", bandwidth / 1e9);
 
   std::printf("decode              median_us    best_us   GB/s(median)  of_bw\n");
   auto decode = [&](PagedAttentionArgs a) { decode_attention(a, pool); };
   for (int b : {1, 8, 32}) {
     for (int len : {512, 2048, 8192}) {
-      Batch batch(std::vector<Row>(static_cast<std::size_t>(b), Row{len, 1}), dtype, cold_bytes, 1000 + b + len);
+      Batch batch(std::vector<Row>(static_cast<std::size_t>(b), Row{len, 1}), dtype, cold_bytes,
+                  1000 + b + len);
       const Timing t = time_calls(batch, repeats, decode);
       const double gbs = batch.bytes() / (t.median_us * 1e-6) / 1e9;
       std::printf("B=%-3d L=%-5d      %10.1f %10.1f %12.2f %7.0f%%\n", b, len, t.median_us, t.best_us, gbs,
@@ -228,7 +235,8 @@ int main(int argc, char** argv) {
       {"1 x 512/512 (prompt)", {{512, 512}}},
       {"1 x 2048/2048 (prompt)", {{2048, 2048}}},
       {"1 x 2304/256 (chunk after 2048)", {{2304, 256}}},
-      {"mixed 4 x 256/256 + 28 decodes 1024", [] {
+      {"mixed 4 x 256/256 + 28 decodes 1024",
+       [] {
          std::vector<Row> rows(28, Row{1024, 1});
          for (int i = 0; i < 4; ++i) rows.push_back(Row{256, 256});
          return rows;
@@ -237,7 +245,8 @@ int main(int argc, char** argv) {
   for (const auto& [name, rows] : cases) {
     Batch batch(rows, dtype, cold_bytes, 5);
     const Timing t = time_calls(batch, 1, prefill);
-    std::printf("%-36s %10.1f %10.1f %9.1f\n", name, t.median_us, t.best_us, batch.flops() / (t.median_us * 1e-6) / 1e9);
+    std::printf("%-36s %10.1f %10.1f %9.1f\n", name, t.median_us, t.best_us,
+                batch.flops() / (t.median_us * 1e-6) / 1e9);
   }
   return 0;
 }

@@ -56,12 +56,15 @@ Geometry check_args(const PagedAttentionArgs& a, bool decode_only) {
   require(a.sliding_window == 0, "sliding_window is reserved and must be 0");
   require(a.logit_softcap == 0.0f, "logit_softcap is reserved and must be 0");
   require(std::isfinite(a.softmax_scale), "softmax_scale must be finite");
-  require(a.q.rank() == 4 && a.out.rank() == 4, "q and out must be [num_tokens, num_kv_heads, heads_per_kv, head_dim]");
+  require(a.q.rank() == 4 && a.out.rank() == 4,
+          "q and out must be [num_tokens, num_kv_heads, heads_per_kv, head_dim]");
   require(a.k_cache.rank() == 4 && a.v_cache.rank() == 4,
           "k_cache and v_cache must be [num_pages, page_size, num_kv_heads, head_dim]");
   require(a.block_table.rank() == 2, "block_table must be [batch_capacity, max_pages_per_seq]");
-  require(a.seq_lens.rank() == 1 && a.query_start_len.rank() == 1, "seq_lens and query_start_len must be 1-D");
-  for (const TensorView* v : {&a.q, &a.k_cache, &a.v_cache, &a.out, &a.block_table, &a.seq_lens, &a.query_start_len}) {
+  require(a.seq_lens.rank() == 1 && a.query_start_len.rank() == 1,
+          "seq_lens and query_start_len must be 1-D");
+  for (const TensorView* v :
+       {&a.q, &a.k_cache, &a.v_cache, &a.out, &a.block_table, &a.seq_lens, &a.query_start_len}) {
     require(v->device() == Device::cpu, "every tensor must be a CPU view");
   }
   require(is_float(a.q.dtype()) && a.k_cache.dtype() == a.q.dtype() && a.v_cache.dtype() == a.q.dtype() &&
@@ -76,7 +79,8 @@ Geometry check_args(const PagedAttentionArgs& a, bool decode_only) {
   }
   require(a.q.size(1) == a.k_cache.size(2) && a.q.size(3) == a.k_cache.size(3),
           "q and k_cache disagree on num_kv_heads or head_dim");
-  require(a.q.size(1) > 0 && a.q.size(2) > 0 && a.q.size(3) > 0 && a.k_cache.size(1) > 0, "empty head or page dimensions");
+  require(a.q.size(1) > 0 && a.q.size(2) > 0 && a.q.size(3) > 0 && a.k_cache.size(1) > 0,
+          "empty head or page dimensions");
   require(a.k_cache.is_contiguous() && a.v_cache.is_contiguous(), "k_cache and v_cache must be contiguous");
   require(a.q.stride(3) == 1 && a.out.stride(3) == 1, "q and out rows must be contiguous along head_dim");
   require(a.block_table.is_contiguous() && a.seq_lens.is_contiguous() && a.query_start_len.is_contiguous(),
@@ -92,7 +96,8 @@ Geometry check_args(const PagedAttentionArgs& a, bool decode_only) {
   g.capacity = a.seq_lens.size(0);
   g.max_pages = a.block_table.size(1);
   require(a.block_table.size(0) == g.capacity, "block_table rows != batch_capacity");
-  require(a.query_start_len.size(0) == g.capacity + 1, "query_start_len must have batch_capacity + 1 entries");
+  require(a.query_start_len.size(0) == g.capacity + 1,
+          "query_start_len must have batch_capacity + 1 entries");
   g.block_table = a.block_table.data_as<const std::int32_t>();
   g.seq_lens = a.seq_lens.data_as<const std::int32_t>();
   g.qsl = a.query_start_len.data_as<const std::int32_t>();
@@ -103,15 +108,18 @@ Geometry check_args(const PagedAttentionArgs& a, bool decode_only) {
     const std::int64_t q_len = g.q_len(s);
     const std::int64_t seq_len = g.seq_len(s);
     auto row = [s] { return "row " + std::to_string(s) + ": "; };  // built only on failure
-    if (q_len < 0 || g.qsl[s + 1] > a.q.size(0)) require(false, row() + "query_start_len must not decrease nor pass num_tokens");
+    if (q_len < 0 || g.qsl[s + 1] > a.q.size(0))
+      require(false, row() + "query_start_len must not decrease nor pass num_tokens");
     if (seq_len < q_len) require(false, row() + "seq_len must be >= q_len");
-    if (decode_only && q_len > 1) require(false, row() + "decode rows must have q_len 1 (or 0 when inactive)");
+    if (decode_only && q_len > 1)
+      require(false, row() + "decode rows must have q_len 1 (or 0 when inactive)");
     if (q_len == 0) continue;
     const std::int64_t pages = (seq_len + g.page_size - 1) / g.page_size;
     if (pages > g.max_pages) require(false, row() + "seq_len needs more pages than block_table holds");
     for (std::int64_t p = 0; p < pages; ++p) {
       const std::int64_t page = g.block_table[s * g.max_pages + p];
-      if (page < 0 || page >= g.num_pages) require(false, row() + "block_table[" + std::to_string(p) + "] is not a page");
+      if (page < 0 || page >= g.num_pages)
+        require(false, row() + "block_table[" + std::to_string(p) + "] is not a page");
     }
   }
   return g;
@@ -239,7 +247,8 @@ void run_task(const PagedAttentionArgs& a, const Geometry& g, Isa isa, const Tas
     for (int r = 0; r < task.num_rows; ++r) {
       const std::int64_t token = q_begin + task.first_row + r;
       for (std::int64_t h = 0; h < g.group; ++h) {
-        load_scaled(g.dtype, head_row(a.q, token, kv_head, h), q_scale, g.head_dim, q + (r * g.group + h) * g.head_dim);
+        load_scaled(g.dtype, head_row(a.q, token, kv_head, h), q_scale, g.head_dim,
+                    q + (r * g.group + h) * g.head_dim);
       }
     }
     AttendBlock& block = scratch.blocks[i];
@@ -265,13 +274,16 @@ void run_task(const PagedAttentionArgs& a, const Geometry& g, Isa isa, const Tas
   }
   switch (isa) {
     case Isa::avx512:
-      attention_detail::attend_keys_avx512(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
+      attention_detail::attend_keys_avx512(scratch.blocks.data(), task.num_kv_heads, task.key_begin,
+                                           task.key_end);
       break;
     case Isa::avx2:
-      attention_detail::attend_keys_avx2(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
+      attention_detail::attend_keys_avx2(scratch.blocks.data(), task.num_kv_heads, task.key_begin,
+                                         task.key_end);
       break;
     case Isa::portable:
-      attention_detail::attend_keys_portable(scratch.blocks.data(), task.num_kv_heads, task.key_begin, task.key_end);
+      attention_detail::attend_keys_portable(scratch.blocks.data(), task.num_kv_heads, task.key_begin,
+                                             task.key_end);
       break;
   }
 
@@ -304,7 +316,9 @@ void merge_splits(const PagedAttentionArgs& a, const Geometry& g, const Task* sp
                   const float* partials, float* combined /*[head_dim]*/) {
   const std::int64_t token = g.q_begin(splits[0].seq);
   for (std::int64_t vector = 0; vector < g.num_kv_heads * g.group; ++vector) {
-    auto part = [&](int k) { return partials + splits[k].partial * partial_floats(g) + vector * (g.head_dim + 2); };
+    auto part = [&](int k) {
+      return partials + splits[k].partial * partial_floats(g) + vector * (g.head_dim + 2);
+    };
     float max = -std::numeric_limits<float>::infinity();
     for (int k = 0; k < num_splits; ++k) max = std::max(max, part(k)[g.head_dim]);
     float sum = 0.0f;
@@ -315,13 +329,15 @@ void merge_splits(const PagedAttentionArgs& a, const Geometry& g, const Task* sp
       sum += p[g.head_dim + 1] * weight;
       for (std::int64_t i = 0; i < g.head_dim; ++i) combined[i] += p[i] * weight;
     }
-    store_scaled(g.dtype, combined, 1.0f / sum, g.head_dim, head_row(a.out, token, vector / g.group, vector % g.group));
+    store_scaled(g.dtype, combined, 1.0f / sum, g.head_dim,
+                 head_row(a.out, token, vector / g.group, vector % g.group));
   }
 }
 
 Isa choose_isa(AttentionPath path, const Geometry& g) {
   const int head_dim = static_cast<int>(g.head_dim);
-  if (path == AttentionPath::automatic && attention_detail::avx512_attention_usable(head_dim)) return Isa::avx512;
+  if (path == AttentionPath::automatic && attention_detail::avx512_attention_usable(head_dim))
+    return Isa::avx512;
   if (path != AttentionPath::portable && attention_detail::avx2_attention_usable(head_dim)) return Isa::avx2;
   return Isa::portable;
 }
@@ -343,7 +359,8 @@ void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, Attentio
     }
   }
   if (rows.empty()) return;
-  std::stable_sort(rows.begin(), rows.end(), [&](std::int32_t x, std::int32_t y) { return g.seq_len(x) > g.seq_len(y); });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](std::int32_t x, std::int32_t y) { return g.seq_len(x) > g.seq_len(y); });
 
   // A decode task takes every KV head of its row, so it reads whole slots front to back (the
   // hardware prefetchers follow that; per-head tasks would read 1/num_kv_heads of each line run).

@@ -28,11 +28,11 @@ constexpr int padded_vectors(int num_vectors) {
 }
 
 struct AttendBlock {
-  DType dtype = DType::f32;   // of k_cache and v_cache
+  DType dtype = DType::f32;  // of k_cache and v_cache
   int head_dim = 0;
-  int num_vectors = 0;        // M query vectors
-  int padded = 0;             // padded_vectors(M): the stride of a score row
-  const float* q = nullptr;   // [M, head_dim] f32, already scaled by softmax_scale * log2(e)
+  int num_vectors = 0;       // M query vectors
+  int padded = 0;            // padded_vectors(M): the stride of a score row
+  const float* q = nullptr;  // [M, head_dim] f32, already scaled by softmax_scale * log2(e)
   // Causal limits: vector v sees keys < key_limit[v]. Keys below min_key_limit are seen by
   // every vector, so only tiles reaching past it are masked.
   const std::int32_t* key_limit = nullptr;  // [padded]; lanes past M hold INT32_MAX
@@ -47,22 +47,25 @@ struct AttendBlock {
   const std::int32_t* pages = nullptr;  // [max_pages_per_seq] this sequence's block table row
 
   // Online softmax state, owned by the caller, carried across calls over consecutive ranges.
-  float* acc = nullptr;       // [M, head_dim] unnormalised output
-  float* row_max = nullptr;   // [padded] running max score (log2 units), -inf at the start
-  float* row_sum = nullptr;   // [padded] running sum of exp2(score - row_max), 0 at the start
-  float* scores = nullptr;    // [kTileKeys, padded] scratch
-  float* alpha = nullptr;     // [padded] scratch
+  float* acc = nullptr;      // [M, head_dim] unnormalised output
+  float* row_max = nullptr;  // [padded] running max score (log2 units), -inf at the start
+  float* row_sum = nullptr;  // [padded] running sum of exp2(score - row_max), 0 at the start
+  float* scores = nullptr;   // [kTileKeys, padded] scratch
+  float* alpha = nullptr;    // [padded] scratch
 };
 
 // blocks[0..num_blocks) share everything but head_offset, q and the softmax state; they may share
 // `scores` and `alpha` (used one block at a time).
-void attend_keys_portable(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end);
+void attend_keys_portable(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin,
+                          std::int64_t key_end);
 
 // Requires head_dim % 16 == 0 and a CPU with AVX2, FMA and F16C (see avx2_attention_usable).
-void attend_keys_avx2(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end);
+void attend_keys_avx2(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin,
+                      std::int64_t key_end);
 
 // Same contract; requires head_dim % 16 == 0 and AVX-512 F/BW/VL/DQ (see avx512_attention_usable).
-void attend_keys_avx512(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end);
+void attend_keys_avx512(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin,
+                        std::int64_t key_end);
 
 bool avx2_attention_usable(int head_dim);
 bool avx512_attention_usable(int head_dim);

@@ -23,12 +23,15 @@ inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 // for ports 0/1.
 inline __m256 load8(const bf16* p) {
   const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  const __m256i to_high_halves = _mm256_setr_epi8(-1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7,  //
-                                                  -1, -1, 8, 9, -1, -1, 10, 11, -1, -1, 12, 13, -1, -1, 14, 15);
+  const __m256i to_high_halves =
+      _mm256_setr_epi8(-1, -1, 0, 1, -1, -1, 2, 3, -1, -1, 4, 5, -1, -1, 6, 7,  //
+                       -1, -1, 8, 9, -1, -1, 10, 11, -1, -1, 12, 13, -1, -1, 14, 15);
   return _mm256_castsi256_ps(_mm256_shuffle_epi8(both, to_high_halves));
 }
 
-inline __m256 load8(const f16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 load8(const f16* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 
 // scores[(j + k) * padded + v0 + r] = q[v0 + r] . k_rows[j + k] for r < R, k < KEYS. Several keys
 // at once give independent FMA chains and let each q load serve KEYS keys.
@@ -126,7 +129,8 @@ struct Avx2 {
 
 }  // namespace
 
-void attend_keys_avx2(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
+void attend_keys_avx2(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin,
+                      std::int64_t key_end) {
   switch (blocks[0].dtype) {
     case DType::f32:
       attend_tiles<float, Avx2>(blocks, num_blocks, key_begin, key_end);

@@ -132,7 +132,8 @@ struct Avx512 {
 
 }  // namespace
 
-void attend_keys_avx512(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
+void attend_keys_avx512(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin,
+                        std::int64_t key_end) {
   switch (blocks[0].dtype) {
     case DType::f32:
       attend_tiles<float, Avx512>(blocks, num_blocks, key_begin, key_end);

@@ -11,7 +11,8 @@ namespace pagedserve::attention_detail {
 namespace {
 
 template <typename T>
-void attend_tile(const AttendBlock& b, std::int64_t t0, int n, const T* const* k_slots, const T* const* v_slots) {
+void attend_tile(const AttendBlock& b, std::int64_t t0, int n, const T* const* k_slots,
+                 const T* const* v_slots) {
   const int d = b.head_dim;
   const int m = b.num_vectors;
   const T* k_rows[kTileKeys];
@@ -61,7 +62,8 @@ void attend(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, s
     const int n = static_cast<int>(std::min<std::int64_t>(kTileKeys, key_end - t0));
     for (int j = 0; j < n; ++j) {
       const std::int64_t slot = t0 + j;
-      const std::int64_t offset = b.pages[slot / b.page_size] * b.page_stride + (slot % b.page_size) * b.slot_stride;
+      const std::int64_t offset =
+          b.pages[slot / b.page_size] * b.page_stride + (slot % b.page_size) * b.slot_stride;
       k_slots[j] = static_cast<const T*>(b.k_cache) + offset;
       v_slots[j] = static_cast<const T*>(b.v_cache) + offset;
     }
@@ -73,8 +75,8 @@ void attend(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, s
 
 // Here, not in the AVX2 file: code compiled with -mavx2 must not run before this check.
 bool avx2_attention_usable(int head_dim) {
-  static const bool cpu_has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                              __builtin_cpu_supports("f16c");
+  static const bool cpu_has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return cpu_has && head_dim % 16 == 0;
 }
 
@@ -85,7 +87,8 @@ bool avx512_attention_usable(int head_dim) {
   return cpu_has && head_dim % 16 == 0;
 }
 
-void attend_keys_portable(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, std::int64_t key_end) {
+void attend_keys_portable(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin,
+                          std::int64_t key_end) {
   switch (blocks[0].dtype) {
     case DType::f32:
       attend<float>(blocks, num_blocks, key_begin, key_end);

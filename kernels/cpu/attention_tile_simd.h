@@ -44,7 +44,8 @@ inline void store_lane_sums(const __m256* a, float* out) {
   if constexpr (R == 8) {
     const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
     const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31)));
+    _mm256_storeu_ps(
+        out, _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31)));
   } else if constexpr (R == 4) {
     const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
@@ -83,9 +84,9 @@ struct Prefetch {
   const T* const* next_k_slots = nullptr;  // [next_n] slot starts of the next tile
   const T* const* next_v_slots = nullptr;
   int next_n = 0;
-  int head = 0;   // which of `heads` blocks is running
+  int head = 0;  // which of `heads` blocks is running
   int heads = 1;
-  int n = 0;      // keys in this tile
+  int n = 0;  // keys in this tile
   int row_bytes = 0;
   const T* const* k_rows = nullptr;  // [n] this tile, this head
   const T* const* v_rows = nullptr;
@@ -129,7 +130,8 @@ void mask_tile(const AttendBlock& b, std::int64_t t0, int n) {
     const __m256i key = _mm256_set1_epi32(static_cast<std::int32_t>(t0 + j));
     for (int v = 0; v < b.padded; v += 8) {
       const __m256i limit = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.key_limit + v));
-      const __m256 hidden = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_add_epi32(key, _mm256_set1_epi32(1)), limit));
+      const __m256 hidden =
+          _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_add_epi32(key, _mm256_set1_epi32(1)), limit));
       float* s = b.scores + j * b.padded + v;
       _mm256_storeu_ps(s, _mm256_blendv_ps(_mm256_loadu_ps(s), minus_inf, hidden));
     }
@@ -176,7 +178,8 @@ bool softmax_tile_small(const AttendBlock& b, int n) {
   }
   sum = fold_lanes<false>(sum, period);
   const __m256 alpha = exp2_nonpositive(_mm256_sub_ps(old_max, new_max));
-  const bool changed = (_mm256_movemask_ps(_mm256_cmp_ps(old_max, new_max, _CMP_NEQ_UQ)) & ((1 << period) - 1)) != 0;
+  const bool changed =
+      (_mm256_movemask_ps(_mm256_cmp_ps(old_max, new_max, _CMP_NEQ_UQ)) & ((1 << period) - 1)) != 0;
   alignas(32) float alpha_lanes[8], sum_lanes[8], max_lanes[8];
   _mm256_store_ps(alpha_lanes, alpha);
   _mm256_store_ps(sum_lanes, sum);
@@ -197,7 +200,8 @@ bool softmax_tile(const AttendBlock& b, int n) {
   for (int v = 0; v < b.padded; v += 8) {
     const __m256 old_max = _mm256_loadu_ps(b.row_max + v);
     __m256 new_max = old_max;
-    for (int j = 0; j < n; ++j) new_max = _mm256_max_ps(new_max, _mm256_loadu_ps(b.scores + j * b.padded + v));
+    for (int j = 0; j < n; ++j)
+      new_max = _mm256_max_ps(new_max, _mm256_loadu_ps(b.scores + j * b.padded + v));
     __m256 sum = _mm256_setzero_ps();
     for (int j = 0; j < n; ++j) {
       float* s = b.scores + j * b.padded + v;
@@ -218,7 +222,8 @@ void rescale(const AttendBlock& b) {
   for (int v = 0; v < b.num_vectors; ++v) {
     const __m256 alpha = _mm256_broadcast_ss(b.alpha + v);
     float* acc = b.acc + static_cast<std::int64_t>(v) * b.head_dim;
-    for (int i = 0; i < b.head_dim; i += 8) _mm256_storeu_ps(acc + i, _mm256_mul_ps(_mm256_loadu_ps(acc + i), alpha));
+    for (int i = 0; i < b.head_dim; i += 8)
+      _mm256_storeu_ps(acc + i, _mm256_mul_ps(_mm256_loadu_ps(acc + i), alpha));
   }
 }
 
@@ -278,7 +283,8 @@ void attend_tiles(const AttendBlock* blocks, int num_blocks, std::int64_t key_be
       const AttendBlock& b = blocks[h];
       offset_rows(k_slots[current], n, b.head_offset, k_rows);
       offset_rows(v_slots[current], n, b.head_offset, v_rows);
-      const Prefetch<T> prefetch{next_k_rows, next_v_rows, next_n, h, num_blocks, n, row_bytes, k_rows, v_rows};
+      const Prefetch<T> prefetch{next_k_rows, next_v_rows, next_n, h,     num_blocks,
+                                 n,           row_bytes,   k_rows, v_rows};
       Ops::score_all(b, k_rows, n, prefetch);
       if (t0 + n > b.min_key_limit) mask_tile(b, t0, n);
       if (softmax_tile(b, n)) rescale(b);

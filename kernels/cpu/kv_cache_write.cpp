@@ -67,21 +67,27 @@ void copy_row(const TensorView& src, std::int64_t token, const TensorView& cache
 }  // namespace
 
 void write_kv_cache(const KVCacheWriteArgs& args, ThreadPool& pool) {
-  require(args.k_new.rank() == 3 && args.v_new.rank() == 3, "k_new/v_new must be [num_tokens, num_kv_heads, head_dim]");
+  require(args.k_new.rank() == 3 && args.v_new.rank() == 3,
+          "k_new/v_new must be [num_tokens, num_kv_heads, head_dim]");
   require(args.k_cache.rank() == 4 && args.v_cache.rank() == 4,
           "k_cache/v_cache must be [num_pages, page_size, num_kv_heads, head_dim]");
-  require(args.slot_mapping.rank() == 1 && args.slot_mapping.dtype() == DType::i32 && args.slot_mapping.is_contiguous(),
+  require(args.slot_mapping.rank() == 1 && args.slot_mapping.dtype() == DType::i32 &&
+              args.slot_mapping.is_contiguous(),
           "slot_mapping must be [num_tokens] contiguous i32");
   for (const TensorView* v : {&args.k_new, &args.v_new, &args.slot_mapping, &args.k_cache, &args.v_cache}) {
     require(v->device() == Device::cpu, "every tensor must be a CPU view");
   }
-  require(is_float(args.k_new.dtype()) && args.v_new.dtype() == args.k_new.dtype() && is_float(args.k_cache.dtype()) &&
-              args.v_cache.dtype() == args.k_cache.dtype(),
+  require(is_float(args.k_new.dtype()) && args.v_new.dtype() == args.k_new.dtype() &&
+              is_float(args.k_cache.dtype()) && args.v_cache.dtype() == args.k_cache.dtype(),
           "k_new/v_new share a float dtype; k_cache/v_cache share a float dtype");
-  for (int d = 0; d < 4; ++d) require(args.k_cache.size(d) == args.v_cache.size(d), "k_cache and v_cache shapes differ");
-  for (int d = 0; d < 3; ++d) require(args.k_new.size(d) == args.v_new.size(d), "k_new and v_new shapes differ");
-  require(args.k_cache.is_contiguous() && args.v_cache.is_contiguous(), "k_cache and v_cache must be contiguous");
-  require(args.k_new.stride(2) == 1 && args.v_new.stride(2) == 1, "k_new/v_new rows must be contiguous along head_dim");
+  for (int d = 0; d < 4; ++d)
+    require(args.k_cache.size(d) == args.v_cache.size(d), "k_cache and v_cache shapes differ");
+  for (int d = 0; d < 3; ++d)
+    require(args.k_new.size(d) == args.v_new.size(d), "k_new and v_new shapes differ");
+  require(args.k_cache.is_contiguous() && args.v_cache.is_contiguous(),
+          "k_cache and v_cache must be contiguous");
+  require(args.k_new.stride(2) == 1 && args.v_new.stride(2) == 1,
+          "k_new/v_new rows must be contiguous along head_dim");
   require(args.k_new.size(0) == args.slot_mapping.size(0), "slot_mapping must have one entry per token");
   require(args.k_new.size(1) == args.k_cache.size(2) && args.k_new.size(2) == args.k_cache.size(3),
           "k_new and k_cache disagree on num_kv_heads or head_dim");
@@ -90,8 +96,8 @@ void write_kv_cache(const KVCacheWriteArgs& args, ThreadPool& pool) {
   const std::int64_t num_slots = args.k_cache.size(0) * args.k_cache.size(1);
   const std::int32_t* slots = args.slot_mapping.data_as<const std::int32_t>();
   for (std::int64_t t = 0; t < num_tokens; ++t) {
-    require(slots[t] < num_slots, "slot_mapping[" + std::to_string(t) + "] = " + std::to_string(slots[t]) +
-                                      " is past the cache");
+    require(slots[t] < num_slots,
+            "slot_mapping[" + std::to_string(t) + "] = " + std::to_string(slots[t]) + " is past the cache");
   }
   const std::int64_t slot_elements = args.k_cache.size(2) * args.k_cache.size(3);
   // Small steps (decode) are a few KiB: not worth waking the pool.

@@ -57,7 +57,9 @@ void store_element(const TensorView& view, std::int64_t offset, double value) {
 
 bool is_float(DType dtype) { return dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16; }
 
-std::int32_t load_i32(const TensorView& view, std::int64_t i) { return view.data_as<const std::int32_t>()[i * view.stride(0)]; }
+std::int32_t load_i32(const TensorView& view, std::int64_t i) {
+  return view.data_as<const std::int32_t>()[i * view.stride(0)];
+}
 
 std::int32_t load_i32(const TensorView& view, std::int64_t i, std::int64_t j) {
   return view.data_as<const std::int32_t>()[i * view.stride(0) + j * view.stride(1)];
@@ -79,12 +81,14 @@ void check_attention_shapes(const PagedAttentionArgs& a) {
   require(a.block_table.rank() == 2, "block_table must be [batch_capacity, max_pages_per_seq]");
   require(a.seq_lens.rank() == 1, "seq_lens must be [batch_capacity]");
   require(a.query_start_len.rank() == 1, "query_start_len must be [batch_capacity + 1]");
-  for (const TensorView* v : {&a.q, &a.k_cache, &a.v_cache, &a.out, &a.block_table, &a.seq_lens, &a.query_start_len}) {
+  for (const TensorView* v :
+       {&a.q, &a.k_cache, &a.v_cache, &a.out, &a.block_table, &a.seq_lens, &a.query_start_len}) {
     require_cpu(*v, "every tensor");
   }
   require(is_float(a.q.dtype()), "q must be f32, bf16 or f16");
-  require(a.k_cache.dtype() == a.q.dtype() && a.v_cache.dtype() == a.q.dtype() && a.out.dtype() == a.q.dtype(),
-          "q, k_cache, v_cache and out must share one dtype");
+  require(
+      a.k_cache.dtype() == a.q.dtype() && a.v_cache.dtype() == a.q.dtype() && a.out.dtype() == a.q.dtype(),
+      "q, k_cache, v_cache and out must share one dtype");
   require(a.block_table.dtype() == DType::i32 && a.seq_lens.dtype() == DType::i32 &&
               a.query_start_len.dtype() == DType::i32,
           "block_table, seq_lens and query_start_len must be i32");
@@ -116,7 +120,8 @@ void check_attention_metadata(const PagedAttentionArgs& a) {
     require(end >= begin, row + "query_start_len must not decrease");
     require(end <= num_tokens, row + "query_start_len points past num_tokens");
     require(seq_len >= end - begin, row + "seq_len must be >= q_len");
-    require((seq_len + page_size - 1) / page_size <= max_pages, row + "seq_len needs more pages than block_table holds");
+    require((seq_len + page_size - 1) / page_size <= max_pages,
+            row + "seq_len needs more pages than block_table holds");
     if (end == begin) continue;  // no query: its pages are never read
     for (std::int64_t p = 0; p < (seq_len + page_size - 1) / page_size; ++p) {
       const std::int64_t page = load_i32(a.block_table, s, p);
@@ -162,7 +167,8 @@ void paged_attention_reference(const PagedAttentionArgs& args) {
                      load_element(args.k_cache, offset_of(args.k_cache, page, j % page_size, h, d));
             }
             scores[static_cast<std::size_t>(j)] = dot * static_cast<double>(args.softmax_scale);
-            if (scores[static_cast<std::size_t>(j)] > max_score) max_score = scores[static_cast<std::size_t>(j)];
+            if (scores[static_cast<std::size_t>(j)] > max_score)
+              max_score = scores[static_cast<std::size_t>(j)];
           }
           double sum = 0.0;
           for (double& score : scores) {
@@ -179,7 +185,8 @@ void paged_attention_reference(const PagedAttentionArgs& args) {
             }
           }
           for (std::int64_t d = 0; d < head_dim; ++d) {
-            store_element(args.out, offset_of(args.out, token, h, g, d), accumulator[static_cast<std::size_t>(d)]);
+            store_element(args.out, offset_of(args.out, token, h, g, d),
+                          accumulator[static_cast<std::size_t>(d)]);
           }
         }
       }
@@ -188,18 +195,22 @@ void paged_attention_reference(const PagedAttentionArgs& args) {
 }
 
 void write_kv_cache_reference(const KVCacheWriteArgs& args) {
-  require(args.k_new.rank() == 3 && args.v_new.rank() == 3, "k_new/v_new must be [num_tokens, num_kv_heads, head_dim]");
+  require(args.k_new.rank() == 3 && args.v_new.rank() == 3,
+          "k_new/v_new must be [num_tokens, num_kv_heads, head_dim]");
   require(args.k_cache.rank() == 4 && args.v_cache.rank() == 4,
           "k_cache/v_cache must be [num_pages, page_size, num_kv_heads, head_dim]");
-  require(args.slot_mapping.rank() == 1 && args.slot_mapping.dtype() == DType::i32, "slot_mapping must be [num_tokens] i32");
+  require(args.slot_mapping.rank() == 1 && args.slot_mapping.dtype() == DType::i32,
+          "slot_mapping must be [num_tokens] i32");
   for (const TensorView* v : {&args.k_new, &args.v_new, &args.slot_mapping, &args.k_cache, &args.v_cache}) {
     require_cpu(*v, "every tensor");
   }
   require(is_float(args.k_new.dtype()) && is_float(args.v_new.dtype()) && is_float(args.k_cache.dtype()) &&
               args.v_cache.dtype() == args.k_cache.dtype(),
           "k_new/v_new must be float; k_cache and v_cache must share a float dtype");
-  for (int d = 0; d < 4; ++d) require(args.k_cache.size(d) == args.v_cache.size(d), "k_cache and v_cache shapes differ");
-  for (int d = 0; d < 3; ++d) require(args.k_new.size(d) == args.v_new.size(d), "k_new and v_new shapes differ");
+  for (int d = 0; d < 4; ++d)
+    require(args.k_cache.size(d) == args.v_cache.size(d), "k_cache and v_cache shapes differ");
+  for (int d = 0; d < 3; ++d)
+    require(args.k_new.size(d) == args.v_new.size(d), "k_new and v_new shapes differ");
   require(args.k_new.size(0) == args.slot_mapping.size(0), "slot_mapping must have one entry per token");
   require(args.k_new.size(1) == args.k_cache.size(2) && args.k_new.size(2) == args.k_cache.size(3),
           "k_new and k_cache disagree on num_kv_heads or head_dim");
@@ -208,13 +219,16 @@ void write_kv_cache_reference(const KVCacheWriteArgs& args) {
   for (std::int64_t t = 0; t < args.k_new.size(0); ++t) {
     const std::int64_t slot = load_i32(args.slot_mapping, t);
     if (slot < 0) continue;
-    require(slot < num_slots, "slot_mapping[" + std::to_string(t) + "] = " + std::to_string(slot) + " is past the cache");
+    require(slot < num_slots,
+            "slot_mapping[" + std::to_string(t) + "] = " + std::to_string(slot) + " is past the cache");
     const std::int64_t page = slot / page_size;
     const std::int64_t offset = slot % page_size;
     for (std::int64_t h = 0; h < args.k_new.size(1); ++h) {
       for (std::int64_t d = 0; d < args.k_new.size(2); ++d) {
-        const std::int64_t src_k = t * args.k_new.stride(0) + h * args.k_new.stride(1) + d * args.k_new.stride(2);
-        const std::int64_t src_v = t * args.v_new.stride(0) + h * args.v_new.stride(1) + d * args.v_new.stride(2);
+        const std::int64_t src_k =
+            t * args.k_new.stride(0) + h * args.k_new.stride(1) + d * args.k_new.stride(2);
+        const std::int64_t src_v =
+            t * args.v_new.stride(0) + h * args.v_new.stride(1) + d * args.v_new.stride(2);
         // Through f32 as the kernels do: f32 -> bf16/f16 rounds once, f16 <-> bf16 goes via f32.
         store_element(args.k_cache, offset_of(args.k_cache, page, offset, h, d),
                       static_cast<float>(load_element(args.k_new, src_k)));

@@ -84,12 +84,12 @@ std::vector<PagedRowSpec> prefill_rows(int page_size, std::mt19937_64& rng) {
                                     {page_size - 1, page_size - 1},  // no context
                                     {page_size, page_size},
                                     {page_size + 1, page_size + 1},
-                                    {37, 1},                          // a decode row in a mixed batch
-                                    {40, 3},                          // few rows: a masked small block
-                                    {q + page_size + 3, q},           // with context
-                                    {2 * page_size + 5, page_size},   // context ends mid-page
+                                    {37, 1},                         // a decode row in a mixed batch
+                                    {40, 3},                         // few rows: a masked small block
+                                    {q + page_size + 3, q},          // with context
+                                    {2 * page_size + 5, page_size},  // context ends mid-page
                                     {0, 0},
-                                    {1200 + len(rng), 23}};           // thousands of context
+                                    {1200 + len(rng), 23}};  // thousands of context
   std::shuffle(rows.begin(), rows.end(), rng);
   return rows;
 }
@@ -99,7 +99,8 @@ struct HeadShape {
 };
 
 // GQA 32/8/128 is the main case; the others cover head_dim 64/80/96/256 and group sizes 1/4/8.
-const HeadShape kShapes[] = {{8, 4, 128}, {2, 4, 64}, {2, 4, 80}, {1, 4, 96}, {1, 4, 256}, {3, 1, 128}, {2, 8, 128}};
+const HeadShape kShapes[] = {{8, 4, 128}, {2, 4, 64},  {2, 4, 80}, {1, 4, 96},
+                             {1, 4, 256}, {3, 1, 128}, {2, 8, 128}};
 const DType kDtypes[] = {DType::f32, DType::bf16, DType::f16};
 const int kPageSizes[] = {16, 32, 64};
 
@@ -278,9 +279,10 @@ TEST(WriteKVCacheCpu, MatchesReferenceThroughSlotMapping) {
   std::mt19937_64 rng(seed);
   ThreadPool pool(2);
   const std::int64_t pages = 37, page_size = 16, heads = 4, head_dim = 64, tokens = 300;
-  for (auto [src_dtype, cache_dtype] : {std::pair{DType::f32, DType::f32}, std::pair{DType::bf16, DType::bf16},
-                                        std::pair{DType::f16, DType::f16}, std::pair{DType::f32, DType::bf16},
-                                        std::pair{DType::f32, DType::f16}}) {
+  for (auto [src_dtype, cache_dtype] :
+       {std::pair{DType::f32, DType::f32}, std::pair{DType::bf16, DType::bf16},
+        std::pair{DType::f16, DType::f16}, std::pair{DType::f32, DType::bf16},
+        std::pair{DType::f32, DType::f16}}) {
     SCOPED_TRACE(std::string(dtype_name(src_dtype)) + " -> " + std::string(dtype_name(cache_dtype)));
     std::vector<std::int32_t> all_slots(static_cast<std::size_t>(pages * page_size));
     std::iota(all_slots.begin(), all_slots.end(), 0);
@@ -350,8 +352,10 @@ TEST(WriteKVCacheCpu, WrittenTokensAreWhatAttentionReads) {
   write.k_new = TensorView(k_new.data(), DType::bf16, {tokens, spec.num_kv_heads, spec.head_dim});
   write.v_new = TensorView(v_new.data(), DType::bf16, {tokens, spec.num_kv_heads, spec.head_dim});
   write.slot_mapping = TensorView(slots.data(), DType::i32, {tokens});
-  write.k_cache = TensorView(k_cache.data(), DType::bf16, {batch.num_pages(), spec.page_size, spec.num_kv_heads, spec.head_dim});
-  write.v_cache = TensorView(v_cache.data(), DType::bf16, {batch.num_pages(), spec.page_size, spec.num_kv_heads, spec.head_dim});
+  write.k_cache = TensorView(k_cache.data(), DType::bf16,
+                             {batch.num_pages(), spec.page_size, spec.num_kv_heads, spec.head_dim});
+  write.v_cache = TensorView(v_cache.data(), DType::bf16,
+                             {batch.num_pages(), spec.page_size, spec.num_kv_heads, spec.head_dim});
   write_kv_cache(write, pool);
 
   std::vector<std::uint8_t> actual = batch.make_output();

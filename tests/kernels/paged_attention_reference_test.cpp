@@ -20,10 +20,15 @@ struct TinyCase {
   std::vector<float> q = {1.0f, 0.0f,   // token 0: row 0's only query (decode, position 2)
                           0.0f, 0.0f};  // token 1: padding
   // [num_pages=2, page_size=2, 1, 2]: logical positions 0,1 in physical page 1; position 2 in page 0.
-  std::vector<float> k = {std::log(3.0f), 0.0f, NAN, NAN,   // page 0: position 2, then an unused slot
-                          0.0f, 0.0f, std::log(2.0f), 0.0f};  // page 1: positions 0, 1
-  std::vector<float> v = {6.0f, 1.0f, NAN, NAN,
-                          0.0f, 1.0f, 3.0f, 1.0f};
+  std::vector<float> k = {std::log(3.0f),
+                          0.0f,
+                          NAN,
+                          NAN,  // page 0: position 2, then an unused slot
+                          0.0f,
+                          0.0f,
+                          std::log(2.0f),
+                          0.0f};  // page 1: positions 0, 1
+  std::vector<float> v = {6.0f, 1.0f, NAN, NAN, 0.0f, 1.0f, 3.0f, 1.0f};
   std::vector<std::int32_t> table = {1, 0, -1};
   std::vector<std::int32_t> seq_lens = {3};
   std::vector<std::int32_t> qsl = {0, 1};

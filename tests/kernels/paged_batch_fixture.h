@@ -189,7 +189,8 @@ class PagedBatch {
     const int num_spare = spec_.spare_pages;
     auto stale_or_none = [&]() -> std::int32_t {
       if (num_spare > 0 && coin(rng)) {
-        return pool[static_cast<std::size_t>(pages_needed + std::uniform_int_distribution<int>(0, num_spare - 1)(rng))];
+        return pool[static_cast<std::size_t>(pages_needed +
+                                             std::uniform_int_distribution<int>(0, num_spare - 1)(rng))];
       }
       return -1;
     };
@@ -200,11 +201,13 @@ class PagedBatch {
       const PagedRowSpec& row = spec_.rows[s];
       const int pages = (row.seq_len + page_size - 1) / page_size;
       std::int32_t* table_row = block_table_.data() + s * static_cast<std::size_t>(max_pages_per_seq_);
-      for (int p = 0; p < max_pages_per_seq_; ++p) table_row[p] = p < pages ? pool[next_page++] : stale_or_none();
+      for (int p = 0; p < max_pages_per_seq_; ++p)
+        table_row[p] = p < pages ? pool[next_page++] : stale_or_none();
       if (row.q_len == 0) continue;  // nobody reads this row's pages: leave them NaN
       for (int position = 0; position < row.seq_len; ++position) {
         const std::size_t base =
-            (static_cast<std::size_t>(table_row[position / page_size]) * page_size + position % page_size) * kv_row;
+            (static_cast<std::size_t>(table_row[position / page_size]) * page_size + position % page_size) *
+            kv_row;
         for (std::int64_t i = 0; i < kv_row; ++i) {
           store_float(k_cache_.data(), spec_.dtype, base + i, normal(rng));
           store_float(v_cache_.data(), spec_.dtype, base + i, normal(rng));
@@ -225,12 +228,12 @@ class PagedBatch {
   int num_live_tokens_ = 0;
   int num_pages_ = 0;
   int max_pages_per_seq_ = 0;
-  std::vector<std::uint8_t> q_;                 // [num_tokens, num_kv_heads, heads_per_kv, head_dim]
-  std::vector<std::uint8_t> k_cache_;           // [num_pages, page_size, num_kv_heads, head_dim]
-  std::vector<std::uint8_t> v_cache_;           // [num_pages, page_size, num_kv_heads, head_dim]
-  std::vector<std::int32_t> block_table_;       // [capacity, max_pages_per_seq]
-  std::vector<std::int32_t> seq_lens_;          // [capacity]
-  std::vector<std::int32_t> query_start_len_;   // [capacity + 1]
+  std::vector<std::uint8_t> q_;                // [num_tokens, num_kv_heads, heads_per_kv, head_dim]
+  std::vector<std::uint8_t> k_cache_;          // [num_pages, page_size, num_kv_heads, head_dim]
+  std::vector<std::uint8_t> v_cache_;          // [num_pages, page_size, num_kv_heads, head_dim]
+  std::vector<std::int32_t> block_table_;      // [capacity, max_pages_per_seq]
+  std::vector<std::int32_t> seq_lens_;         // [capacity]
+  std::vector<std::int32_t> query_start_len_;  // [capacity + 1]
 };
 
 // How an output compares with the reference's. Live token rows: every value finite, and per
@@ -248,8 +251,8 @@ struct OutputComparison {
   }
   std::string summary() const {
     std::ostringstream out;
-    out << "max relative error " << max_relative_error << " at " << worst << ", non-finite " << non_finite_values
-        << ", padding values written " << touched_padding_values;
+    out << "max relative error " << max_relative_error << " at " << worst << ", non-finite "
+        << non_finite_values << ", padding values written " << touched_padding_values;
     return out.str();
   }
 };
