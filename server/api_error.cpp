@@ -23,9 +23,7 @@ ApiError ApiError::invalid_request(std::string message, std::string param, std::
 ApiError ApiError::unauthorized(std::string message) {
   return make(401, "authentication_error", std::move(message), {}, "invalid_api_key");
 }
-ApiError ApiError::not_found(std::string message) {
-  return make(404, "not_found_error", std::move(message));
-}
+ApiError ApiError::not_found(std::string message) { return make(404, "not_found_error", std::move(message)); }
 ApiError ApiError::method_not_allowed(std::string message) {
   return make(405, "invalid_request_error", std::move(message), {}, "method_not_allowed");
 }

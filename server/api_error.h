@@ -8,11 +8,11 @@
 namespace pagedserve {
 
 struct ApiError {
-  int status = 400;              // HTTP status: 400, 401, 404, 405, 413, 429, 500, 503
-  std::string message;           // for humans; names the offending values
-  std::string type;              // OpenAI's error type, e.g. "invalid_request_error"
-  std::string param;             // the offending field, empty when none (serialised as null)
-  std::string code;              // machine-readable code, empty when none (serialised as null)
+  int status = 400;     // HTTP status: 400, 401, 404, 405, 413, 429, 500, 503
+  std::string message;  // for humans; names the offending values
+  std::string type;     // OpenAI's error type, e.g. "invalid_request_error"
+  std::string param;    // the offending field, empty when none (serialised as null)
+  std::string code;     // machine-readable code, empty when none (serialised as null)
 
   static ApiError invalid_request(std::string message, std::string param = {}, std::string code = {});
   static ApiError unauthorized(std::string message);

@@ -2,8 +2,8 @@
 
 #include <cctype>
 #include <charconv>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -100,11 +100,16 @@ std::vector<Flag<Command>> engine_flags() {
        },
        [](const C& c) { return c.engine.model_dir; }},
       {"backend", "cpu|cuda", "Where the model runs. Default cpu.",
-       [](C& c, const std::string& v) { return set_choice(c.engine.backend, v, {"cpu", "cuda"}); },
+       [](C& c, const std::string& v) {
+         return set_choice(c.engine.backend, v, {"cpu", "cuda"});
+       },
        [](const C& c) { return c.engine.backend; }},
       {"load-format", "auto|dummy",
-       "auto: the checkpoint's safetensors; dummy: seeded random weights of the config's shapes. Default auto.",
-       [](C& c, const std::string& v) { return set_choice(c.engine.load_format, v, {"auto", "dummy"}); },
+       "auto: the checkpoint's safetensors; dummy: seeded random weights of the config's shapes. Default "
+       "auto.",
+       [](C& c, const std::string& v) {
+         return set_choice(c.engine.load_format, v, {"auto", "dummy"});
+       },
        [](const C& c) { return c.engine.load_format; }},
       {"dummy-seed", "N", "Seed of the dummy weights. Default 0.",
        [](C& c, const std::string& v) -> Problem {
@@ -132,11 +137,14 @@ std::vector<Flag<Command>> engine_flags() {
       {"max-model-len", "N", "Context length served (prompt + output); 0 = the model's. Default 0.",
        [](C& c, const std::string& v) { return set_int(c.engine.max_model_len, v, 0, 1 << 24); },
        [](const C& c) { return std::to_string(c.engine.max_model_len); }},
-      {"kv-cache-memory", "SIZE", "Memory for the KV cache (K and V of all layers), e.g. 2GiB, 512MiB. Default 1GiB.",
+      {"kv-cache-memory", "SIZE",
+       "Memory for the KV cache (K and V of all layers), e.g. 2GiB, 512MiB. Default 1GiB.",
        [](C& c, const std::string& v) { return set_bytes(c.engine.kv_cache_memory_bytes, v); },
        [](const C& c) { return std::to_string(c.engine.kv_cache_memory_bytes); }},
       {"kv-cache-dtype", "bf16|f16|f32", "KV-cache element type. Default bf16.",
-       [](C& c, const std::string& v) { return set_choice(c.engine.kv_cache_dtype, v, {"bf16", "f16", "f32"}); },
+       [](C& c, const std::string& v) {
+         return set_choice(c.engine.kv_cache_dtype, v, {"bf16", "f16", "f32"});
+       },
        [](const C& c) { return c.engine.kv_cache_dtype; }},
       {"enable-prefix-caching", "true|false", "Reuse KV pages of identical prompt prefixes. Default true.",
        [](C& c, const std::string& v) { return set_bool(c.engine.enable_prefix_caching, v); },
@@ -206,10 +214,12 @@ std::vector<Flag<ServeCommand>> serve_flags() {
       {"write-timeout", "SECONDS", "One response write or stream chunk may take this long. Default 30.",
        [](C& c, const std::string& v) { return set_seconds(c.server.write_timeout, v); },
        [](const C& c) { return std::to_string(c.server.write_timeout.count()); }},
-      {"shutdown-timeout", "SECONDS", "On SIGTERM, in-flight requests get this long before they are aborted. Default 30.",
+      {"shutdown-timeout", "SECONDS",
+       "On SIGTERM, in-flight requests get this long before they are aborted. Default 30.",
        [](C& c, const std::string& v) { return set_seconds(c.server.shutdown_timeout, v); },
        [](const C& c) { return std::to_string(c.server.shutdown_timeout.count()); }},
-      {"max-concurrent-requests", "N", "Completions in flight at most; more get 429. 0 = unlimited. Default 0.",
+      {"max-concurrent-requests", "N",
+       "Completions in flight at most; more get 429. 0 = unlimited. Default 0.",
        [](C& c, const std::string& v) { return set_int(c.server.max_concurrent_requests, v, 0, 1 << 20); },
        [](const C& c) { return std::to_string(c.server.max_concurrent_requests); }},
       {"max-n", "N", "Largest 'n' a request may ask for. Default 16.",
@@ -303,7 +313,8 @@ bool is_switch(const Flag<C>& f) {
 
 // Applies a JSON config file through the same setters as the flags.
 template <class C>
-std::optional<CliError> apply_config_file(const std::string& path, const std::vector<Flag<C>>& flags, C& command) {
+std::optional<CliError> apply_config_file(const std::string& path, const std::vector<Flag<C>>& flags,
+                                          C& command) {
   std::ifstream in(path);
   if (!in) return CliError{path + ": cannot open the config file"};
   nlohmann::json config = nlohmann::json::parse(in, nullptr, false);
@@ -329,8 +340,8 @@ std::optional<CliError> apply_config_file(const std::string& path, const std::ve
 }
 
 template <class C>
-CliResult parse_flags(const std::vector<std::string>& args, const std::vector<Flag<C>>& flags, const char* usage,
-                      C command) {
+CliResult parse_flags(const std::vector<std::string>& args, const std::vector<Flag<C>>& flags,
+                      const char* usage, C command) {
   std::vector<std::pair<const Flag<C>*, std::string>> given;
   for (std::size_t i = 2; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -375,7 +386,8 @@ CliResult parse_flags(const std::vector<std::string>& args, const std::vector<Fl
 
 std::optional<std::size_t> parse_byte_size(const std::string& text) {
   std::size_t digits = 0;
-  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) {
+  while (digits < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) {
     ++digits;
   }
   if (digits == 0) return {};

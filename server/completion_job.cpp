@@ -1,14 +1,16 @@
 #include "server/completion_job.h"
 
-
 namespace pagedserve {
 namespace {
 
 const char* reason_name(GenerationFinishReason reason) {
   switch (reason) {
-    case GenerationFinishReason::stop: return "stop";
-    case GenerationFinishReason::length: return "length";
-    case GenerationFinishReason::abort: return "abort";
+    case GenerationFinishReason::stop:
+      return "stop";
+    case GenerationFinishReason::length:
+      return "length";
+    case GenerationFinishReason::abort:
+      return "abort";
   }
   return "abort";
 }
@@ -34,8 +36,8 @@ class CompletionJob::Sink : public GenerationSink {
   int choice_;
 };
 
-CompletionJob::CompletionJob(CompletionStart start, std::shared_ptr<CompletionBackend> backend, ServerState& state,
-                             std::shared_ptr<CompletionOutput> output, StrandPost post)
+CompletionJob::CompletionJob(CompletionStart start, std::shared_ptr<CompletionBackend> backend,
+                             ServerState& state, std::shared_ptr<CompletionOutput> output, StrandPost post)
     : start_(std::move(start)),
       backend_(std::move(backend)),
       state_(state),
@@ -49,9 +51,15 @@ GenerationSpec CompletionJob::spec_for(int prompt_index) const {
   const CompletionRequest& r = start_.request;
   GenerationSpec spec;
   spec.prompt_ids = start_.prompt_ids[prompt_index];
-  spec.sampling = {r.temperature,      r.top_p,           r.top_k,
-                   r.min_p,            r.presence_penalty, r.frequency_penalty,
-                   r.repetition_penalty, r.seed,           r.logprobs.value_or(0)};
+  spec.sampling = {r.temperature,
+                   r.top_p,
+                   r.top_k,
+                   r.min_p,
+                   r.presence_penalty,
+                   r.frequency_penalty,
+                   r.repetition_penalty,
+                   r.seed,
+                   r.logprobs.value_or(0)};
   spec.stop = {r.max_tokens, r.min_tokens, r.ignore_eos, r.stop_token_ids, r.stop};
   return spec;
 }
@@ -60,7 +68,8 @@ void CompletionJob::start() {
   if (!output_) return;
   if (!state_.begin_job(shared_from_this(), job_key_)) {
     done_ = true;
-    release_output()->respond(error_reply(ApiError::too_many_requests("Too many requests in flight; retry later")));
+    release_output()->respond(
+        error_reply(ApiError::too_many_requests("Too many requests in flight; retry later")));
     return;
   }
   admitted_ = true;
@@ -84,13 +93,15 @@ void CompletionJob::start() {
     request_ids_.push_back(*outcome.id);
   }
   if (!start_.request.stream) {
-    for (int c = 0; c < int(choices_.size()); ++c) choices_[c].text = start_.request.echo ? start_.prompt_texts[c / n] : "";
+    for (int c = 0; c < int(choices_.size()); ++c)
+      choices_[c].text = start_.request.echo ? start_.prompt_texts[c / n] : "";
     return;
   }
   output_->start_stream();
   if (start_.request.echo) {
     for (int c = 0; c < int(choices_.size()); ++c) {
-      output_->write_stream(sse_event(completion_chunk_json(header_, {c, start_.prompt_texts[c / n], std::nullopt, ""})));
+      output_->write_stream(
+          sse_event(completion_chunk_json(header_, {c, start_.prompt_texts[c / n], std::nullopt, ""})));
     }
   }
 }
@@ -130,7 +141,8 @@ void CompletionJob::on_delta(int c, const GenerationDelta& delta) {
       if (!choice.logprobs) choice.logprobs.emplace();
       ChoiceLogprobs& all = *choice.logprobs;
       all.tokens.insert(all.tokens.end(), lp->tokens.begin(), lp->tokens.end());
-      all.token_logprobs.insert(all.token_logprobs.end(), lp->token_logprobs.begin(), lp->token_logprobs.end());
+      all.token_logprobs.insert(all.token_logprobs.end(), lp->token_logprobs.begin(),
+                                lp->token_logprobs.end());
       all.top_logprobs.insert(all.top_logprobs.end(), lp->top_logprobs.begin(), lp->top_logprobs.end());
       all.text_offset.insert(all.text_offset.end(), lp->text_offset.begin(), lp->text_offset.end());
     }
@@ -151,7 +163,8 @@ void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
   if (start_.request.stream && finish.error.empty()) {
     std::optional<ChoiceLogprobs> lp;
     if (start_.request.logprobs) lp.emplace();
-    output_->write_stream(sse_event(completion_chunk_json(header_, {c, "", std::move(lp), choice.finish_reason})));
+    output_->write_stream(
+        sse_event(completion_chunk_json(header_, {c, "", std::move(lp), choice.finish_reason})));
   }
   if (++num_finished_ == int(choices_.size())) complete();
 }
@@ -160,11 +173,13 @@ void CompletionJob::complete() {
   done_ = true;
   if (admitted_) state_.end_job(job_key_);
   CompletionUsage usage;
-  for (std::size_t p = 0; p < start_.prompt_ids.size(); ++p) usage.prompt_tokens += int(start_.prompt_ids[p].size());
+  for (std::size_t p = 0; p < start_.prompt_ids.size(); ++p)
+    usage.prompt_tokens += int(start_.prompt_ids[p].size());
   for (const Choice& choice : choices_) usage.completion_tokens += choice.completion_tokens;
   std::shared_ptr<CompletionOutput> out = release_output();
   if (start_.request.stream) {
-    if (!engine_error_.empty()) out->write_stream(sse_event(error_body_json(ApiError::unavailable(engine_error_))));
+    if (!engine_error_.empty())
+      out->write_stream(sse_event(error_body_json(ApiError::unavailable(engine_error_))));
     if (start_.request.include_usage) out->write_stream(sse_event(usage_chunk_json(header_, usage)));
     out->write_stream(std::string(kSseDone));
     out->end_stream();

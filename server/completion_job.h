@@ -27,10 +27,10 @@ namespace pagedserve {
 class CompletionOutput {
  public:
   virtual ~CompletionOutput() = default;
-  virtual void respond(HttpReply reply) = 0;           // the whole non-streaming answer
-  virtual void start_stream() = 0;                     // 200 + SSE headers
+  virtual void respond(HttpReply reply) = 0;             // the whole non-streaming answer
+  virtual void start_stream() = 0;                       // 200 + SSE headers
   virtual void write_stream(std::string sse_bytes) = 0;  // already framed "data: ...\n\n"
-  virtual void end_stream() = 0;                       // after the last write
+  virtual void end_stream() = 0;                         // after the last write
 };
 
 using StrandPost = std::function<void(std::function<void()>)>;
@@ -61,8 +61,8 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
 
   void on_delta(int choice, const GenerationDelta& delta);     // strand
   void on_finish(int choice, const GenerationFinish& finish);  // strand
-  void complete();                                              // strand
-  void abort_on_strand();                                       // strand
+  void complete();                                             // strand
+  void abort_on_strand();                                      // strand
   ChoiceLogprobs logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens);
   GenerationSpec spec_for(int prompt_index) const;
   // The job holds its connection until the final answer is handed over, then lets go.

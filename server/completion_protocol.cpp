@@ -167,8 +167,8 @@ Error read_seed(const json& body, CompletionRequest& req) {
   const json* v = field(body, "seed");
   if (!v) return {};
   if (!v->is_number_integer()) return bad("'seed' must be an integer", "seed");
-  req.seed = v->is_number_unsigned() ? v->get<std::uint64_t>()
-                                     : static_cast<std::uint64_t>(v->get<std::int64_t>());
+  req.seed =
+      v->is_number_unsigned() ? v->get<std::uint64_t>() : static_cast<std::uint64_t>(v->get<std::int64_t>());
   return {};
 }
 
@@ -183,8 +183,9 @@ Error read_stream_options(const json& body, CompletionRequest& req) {
 Error read_model(const json& body, const ProtocolLimits& limits, CompletionRequest& req) {
   if (Error e = read_string(body, "model", req.model)) return e;
   if (!req.model.empty() && req.model != limits.served_model_name) {
-    ApiError error = ApiError::not_found("The model '" + req.model + "' does not exist; this server serves '" +
-                                         limits.served_model_name + "'");
+    ApiError error =
+        ApiError::not_found("The model '" + req.model + "' does not exist; this server serves '" +
+                            limits.served_model_name + "'");
     error.param = "model";
     error.code = "model_not_found";
     return error;
@@ -209,10 +210,10 @@ Error read_fields(const json& body, const ProtocolLimits& limits, CompletionRequ
   if (Error e = read_float(body, "min_p", req.min_p)) return e;
   if (Error e = range(req.min_p >= 0 && req.min_p <= 1, "'min_p' must be in [0, 1]", "min_p")) return e;
   if (Error e = read_int(body, "n", req.n)) return e;
-  if (Error e = range(req.n >= 1 && req.n <= limits.max_n,
-                      "'n' must be between 1 and " + std::to_string(limits.max_n) + ", got " +
-                          std::to_string(req.n),
-                      "n"))
+  if (Error e = range(
+          req.n >= 1 && req.n <= limits.max_n,
+          "'n' must be between 1 and " + std::to_string(limits.max_n) + ", got " + std::to_string(req.n),
+          "n"))
     return e;
   if (Error e = read_bool(body, "stream", req.stream)) return e;
   if (Error e = read_stream_options(body, req)) return e;
@@ -224,14 +225,14 @@ Error read_fields(const json& body, const ProtocolLimits& limits, CompletionRequ
   if (Error e = read_int(body, "logprobs", logprobs)) return e;
   if (field(body, "logprobs")) {
     if (Error e = range(logprobs >= 0 && logprobs <= limits.max_logprobs,
-                        "'logprobs' must be between 0 and " + std::to_string(limits.max_logprobs) +
-                            ", got " + std::to_string(logprobs),
+                        "'logprobs' must be between 0 and " + std::to_string(limits.max_logprobs) + ", got " +
+                            std::to_string(logprobs),
                         "logprobs"))
       return e;
     req.logprobs = logprobs;
   }
-  if (Error e = range(!(req.echo && req.logprobs), "'echo' together with 'logprobs' is not supported",
-                      "echo"))
+  if (Error e =
+          range(!(req.echo && req.logprobs), "'echo' together with 'logprobs' is not supported", "echo"))
     return e;
   if (Error e = read_float(body, "presence_penalty", req.presence_penalty)) return e;
   if (Error e = range(req.presence_penalty >= -2 && req.presence_penalty <= 2,

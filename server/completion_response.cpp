@@ -74,7 +74,8 @@ std::int64_t unix_time_now() {
       .count();
 }
 
-std::string completion_response_json(const CompletionHeader& header, const std::vector<CompletionChoice>& choices,
+std::string completion_response_json(const CompletionHeader& header,
+                                     const std::vector<CompletionChoice>& choices,
                                      const CompletionUsage& usage) {
   ordered_json body = header_json(header);
   ordered_json list = ordered_json::array();

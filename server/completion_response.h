@@ -33,7 +33,7 @@ struct CompletionUsage {
 
 // Identity shared by a response and all its chunks.
 struct CompletionHeader {
-  std::string id;  // "cmpl-" + random hex
+  std::string id;            // "cmpl-" + random hex
   std::int64_t created = 0;  // unix seconds
   std::string model;
 };
@@ -42,7 +42,8 @@ std::string make_completion_id();  // "cmpl-" + 32 hex digits; any thread
 std::int64_t unix_time_now();
 
 // The whole non-streaming body.
-std::string completion_response_json(const CompletionHeader& header, const std::vector<CompletionChoice>& choices,
+std::string completion_response_json(const CompletionHeader& header,
+                                     const std::vector<CompletionChoice>& choices,
                                      const CompletionUsage& usage);
 
 // One streamed chunk carrying one choice's delta; usage is null.

@@ -20,9 +20,12 @@ SteadyTime or_never(const std::optional<SteadyTime>& t) { return t.value_or(Stea
 
 GenerationFinishReason to_server(FinishReason reason) {
   switch (reason) {
-    case FinishReason::stop: return GenerationFinishReason::stop;
-    case FinishReason::length: return GenerationFinishReason::length;
-    case FinishReason::abort: return GenerationFinishReason::abort;
+    case FinishReason::stop:
+      return GenerationFinishReason::stop;
+    case FinishReason::length:
+      return GenerationFinishReason::length;
+    case FinishReason::abort:
+      return GenerationFinishReason::abort;
   }
   return GenerationFinishReason::abort;
 }
@@ -74,11 +77,12 @@ ModelConfig load_config_logged(const EngineSettings& s) {
   }
   spdlog::info("loading model config from {}/config.json", s.model_dir);
   ModelConfig config = load_model_config(s.model_dir);
-  spdlog::info("model: {} | {} layers, hidden {}, {} q heads / {} kv heads x {}, intermediate {}, vocab {}, "
-               "context {}, dtype {}",
-               config.architecture_name, config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-               config.num_key_value_heads, config.head_dim, config.intermediate_size, config.vocab_size,
-               config.max_position_embeddings, dtype_name(config.torch_dtype));
+  spdlog::info(
+      "model: {} | {} layers, hidden {}, {} q heads / {} kv heads x {}, intermediate {}, vocab {}, "
+      "context {}, dtype {}",
+      config.architecture_name, config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
+      config.num_key_value_heads, config.head_dim, config.intermediate_size, config.vocab_size,
+      config.max_position_embeddings, dtype_name(config.torch_dtype));
   return config;
 }
 
@@ -93,7 +97,8 @@ class EngineBackend final : public CompletionBackend {
                                             s.max_num_batched_tokens);
     } else {
       spdlog::info("loading weights from {} ...", s.model_dir);
-      model_ = std::make_unique<LlamaModel>(config_, CheckpointWeights{s.model_dir}, pool_, s.max_num_batched_tokens);
+      model_ = std::make_unique<LlamaModel>(config_, CheckpointWeights{s.model_dir}, pool_,
+                                            s.max_num_batched_tokens);
     }
     spdlog::info("weights ready in {:.2f} s ({:.1f} MiB of projections), {} CPU threads", seconds_since(t0),
                  double(model_->weights().bytes_read_per_step()) / (1 << 20), pool_.size());
@@ -108,8 +113,8 @@ class EngineBackend final : public CompletionBackend {
     kv.memory_budget_bytes = s.kv_cache_memory_bytes;
     cache_ = std::make_unique<KVCache>(kv);
     const long long capacity = (long long)cache_->num_pages() * cache_->page_size();
-    spdlog::info("KV cache: {} pages x {} tokens = {} tokens ({} per page, {:.1f} MiB, {})", cache_->num_pages(),
-                 cache_->page_size(), capacity, KVCache::bytes_per_page(kv),
+    spdlog::info("KV cache: {} pages x {} tokens = {} tokens ({} per page, {:.1f} MiB, {})",
+                 cache_->num_pages(), cache_->page_size(), capacity, KVCache::bytes_per_page(kv),
                  double(KVCache::bytes_per_page(kv)) * cache_->num_pages() / (1 << 20), s.kv_cache_dtype);
 
     max_model_len_ = config_.max_position_embeddings;
@@ -133,8 +138,9 @@ class EngineBackend final : public CompletionBackend {
     engine_config.scheduler.enable_prefix_caching = s.enable_prefix_caching;
     engine_ = std::make_unique<Engine>(engine_config, *model_, *cache_, tokenizer_);
     engine_->start();
-    spdlog::info("engine started: max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}, prefix caching {}",
-                 s.max_num_seqs, s.max_num_batched_tokens, max_model_len_, s.enable_prefix_caching ? "on" : "off");
+    spdlog::info(
+        "engine started: max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}, prefix caching {}",
+        s.max_num_seqs, s.max_num_batched_tokens, max_model_len_, s.enable_prefix_caching ? "on" : "off");
   }
 
   ~EngineBackend() override { engine_->stop(); }
@@ -143,9 +149,9 @@ class EngineBackend final : public CompletionBackend {
     RequestSpec request;
     request.prompt_ids = std::move(spec.prompt_ids);
     const GenerationSampling& g = spec.sampling;
-    request.sampling = {g.temperature,      g.top_p,           g.top_k,
-                        g.min_p,            g.presence_penalty, g.frequency_penalty,
-                        g.repetition_penalty, g.seed,          g.num_logprobs};
+    request.sampling = {
+        g.temperature,        g.top_p, g.top_k,       g.min_p, g.presence_penalty, g.frequency_penalty,
+        g.repetition_penalty, g.seed,  g.num_logprobs};
     request.stop.max_tokens = spec.stop.max_tokens;
     request.stop.min_tokens = spec.stop.min_tokens;
     request.stop.ignore_eos = spec.stop.ignore_eos;
@@ -174,7 +180,9 @@ class EngineBackend final : public CompletionBackend {
   std::vector<std::int32_t> tokenize(std::string_view text, bool add_special_tokens) const override {
     return tokenizer_.encode(text, add_special_tokens);
   }
-  std::string detokenize(std::span<const std::int32_t> ids) const override { return tokenizer_.decode(ids, false); }
+  std::string detokenize(std::span<const std::int32_t> ids) const override {
+    return tokenizer_.decode(ids, false);
+  }
   std::string token_text(std::int32_t id) const override {
     return tokenizer_.decode(std::span<const std::int32_t>(&id, 1), false);
   }

@@ -10,16 +10,16 @@ namespace pagedserve {
 
 struct EngineSettings {
   std::string model_dir;
-  std::string backend = "cpu";            // cpu | cuda
-  std::string load_format = "auto";       // auto (safetensors in model_dir) | dummy (seeded random weights)
-  std::uint64_t dummy_seed = 0;           // weights seed for load_format dummy
-  int threads = 0;                        // CPU kernel threads; 0 = one per core
-  int page_size = 16;                     // tokens per KV page
-  int max_num_seqs = 64;                  // running sequences per step at most
-  int max_num_batched_tokens = 2048;      // tokens computed per step at most
-  int max_model_len = 0;                  // 0 = the model's max_position_embeddings
+  std::string backend = "cpu";        // cpu | cuda
+  std::string load_format = "auto";   // auto (safetensors in model_dir) | dummy (seeded random weights)
+  std::uint64_t dummy_seed = 0;       // weights seed for load_format dummy
+  int threads = 0;                    // CPU kernel threads; 0 = one per core
+  int page_size = 16;                 // tokens per KV page
+  int max_num_seqs = 64;              // running sequences per step at most
+  int max_num_batched_tokens = 2048;  // tokens computed per step at most
+  int max_model_len = 0;              // 0 = the model's max_position_embeddings
   std::size_t kv_cache_memory_bytes = std::size_t(1) << 30;  // K and V of all layers
-  std::string kv_cache_dtype = "bf16";    // bf16 | f16 | f32
+  std::string kv_cache_dtype = "bf16";                       // bf16 | f16 | f32
   bool enable_prefix_caching = true;
 };
 

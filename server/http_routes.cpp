@@ -13,7 +13,9 @@ HttpReply json_reply(const json& body, int status = 200) {
   return HttpReply{status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
-ApiError loading_error() { return ApiError::unavailable("The model is still loading; retry when /health is 200"); }
+ApiError loading_error() {
+  return ApiError::unavailable("The model is still loading; retry when /health is 200");
+}
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -43,10 +45,12 @@ RouteResult completions(const HttpRequestView& request, ServerState& state) {
   CompletionStart start{std::move(std::get<CompletionRequest>(parsed)), {}, {}};
   for (const CompletionPrompt& prompt : start.request.prompts) {
     std::vector<std::int32_t> ids = prompt.text ? backend->tokenize(*prompt.text, true) : prompt.token_ids;
-    if (auto error = check_context_length(int(ids.size()), start.request.max_tokens, backend->max_model_len())) {
+    if (auto error =
+            check_context_length(int(ids.size()), start.request.max_tokens, backend->max_model_len())) {
       return error_reply(*error);
     }
-    start.prompt_texts.push_back(prompt.text ? *prompt.text : (start.request.echo ? backend->detokenize(ids) : ""));
+    start.prompt_texts.push_back(prompt.text ? *prompt.text
+                                             : (start.request.echo ? backend->detokenize(ids) : ""));
     start.prompt_ids.push_back(std::move(ids));
   }
   return start;
@@ -56,8 +60,9 @@ HttpReply models(ServerState& state) {
   auto backend = state.backend();
   if (!backend) return error_reply(loading_error());
   const std::string& name = state.options().served_model_name;
-  json model = {{"id", name},           {"object", "model"}, {"created", 0},
-                {"owned_by", "pagedserve"}, {"root", name},      {"max_model_len", backend->max_model_len()}};
+  json model = {{"id", name},   {"object", "model"},
+                {"created", 0}, {"owned_by", "pagedserve"},
+                {"root", name}, {"max_model_len", backend->max_model_len()}};
   return json_reply({{"object", "list"}, {"data", json::array({model})}});
 }
 
@@ -77,7 +82,8 @@ HttpReply metrics(ServerState& state) {
 // Reads the body as a JSON object, or answers why not.
 std::variant<json, ApiError> json_object(std::string_view body) {
   json parsed = json::parse(body, nullptr, false);
-  if (parsed.is_discarded()) return ApiError::invalid_request("The request body is not valid JSON", {}, "invalid_json");
+  if (parsed.is_discarded())
+    return ApiError::invalid_request("The request body is not valid JSON", {}, "invalid_json");
   if (!parsed.is_object()) return ApiError::invalid_request("The request body must be a JSON object");
   return parsed;
 }
@@ -95,7 +101,8 @@ HttpReply tokenize(const HttpRequestView& request, ServerState& state) {
   bool add_special = true;
   if (auto it = j.find("add_special_tokens"); it != j.end() && !it->is_null()) {
     if (!it->is_boolean()) {
-      return error_reply(ApiError::invalid_request("'add_special_tokens' must be a boolean", "add_special_tokens"));
+      return error_reply(
+          ApiError::invalid_request("'add_special_tokens' must be a boolean", "add_special_tokens"));
     }
     add_special = it->get<bool>();
   }
@@ -115,9 +122,11 @@ HttpReply detokenize(const HttpRequestView& request, ServerState& state) {
   }
   std::vector<std::int32_t> ids;
   for (const json& t : *tokens) {
-    if (!t.is_number_integer() || t.get<std::int64_t>() < 0 || t.get<std::int64_t>() >= backend->vocab_size() ||
+    if (!t.is_number_integer() || t.get<std::int64_t>() < 0 ||
+        t.get<std::int64_t>() >= backend->vocab_size() ||
         (t.is_number_unsigned() && t.get<std::uint64_t>() >= std::uint64_t(backend->vocab_size()))) {
-      return error_reply(ApiError::invalid_request("token id " + t.dump() + " is outside the vocabulary [0, " +
+      return error_reply(ApiError::invalid_request("token id " + t.dump() +
+                                                       " is outside the vocabulary [0, " +
                                                        std::to_string(backend->vocab_size()) + ")",
                                                    "tokens"));
     }
@@ -134,14 +143,16 @@ struct Route {
 
 }  // namespace
 
-HttpReply error_reply(const ApiError& error) { return HttpReply{error.status, "application/json", error_body_json(error), {}}; }
+HttpReply error_reply(const ApiError& error) {
+  return HttpReply{error.status, "application/json", error_body_json(error), {}};
+}
 
 RouteResult route_request(const HttpRequestView& request, ServerState& state) {
   const ServerOptions& o = state.options();
   const bool open_probe = !o.api_key_for_health_and_metrics;
-  static constexpr Route routes[] = {
-      {"/v1/completions", "POST", true}, {"/v1/models", "GET", true}, {"/health", "GET", false},
-      {"/metrics", "GET", false},        {"/tokenize", "POST", true}, {"/detokenize", "POST", true}};
+  static constexpr Route routes[] = {{"/v1/completions", "POST", true}, {"/v1/models", "GET", true},
+                                     {"/health", "GET", false},         {"/metrics", "GET", false},
+                                     {"/tokenize", "POST", true},       {"/detokenize", "POST", true}};
   std::string_view path = path_of(request.target);
   const Route* route = nullptr;
   for (const Route& r : routes) {
@@ -156,7 +167,8 @@ RouteResult route_request(const HttpRequestView& request, ServerState& state) {
     return reply;
   }
   if ((route->needs_key || !open_probe) && !authorized(request, o.api_key)) {
-    return error_reply(ApiError::unauthorized("Missing or wrong API key: send 'Authorization: Bearer <key>'"));
+    return error_reply(
+        ApiError::unauthorized("Missing or wrong API key: send 'Authorization: Bearer <key>'"));
   }
   if (path == "/v1/completions") return completions(request, state);
   if (path == "/v1/models") return models(state);

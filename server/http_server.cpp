@@ -24,7 +24,9 @@ using tcp = net::ip::tcp;
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, ServerMetrics& metrics)
-      : state_(std::move(options), metrics), acceptor_(net::make_strand(io_)), signals_(io_, SIGTERM, SIGINT) {}
+      : state_(std::move(options), metrics),
+        acceptor_(net::make_strand(io_)),
+        signals_(io_, SIGTERM, SIGINT) {}
 
   std::uint16_t start() {
     const ServerOptions& o = state_.options();
@@ -125,7 +127,9 @@ HttpServer::HttpServer(ServerOptions options, ServerMetrics& metrics)
 HttpServer::~HttpServer() { impl_->shutdown(); }
 
 std::uint16_t HttpServer::start() { return impl_->start(); }
-void HttpServer::set_backend(std::shared_ptr<CompletionBackend> backend) { impl_->state().set_backend(std::move(backend)); }
+void HttpServer::set_backend(std::shared_ptr<CompletionBackend> backend) {
+  impl_->state().set_backend(std::move(backend));
+}
 ServerState& HttpServer::state() { return impl_->state(); }
 void HttpServer::wait_for_shutdown_signal() { impl_->wait_for_shutdown_signal(); }
 void HttpServer::request_shutdown() { impl_->request_shutdown(); }

@@ -28,7 +28,9 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
  public:
   Session(tcp::socket socket, ServerState& state) : stream_(std::move(socket)), state_(state) {}
 
-  void run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); }); }
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  }
 
   // CompletionOutput, all on the strand.
   void respond(HttpReply reply) override {
@@ -48,10 +50,9 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
     stream_serializer_.emplace(*stream_response_);
     writing_ = true;
     stream_.expires_after(state_.options().write_timeout);
-    http::async_write_header(stream_, *stream_serializer_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               self->on_stream_written(ec);
-                             });
+    http::async_write_header(
+        stream_, *stream_serializer_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_stream_written(ec); });
   }
 
   void write_stream(std::string sse_bytes) override {
@@ -73,8 +74,9 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
     parser_->body_limit(state_.options().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(state_.options().max_header_bytes));
     stream_.expires_after(state_.options().idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
@@ -103,14 +105,15 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
   void on_read_error(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
-      return send_reply(error_reply(ApiError::body_too_large(
-          "The request body is over the limit of " + std::to_string(state_.options().max_body_bytes) + " bytes")));
+      return send_reply(
+          error_reply(ApiError::body_too_large("The request body is over the limit of " +
+                                               std::to_string(state_.options().max_body_bytes) + " bytes")));
     }
     if (ec == http::error::header_limit) {
       keep_alive_ = false;
-      HttpReply reply = error_reply(ApiError::invalid_request("The request headers are over the limit of " +
-                                                              std::to_string(state_.options().max_header_bytes) +
-                                                              " bytes"));
+      HttpReply reply = error_reply(
+          ApiError::invalid_request("The request headers are over the limit of " +
+                                    std::to_string(state_.options().max_header_bytes) + " bytes"));
       reply.status = 431;
       return send_reply(std::move(reply));
     }
@@ -132,9 +135,11 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
     if (auto* reply = std::get_if<HttpReply>(&result)) return send_reply(std::move(*reply));
     auto backend = state_.backend();
     auto self = shared_from_this();
-    job_ = std::make_shared<CompletionJob>(
-        std::move(std::get<CompletionStart>(result)), backend, state_, self,
-        [executor = stream_.get_executor()](std::function<void()> work) { net::post(executor, std::move(work)); });
+    job_ =
+        std::make_shared<CompletionJob>(std::move(std::get<CompletionStart>(result)), backend, state_, self,
+                                        [executor = stream_.get_executor()](std::function<void()> work) {
+                                          net::post(executor, std::move(work));
+                                        });
     watch_for_hang_up();
     job_->start();
   }
@@ -144,9 +149,9 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
   void watch_for_hang_up() {
     watching_ = true;
     const std::uint64_t generation = ++watch_generation_;
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), generation](beast::error_code ec) {
-      self->on_watch(ec, generation);
-    });
+    stream_.socket().async_wait(
+        tcp::socket::wait_read,
+        [self = shared_from_this(), generation](beast::error_code ec) { self->on_watch(ec, generation); });
   }
 
   void on_watch(beast::error_code ec, std::uint64_t generation) {
@@ -177,8 +182,8 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
 
   // --- writing -------------------------------------------------------------------------------
   void send_reply(HttpReply reply) {
-    auto response = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(reply.status),
-                                                                       version_ ? version_ : 11);
+    auto response = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(reply.status), version_ ? version_ : 11);
     response->set(http::field::server, "pagedserve");
     response->set(http::field::content_type, reply.content_type);
     for (auto& [name, value] : reply.headers) response->set(name, value);
@@ -186,10 +191,11 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
     response->body() = std::move(reply.body);
     response->prepare_payload();
     stream_.expires_after(state_.options().write_timeout);
-    http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-      if (ec || !response->keep_alive()) return self->close();
-      self->finish_exchange();
-    });
+    http::async_write(stream_, *response,
+                      [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                        if (ec || !response->keep_alive()) return self->close();
+                        self->finish_exchange();
+                      });
   }
 
   void flush_stream() {
@@ -199,21 +205,23 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
       pending_.clear();
       writing_ = true;
       stream_.expires_after(state_.options().write_timeout);
-      net::async_write(stream_, http::make_chunk(net::buffer(chunk_in_flight_)),
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_stream_written(ec); });
+      net::async_write(
+          stream_, http::make_chunk(net::buffer(chunk_in_flight_)),
+          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_stream_written(ec); });
       return;
     }
     if (stream_ended_ && !last_chunk_sent_) {
       last_chunk_sent_ = true;
       writing_ = true;
       stream_.expires_after(state_.options().write_timeout);
-      net::async_write(stream_, http::make_chunk_last(), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        self->writing_ = false;
-        if (ec) return self->close();
-        self->stop_watching();
-        if (!self->keep_alive_ || self->state_.draining()) return self->close();
-        self->finish_exchange();
-      });
+      net::async_write(stream_, http::make_chunk_last(),
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->writing_ = false;
+                         if (ec) return self->close();
+                         self->stop_watching();
+                         if (!self->keep_alive_ || self->state_.draining()) return self->close();
+                         self->finish_exchange();
+                       });
     }
   }
 

@@ -36,12 +36,13 @@ int run_serve(ServeCommand command) {
   ServerMetrics metrics(command.server.served_model_name);
   HttpServer server(command.server, metrics);  // declared before the backend: destroyed after it
   std::uint16_t port = server.start();
-  spdlog::info("listening on http://{}:{} (/health answers 503 until the model is loaded)", command.server.host,
-               port);
+  spdlog::info("listening on http://{}:{} (/health answers 503 until the model is loaded)",
+               command.server.host, port);
   std::shared_ptr<CompletionBackend> backend = load_engine_backend(command.engine);
   server.set_backend(backend);
-  spdlog::info("ready: serving '{}' on http://{}:{} (max_model_len {}, vocab {})", command.server.served_model_name,
-               command.server.host, port, backend->max_model_len(), backend->vocab_size());
+  spdlog::info("ready: serving '{}' on http://{}:{} (max_model_len {}, vocab {})",
+               command.server.served_model_name, command.server.host, port, backend->max_model_len(),
+               backend->vocab_size());
   server.wait_for_shutdown_signal();
   server.shutdown();
   backend.reset();  // stops the engine thread
@@ -68,7 +69,8 @@ int run_generate(const GenerateCommand& command) {
   std::shared_ptr<CompletionBackend> backend = load_engine_backend(command.engine);
   GenerationSpec spec;
   spec.prompt_ids = backend->tokenize(command.prompt, true);
-  if (auto error = check_context_length(int(spec.prompt_ids.size()), command.max_tokens, backend->max_model_len())) {
+  if (auto error =
+          check_context_length(int(spec.prompt_ids.size()), command.max_tokens, backend->max_model_len())) {
     throw SetupError("--prompt/--max-tokens", error->message);
   }
   spec.sampling.temperature = command.temperature;
@@ -86,7 +88,7 @@ int run_generate(const GenerateCommand& command) {
   std::fflush(stdout);
   const char* reason = finish.reason == GenerationFinishReason::stop     ? "stop"
                        : finish.reason == GenerationFinishReason::length ? "length"
-                                                                          : "abort";
+                                                                         : "abort";
   std::fprintf(stderr, "[generate] finish_reason=%s prompt_tokens=%d completion_tokens=%d\n", reason,
                finish.prompt_tokens, finish.completion_tokens);
   if (!finish.error.empty()) {

@@ -60,7 +60,8 @@ Histogram::Histogram(std::vector<double> upper_bounds)
 
 void Histogram::observe(double value) {
   // Prometheus buckets are inclusive upper bounds: value <= le.
-  std::size_t bucket = std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin();
+  std::size_t bucket =
+      std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin();
   std::lock_guard lock(mutex_);
   ++bucket_counts_[bucket];
   sum_ += value;
@@ -97,15 +98,22 @@ MetricsRegistry::Series& MetricsRegistry::series(const std::string& name, const 
   auto s = std::make_unique<Series>();
   s->labels = labels;
   switch (type) {
-    case Type::counter: s->counter = std::make_unique<Counter>(); break;
-    case Type::gauge: s->gauge = std::make_unique<Gauge>(); break;
-    case Type::histogram: s->histogram = std::make_unique<Histogram>(*upper_bounds); break;
+    case Type::counter:
+      s->counter = std::make_unique<Counter>();
+      break;
+    case Type::gauge:
+      s->gauge = std::make_unique<Gauge>();
+      break;
+    case Type::histogram:
+      s->histogram = std::make_unique<Histogram>(*upper_bounds);
+      break;
   }
   family->series.push_back(std::move(s));
   return *family->series.back();
 }
 
-Counter& MetricsRegistry::counter(const std::string& name, const std::string& help, const MetricLabels& labels) {
+Counter& MetricsRegistry::counter(const std::string& name, const std::string& help,
+                                  const MetricLabels& labels) {
   return *series(name, help, Type::counter, labels, nullptr).counter;
 }
 

@@ -68,8 +68,8 @@ class MetricsRegistry {
   // (a programming error, found by the first test that touches it).
   Counter& counter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
-  Histogram& histogram(const std::string& name, const std::string& help, const std::vector<double>& upper_bounds,
-                       const MetricLabels& labels = {});
+  Histogram& histogram(const std::string& name, const std::string& help,
+                       const std::vector<double>& upper_bounds, const MetricLabels& labels = {});
 
   // Text exposition format 0.0.4, families in registration order.
   std::string exposition() const;

@@ -20,8 +20,8 @@ double seconds_between(SteadyTime from, SteadyTime to) {
 }  // namespace
 
 const std::vector<double>& ttft_buckets() {
-  static const std::vector<double> buckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
-                                              0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,  10.0,
+  static const std::vector<double> buckets = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
+                                              0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
                                               20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
   return buckets;
 }
@@ -33,19 +33,21 @@ const std::vector<double>& tpot_buckets() {
 }
 
 const std::vector<double>& request_time_buckets() {
-  static const std::vector<double> buckets = {0.3,  0.5,  0.8,  1.0,   1.5,   2.0,   2.5,
-                                              5.0,  10.0, 15.0, 20.0,  30.0,  40.0,  50.0,
+  static const std::vector<double> buckets = {0.3,  0.5,   0.8,   1.0,   1.5,   2.0,    2.5,
+                                              5.0,  10.0,  15.0,  20.0,  30.0,  40.0,   50.0,
                                               60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
   return buckets;
 }
 
 ServerMetrics::ServerMetrics(std::string model_name)
     : model_name_(std::move(model_name)),
-      ttft_(registry_.histogram("pagedserve:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
-                                ttft_buckets(), model_label(model_name_))),
-      tpot_(registry_.histogram("pagedserve:time_per_output_token_seconds",
-                                "Histogram of mean time per output token after the first, per request, in seconds.",
-                                tpot_buckets(), model_label(model_name_))),
+      ttft_(registry_.histogram("pagedserve:time_to_first_token_seconds",
+                                "Histogram of time to first token in seconds.", ttft_buckets(),
+                                model_label(model_name_))),
+      tpot_(registry_.histogram(
+          "pagedserve:time_per_output_token_seconds",
+          "Histogram of mean time per output token after the first, per request, in seconds.", tpot_buckets(),
+          model_label(model_name_))),
       e2e_(registry_.histogram("pagedserve:e2e_request_latency_seconds",
                                "Histogram of end to end request latency in seconds.", request_time_buckets(),
                                model_label(model_name_))),
@@ -58,17 +60,18 @@ ServerMetrics::ServerMetrics(std::string model_name)
       decode_(registry_.histogram("pagedserve:request_decode_time_seconds",
                                   "Histogram of time from first token to finish, in seconds.",
                                   request_time_buckets(), model_label(model_name_))),
-      prompt_tokens_(registry_.counter("pagedserve:prompt_tokens_total", "Number of prefill tokens processed.",
-                                       model_label(model_name_))),
+      prompt_tokens_(registry_.counter("pagedserve:prompt_tokens_total",
+                                       "Number of prefill tokens processed.", model_label(model_name_))),
       generation_tokens_(registry_.counter("pagedserve:generation_tokens_total",
-                                           "Number of generation tokens processed.", model_label(model_name_))),
+                                           "Number of generation tokens processed.",
+                                           model_label(model_name_))),
       success_stop_(registry_.counter("pagedserve:request_success_total",
                                       "Count of finished requests by finish reason.",
                                       reason_labels(model_name_, "stop"))),
-      success_length_(registry_.counter("pagedserve:request_success_total", "",
-                                        reason_labels(model_name_, "length"))),
-      success_abort_(registry_.counter("pagedserve:request_success_total", "",
-                                       reason_labels(model_name_, "abort"))),
+      success_length_(
+          registry_.counter("pagedserve:request_success_total", "", reason_labels(model_name_, "length"))),
+      success_abort_(
+          registry_.counter("pagedserve:request_success_total", "", reason_labels(model_name_, "abort"))),
       preemptions_(registry_.counter("pagedserve:num_preemptions_total", "Cumulative number of preemptions.",
                                      model_label(model_name_))),
       prefix_queries_(registry_.counter("pagedserve:prefix_cache_queries_total",
@@ -77,17 +80,23 @@ ServerMetrics::ServerMetrics(std::string model_name)
                                      model_label(model_name_))),
       running_(registry_.gauge("pagedserve:num_requests_running", "Number of requests in the running batch.",
                                model_label(model_name_))),
-      waiting_(registry_.gauge("pagedserve:num_requests_waiting", "Number of requests waiting to be scheduled.",
-                               model_label(model_name_))),
+      waiting_(registry_.gauge("pagedserve:num_requests_waiting",
+                               "Number of requests waiting to be scheduled.", model_label(model_name_))),
       kv_usage_(registry_.gauge("pagedserve:kv_cache_usage_perc",
                                 "KV-cache usage as a fraction of its pages: 1 means 100 percent.",
                                 model_label(model_name_))) {}
 
 void ServerMetrics::record_finish(const GenerationFinish& finish) {
   switch (finish.reason) {
-    case GenerationFinishReason::stop: success_stop_.inc(); break;
-    case GenerationFinishReason::length: success_length_.inc(); break;
-    case GenerationFinishReason::abort: success_abort_.inc(); break;
+    case GenerationFinishReason::stop:
+      success_stop_.inc();
+      break;
+    case GenerationFinishReason::length:
+      success_length_.inc();
+      break;
+    case GenerationFinishReason::abort:
+      success_abort_.inc();
+      break;
   }
   const GenerationTimings& t = finish.timings;
   if (is_set(t.arrival) && is_set(t.finish)) e2e_.observe(seconds_between(t.arrival, t.finish));

@@ -13,8 +13,8 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8000;  // 0 = any free port (tests)
   int http_threads = 4;
-  std::string served_model_name;     // what /v1/models lists and requests may name
-  std::string api_key;               // empty = no authentication
+  std::string served_model_name;                // what /v1/models lists and requests may name
+  std::string api_key;                          // empty = no authentication
   bool api_key_for_health_and_metrics = false;  // /health and /metrics are open unless set
   std::size_t max_body_bytes = 4u << 20;
   std::size_t max_header_bytes = 16u << 10;

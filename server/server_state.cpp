@@ -18,7 +18,8 @@ void ServerState::set_backend(std::shared_ptr<CompletionBackend> backend) {
 
 bool ServerState::begin_job(const std::shared_ptr<CompletionJob>& job, std::uint64_t& job_key) {
   std::lock_guard lock(mutex_);
-  if (options_.max_concurrent_requests > 0 && int(jobs_.size()) >= options_.max_concurrent_requests) return false;
+  if (options_.max_concurrent_requests > 0 && int(jobs_.size()) >= options_.max_concurrent_requests)
+    return false;
   job_key = next_job_key_++;
   jobs_[job_key] = job;
   return true;

@@ -21,7 +21,8 @@ class CompletionJob;
 
 class ServerState {
  public:
-  ServerState(ServerOptions options, ServerMetrics& metrics) : options_(std::move(options)), metrics_(metrics) {}
+  ServerState(ServerOptions options, ServerMetrics& metrics)
+      : options_(std::move(options)), metrics_(metrics) {}
 
   const ServerOptions& options() const { return options_; }
   ServerMetrics& metrics() { return metrics_; }

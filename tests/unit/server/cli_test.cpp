@@ -15,9 +15,9 @@ CliResult parse(std::vector<std::string> args) {
 }
 
 TEST(Cli, ServeDefaultsAndFlags) {
-  CliResult r = parse({"serve", "--model", "models/tiny", "--port=9001", "--host", "0.0.0.0", "--max-num-seqs",
-                       "8", "--kv-cache-memory", "64MiB", "--api-key", "k", "--load-format", "dummy",
-                       "--enable-prefix-caching", "false", "--api-key-for-probes"});
+  CliResult r = parse({"serve", "--model", "models/tiny", "--port=9001", "--host", "0.0.0.0",
+                       "--max-num-seqs", "8", "--kv-cache-memory", "64MiB", "--api-key", "k", "--load-format",
+                       "dummy", "--enable-prefix-caching", "false", "--api-key-for-probes"});
   ASSERT_TRUE(std::holds_alternative<ServeCommand>(r)) << std::get<CliError>(r).message;
   const ServeCommand& c = std::get<ServeCommand>(r);
   EXPECT_EQ(c.engine.model_dir, "models/tiny");
@@ -68,7 +68,8 @@ TEST(Cli, Errors) {
   EXPECT_TRUE(std::holds_alternative<CliError>(parse({"serve", "--model", "m", "--port", "70000"})));
   EXPECT_TRUE(std::holds_alternative<CliError>(parse({"serve", "--model", "m", "--backend", "tpu"})));
   EXPECT_TRUE(std::holds_alternative<CliError>(parse({"serve", "--model", "m", "--page-size", "8"})));
-  EXPECT_TRUE(std::holds_alternative<CliError>(parse({"serve", "--model", "m", "--kv-cache-memory", "lots"})));
+  EXPECT_TRUE(
+      std::holds_alternative<CliError>(parse({"serve", "--model", "m", "--kv-cache-memory", "lots"})));
   EXPECT_TRUE(std::holds_alternative<CliError>(parse({"serve", "--model", "m", "--bogus", "1"})));
   EXPECT_TRUE(std::holds_alternative<CliError>(parse({"serve", "--model"})));
   EXPECT_TRUE(std::holds_alternative<CliError>(parse({"generate", "--model", "m", "--temperature", "-1"})));
@@ -78,22 +79,23 @@ TEST(Cli, HelpDocumentsEveryFlag) {
   CliResult r = parse({"serve", "--help"});
   ASSERT_TRUE(std::holds_alternative<HelpText>(r));
   const std::string& help = std::get<HelpText>(r).text;
-  for (const char* flag : {"--model", "--config", "--host", "--port", "--backend", "--page-size", "--max-num-seqs",
-                           "--max-num-batched-tokens", "--kv-cache-memory", "--api-key", "--load-format",
-                           "--threads", "--shutdown-timeout", "--max-body-bytes"}) {
+  for (const char* flag : {"--model", "--config", "--host", "--port", "--backend", "--page-size",
+                           "--max-num-seqs", "--max-num-batched-tokens", "--kv-cache-memory", "--api-key",
+                           "--load-format", "--threads", "--shutdown-timeout", "--max-body-bytes"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
   CliResult g = parse({"generate", "--help"});
   ASSERT_TRUE(std::holds_alternative<HelpText>(g));
-  for (const char* flag : {"--prompt", "--max-tokens", "--temperature", "--top-p", "--top-k", "--seed", "--backend"}) {
+  for (const char* flag :
+       {"--prompt", "--max-tokens", "--temperature", "--top-p", "--top-k", "--seed", "--backend"}) {
     EXPECT_NE(std::get<HelpText>(g).text.find(flag), std::string::npos) << flag;
   }
   EXPECT_TRUE(std::holds_alternative<HelpText>(parse({"--help"})));
 }
 
 TEST(Cli, Generate) {
-  CliResult r = parse({"generate", "--model", "m", "--prompt", "Hello", "--max-tokens", "5", "--temperature", "0",
-                       "--top-k", "3", "--seed", "7"});
+  CliResult r = parse({"generate", "--model", "m", "--prompt", "Hello", "--max-tokens", "5", "--temperature",
+                       "0", "--top-k", "3", "--seed", "7"});
   ASSERT_TRUE(std::holds_alternative<GenerateCommand>(r)) << std::get<CliError>(r).message;
   const GenerateCommand& c = std::get<GenerateCommand>(r);
   EXPECT_EQ(c.prompt, "Hello");
@@ -104,7 +106,8 @@ TEST(Cli, Generate) {
 }
 
 TEST(Cli, ShippedDefaultConfigParses) {
-  CliResult r = parse({"serve", "--config", std::string(PAGEDSERVE_SOURCE_DIR) + "/configs/default.json", "--model", "m"});
+  CliResult r = parse(
+      {"serve", "--config", std::string(PAGEDSERVE_SOURCE_DIR) + "/configs/default.json", "--model", "m"});
   ASSERT_TRUE(std::holds_alternative<ServeCommand>(r)) << std::get<CliError>(r).message;
   EXPECT_EQ(std::get<ServeCommand>(r).server.port, 8000);
 }

@@ -99,7 +99,9 @@ TEST(CompletionProtocol, StopAsSingleString) {
   EXPECT_EQ(parse_ok(R"({"prompt": "x", "stop": "\n"})").stop, (std::vector<std::string>{"\n"}));
 }
 
-TEST(CompletionProtocol, TopKZeroMeansOff) { EXPECT_EQ(parse_ok(R"({"prompt": "x", "top_k": 0})").top_k, -1); }
+TEST(CompletionProtocol, TopKZeroMeansOff) {
+  EXPECT_EQ(parse_ok(R"({"prompt": "x", "top_k": 0})").top_k, -1);
+}
 
 TEST(CompletionProtocol, LogprobsZeroIsAllowed) {
   EXPECT_EQ(parse_ok(R"({"prompt": "x", "logprobs": 0})").logprobs, 0);
@@ -141,22 +143,26 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"prompt": "x", "max_tokens": 99999999999})", "max_tokens"},
         BadCase{R"({"prompt": "x", "temperature": "hot"})", "temperature"},
         BadCase{R"({"prompt": "x", "temperature": -0.1})", "temperature"},
-        BadCase{R"({"prompt": "x", "top_p": 0})", "top_p"}, BadCase{R"({"prompt": "x", "top_p": 1.5})", "top_p"},
-        BadCase{R"({"prompt": "x", "top_k": -2})", "top_k"}, BadCase{R"({"prompt": "x", "top_k": 2.5})", "top_k"},
+        BadCase{R"({"prompt": "x", "top_p": 0})", "top_p"},
+        BadCase{R"({"prompt": "x", "top_p": 1.5})", "top_p"},
+        BadCase{R"({"prompt": "x", "top_k": -2})", "top_k"},
+        BadCase{R"({"prompt": "x", "top_k": 2.5})", "top_k"},
         BadCase{R"({"prompt": "x", "min_p": 2})", "min_p"}, BadCase{R"({"prompt": "x", "n": 0})", "n"},
         BadCase{R"({"prompt": "x", "n": 17})", "n"}, BadCase{R"({"prompt": "x", "n": true})", "n"},
         BadCase{R"({"prompt": "x", "stream": "yes"})", "stream"},
         BadCase{R"({"prompt": "x", "stream_options": {"include_usage": true}})", "stream_options"},
         BadCase{R"({"prompt": "x", "stream": false, "stream_options": {}})", "stream_options"},
         BadCase{R"({"prompt": "x", "stream": true, "stream_options": 3})", "stream_options"},
-        BadCase{R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": 1}})", "include_usage"},
-        BadCase{R"({"prompt": "x", "stop": 3})", "stop"}, BadCase{R"({"prompt": "x", "stop": ["a", 3]})", "stop"},
+        BadCase{R"({"prompt": "x", "stream": true, "stream_options": {"include_usage": 1}})",
+                "include_usage"},
+        BadCase{R"({"prompt": "x", "stop": 3})", "stop"},
+        BadCase{R"({"prompt": "x", "stop": ["a", 3]})", "stop"},
         BadCase{R"({"prompt": "x", "stop": [""]})", "stop"},
         BadCase{R"({"prompt": "x", "stop_token_ids": 3})", "stop_token_ids"},
         BadCase{R"({"prompt": "x", "stop_token_ids": [-1]})", "stop_token_ids"},
         BadCase{R"({"prompt": "x", "stop_token_ids": [1000]})", "stop_token_ids"},
-        BadCase{R"({"prompt": "x", "seed": "s"})", "seed"}, BadCase{R"({"prompt": "x", "seed": 1.5})", "seed"},
-        BadCase{R"({"prompt": "x", "echo": 1})", "echo"},
+        BadCase{R"({"prompt": "x", "seed": "s"})", "seed"},
+        BadCase{R"({"prompt": "x", "seed": 1.5})", "seed"}, BadCase{R"({"prompt": "x", "echo": 1})", "echo"},
         BadCase{R"({"prompt": "x", "logprobs": -1})", "logprobs"},
         BadCase{R"({"prompt": "x", "logprobs": 21})", "logprobs"},
         BadCase{R"({"prompt": "x", "logprobs": true})", "logprobs"},
@@ -167,7 +173,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"prompt": "x", "ignore_eos": "no"})", "ignore_eos"},
         BadCase{R"({"prompt": "x", "min_tokens": -1})", "min_tokens"},
         BadCase{R"({"prompt": "x", "max_tokens": 4, "min_tokens": 5})", "min_tokens"},
-        BadCase{R"({"prompt": "x", "user": 7})", "user"}, BadCase{R"({"prompt": "x", "model": 7})", "model"}));
+        BadCase{R"({"prompt": "x", "user": 7})", "user"},
+        BadCase{R"({"prompt": "x", "model": 7})", "model"}));
 
 TEST(CompletionProtocol, UnknownModelIs404) {
   ApiError e = parse_error(R"({"prompt": "x", "model": "gpt-4"})");

@@ -62,7 +62,8 @@ void expect_error(const HttpResult& r, int status, const std::string& type) {
 TEST_F(HttpServerTest, HealthIs503WhileLoadingThen200) {
   start({}, /*with_backend=*/false);
   expect_error(http_call(port_, "GET", "/health"), 503, "service_unavailable_error");
-  expect_error(http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi"})"), 503, "service_unavailable_error");
+  expect_error(http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi"})"), 503,
+               "service_unavailable_error");
   EXPECT_EQ(http_call(port_, "GET", "/metrics").status, 200);
   server_->set_backend(backend_);
   EXPECT_EQ(http_call(port_, "GET", "/health").status, 200);
@@ -138,7 +139,8 @@ TEST_F(HttpServerTest, NonStreamingCompletionWithPromptsAndN) {
 
 TEST_F(HttpServerTest, EchoPrependsThePrompt) {
   start();
-  json body = json::parse(http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi ","echo":true,"max_tokens":1})").body);
+  json body = json::parse(
+      http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi ","echo":true,"max_tokens":1})").body);
   EXPECT_EQ(body["choices"][0]["text"], "hi t0 ");
 }
 
@@ -148,7 +150,8 @@ TEST_F(HttpServerTest, RefusedSubmissionIsAnErrorAndNothingLeaks) {
   for (int i = 0; i < 50; ++i) long_ids += std::string(i ? "," : "") + "1";
   long_ids += "]";
   // Two prompts: the first is submitted, the second refused -> the first is aborted, one 400.
-  HttpResult r = http_call(port_, "POST", "/v1/completions", R"({"prompt":[[1,2],)" + long_ids + R"(],"max_tokens":1})");
+  HttpResult r =
+      http_call(port_, "POST", "/v1/completions", R"({"prompt":[[1,2],)" + long_ids + R"(],"max_tokens":1})");
   expect_error(r, 400, "invalid_request_error");
   EXPECT_NE(r.body.find("too long for the pool"), std::string::npos) << r.body;
   EXPECT_TRUE(eventually([&] { return backend_->live_requests() == 0; }));
@@ -196,8 +199,9 @@ std::vector<json> sse_events(const std::string& body, bool& saw_done) {
 
 TEST_F(HttpServerTest, StreamingChunksUsageAndDone) {
   start();
-  HttpResult r = http_call(port_, "POST", "/v1/completions",
-                           R"({"prompt":"ab","n":2,"max_tokens":3,"stream":true,"stream_options":{"include_usage":true}})");
+  HttpResult r = http_call(
+      port_, "POST", "/v1/completions",
+      R"({"prompt":"ab","n":2,"max_tokens":3,"stream":true,"stream_options":{"include_usage":true}})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.headers["content-type"], "text/event-stream");
   bool done = false;
@@ -228,7 +232,8 @@ TEST_F(HttpServerTest, StreamingChunksUsageAndDone) {
 
 TEST_F(HttpServerTest, StreamWithoutUsageHasNoUsageChunk) {
   start();
-  HttpResult r = http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":2,"stream":true})");
+  HttpResult r =
+      http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":2,"stream":true})");
   bool done = false;
   std::vector<json> events = sse_events(r.body, done);
   EXPECT_TRUE(done);
@@ -239,7 +244,8 @@ TEST_F(HttpServerTest, StreamWithoutUsageHasNoUsageChunk) {
 // it is a 503 with the error body.
 TEST_F(HttpServerTest, EngineErrorMidStream) {
   start();
-  HttpResult r = http_call(port_, "POST", "/v1/completions", R"({"prompt":"\bx","max_tokens":5,"stream":true})");
+  HttpResult r =
+      http_call(port_, "POST", "/v1/completions", R"({"prompt":"\bx","max_tokens":5,"stream":true})");
   ASSERT_EQ(r.status, 200);
   bool done = false;
   std::vector<json> events = sse_events(r.body, done);
@@ -259,7 +265,8 @@ TEST_F(HttpServerTest, HangUpAbortsTheRequest) {
     SCOPED_TRACE(stream ? "stream" : "non-stream");
     int fd = testing::connect_local(port_);
     ASSERT_GE(fd, 0);
-    std::string body = std::string(R"({"prompt":"\u0007x","max_tokens":5,"stream":)") + (stream ? "true" : "false") + "}";
+    std::string body =
+        std::string(R"({"prompt":"\u0007x","max_tokens":5,"stream":)") + (stream ? "true" : "false") + "}";
     ASSERT_TRUE(testing::send_all(fd, testing::request_text("POST", "/v1/completions", body, "")));
     ASSERT_TRUE(eventually([&] { return backend_->holding() == 1; }));
     if (stream) {
@@ -271,8 +278,9 @@ TEST_F(HttpServerTest, HangUpAbortsTheRequest) {
     EXPECT_TRUE(eventually([&] { return server_->state().jobs_in_flight() == 0; }));
   }
   std::string text = http_call(port_, "GET", "/metrics").body;
-  EXPECT_NE(text.find("pagedserve:request_success_total{model_name=\"scripted\",finished_reason=\"abort\"} 2"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("pagedserve:request_success_total{model_name=\"scripted\",finished_reason=\"abort\"} 2"),
+      std::string::npos)
       << text;
 }
 
@@ -310,8 +318,9 @@ TEST_F(HttpServerTest, ShutdownAbortsWhatDoesNotFinishInTime) {
   options.shutdown_timeout = std::chrono::seconds(0);
   start(options);
   int fd = testing::connect_local(port_);
-  ASSERT_TRUE(testing::send_all(fd, testing::request_text("POST", "/v1/completions",
-                                                          R"({"prompt":"\u0007x","max_tokens":5,"stream":true})", "")));
+  ASSERT_TRUE(testing::send_all(
+      fd, testing::request_text("POST", "/v1/completions",
+                                R"({"prompt":"\u0007x","max_tokens":5,"stream":true})", "")));
   ASSERT_TRUE(eventually([&] { return backend_->holding() == 1; }));
   std::thread reader([&] {
     std::string raw;
@@ -334,10 +343,12 @@ TEST_F(HttpServerTest, MetricsCountEveryFinishedRequest) {
     ASSERT_EQ(http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":2})").status, 200);
   }
   std::string text = http_call(port_, "GET", "/metrics").body;
-  EXPECT_NE(text.find("pagedserve:e2e_request_latency_seconds_count{model_name=\"scripted\"} 3"), std::string::npos)
+  EXPECT_NE(text.find("pagedserve:e2e_request_latency_seconds_count{model_name=\"scripted\"} 3"),
+            std::string::npos)
       << text;
-  EXPECT_NE(text.find("pagedserve:request_success_total{model_name=\"scripted\",finished_reason=\"length\"} 3"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("pagedserve:request_success_total{model_name=\"scripted\",finished_reason=\"length\"} 3"),
+      std::string::npos);
   EXPECT_NE(text.find("pagedserve:generation_tokens_total{model_name=\"scripted\"} 6"), std::string::npos);
   EXPECT_NE(text.find("pagedserve:num_requests_running{model_name=\"scripted\"} 0"), std::string::npos);
 }

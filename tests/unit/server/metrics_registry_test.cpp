@@ -25,9 +25,9 @@ TEST(MetricsRegistry, CounterAndGaugeText) {
 TEST(MetricsRegistry, HistogramBucketsAreCumulativeAndInclusive) {
   MetricsRegistry registry;
   Histogram& h = registry.histogram("lat_seconds", "Latency.", {0.1, 1.0}, {{"model_name", "m"}});
-  h.observe(0.1);   // on the bound: counts in le="0.1"
+  h.observe(0.1);  // on the bound: counts in le="0.1"
   h.observe(0.5);
-  h.observe(7.0);   // only +Inf
+  h.observe(7.0);  // only +Inf
   EXPECT_EQ(registry.exposition(),
             "# HELP lat_seconds Latency.\n"
             "# TYPE lat_seconds histogram\n"

@@ -1,7 +1,7 @@
 // A test double for the engine: a CompletionBackend whose own thread plays a fixed script.
 // Each request emits `max_tokens` tokens (ids 1000 + i, text "t<i> ") one delta each, then
-// finishes with "length"; prompts over kPoolLimit ids are refused; prompts whose first id is kHoldToken instead hold after one token until
-// aborted. Tokenizer: one id per byte (id = byte value), vocabulary 2000.
+// finishes with "length"; prompts over kPoolLimit ids are refused; prompts whose first id is kHoldToken
+// instead hold after one token until aborted. Tokenizer: one id per byte (id = byte value), vocabulary 2000.
 #pragma once
 
 #include <condition_variable>
@@ -131,7 +131,8 @@ class ScriptedBackend : public CompletionBackend {
         }
         GenerationDelta delta;
         GeneratedToken token{1000 + r.emitted, -0.25f * float(r.emitted + 1), {}};
-        for (int k = 0; k < r.spec.sampling.num_logprobs; ++k) token.top_logprobs.emplace_back(1000 + k, -1.0f * k);
+        for (int k = 0; k < r.spec.sampling.num_logprobs; ++k)
+          token.top_logprobs.emplace_back(1000 + k, -1.0f * k);
         delta.tokens.push_back(token);
         delta.text = token_text(token.token);
         ++r.emitted;
