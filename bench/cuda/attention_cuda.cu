@@ -290,6 +290,10 @@ int main(int argc, char** argv) {
       {"prefill 1 x 8192 causal", 16, {}, 0, repeat(1, {8192, 8192}), "TFLOP/s", 300},
       {"prefill 4 x 2048 causal", 16, {}, 0, repeat(4, {2048, 2048}), "TFLOP/s", 300},
       {"mixed 16 x L=4096 decode + 2 x 1024 on 1024", 16, repeat(16, {4096, 1}), 16, repeat(2, {2048, 1024}), "us", 400},
+      // Diagnostics (no target): how prefill throughput scales with sequence length.
+      {"prefill 1 x 2048 causal", 16, {}, 0, repeat(1, {2048, 2048}), "TFLOP/s", 0},
+      {"prefill 2 x 4096 causal", 16, {}, 0, repeat(2, {4096, 4096}), "TFLOP/s", 0},
+      {"prefill 16 x 512 causal", 16, {}, 0, repeat(16, {512, 512}), "TFLOP/s", 0},
   };
   std::printf("%-44s %10s %14s %10s\n", "case", "time", "rate", "target");
   std::vector<Result> results;

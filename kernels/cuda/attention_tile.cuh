@@ -11,8 +11,8 @@
 //                       tile and merge at the end. Persistent grid: each CTA derives the split
 //                       (chunks per row) from seq_lens itself and strides over (row, chunk, head)
 //                       items. Split rows leave partials for combine_decode_kernel.
-//   prefill (!kDecode): 128 packed rows per CTA (4 warps x 32 rows for head_dim <= 128, 8 x 16
-//                       for 256), one Q tile per CTA; the grid is sized from num_tokens and
+//   prefill (!kDecode): 128 packed rows per CTA (4 warps x 32 rows) for head_dim <= 128, 8 x 16
+//                       rows for 256, one Q tile per CTA; the grid is sized from num_tokens and
 //                       capacity, and each CTA finds its sequence by a binary search over
 //                       per-sequence tile counts computed from query_start_len. Each tile streams only its visible K prefix; masks are
 //                       applied only on tiles that cross the causal diagonal or the tail.
@@ -42,6 +42,15 @@ namespace pagedserve::cuda_detail {
 #ifndef PAGEDSERVE_PREFILL_MIN_BLOCKS  // for head_dim <= 128; 256 fits one CTA per SM anyway
 #define PAGEDSERVE_PREFILL_MIN_BLOCKS 2
 #endif
+#ifndef PAGEDSERVE_PREFILL_KEYS  // keys per prefill K/V tile for head_dim <= 128
+#define PAGEDSERVE_PREFILL_KEYS 64
+#endif
+#ifndef PAGEDSERVE_PREFILL_STAGES
+#define PAGEDSERVE_PREFILL_STAGES 2
+#endif
+#ifndef PAGEDSERVE_PREFILL_LAZY_RESCALE
+#define PAGEDSERVE_PREFILL_LAZY_RESCALE 1
+#endif
 #ifndef PAGEDSERVE_PREFILL_Q_IN_REGISTERS
 #define PAGEDSERVE_PREFILL_Q_IN_REGISTERS 0
 #endif
@@ -49,12 +58,14 @@ namespace pagedserve::cuda_detail {
 #define PAGEDSERVE_DECODE_STAGES 3
 #endif
 
-#ifndef PAGEDSERVE_PREFILL_ROWS
+#ifndef PAGEDSERVE_PREFILL_ROWS  // for head_dim <= 128; 256 keeps 128 (8 warps x 16 rows)
 #define PAGEDSERVE_PREFILL_ROWS 128
 #endif
 
-// Packed rows per prefill CTA, the same for every head_dim.
-inline constexpr int kPrefillRows = PAGEDSERVE_PREFILL_ROWS;
+// The running max a prefill row exponentiates against may lag the true max by up to this much
+// (base 2): the accumulators are rescaled only when some row's max grows past it, so P stays
+// <= 2^8 and most tiles skip the rescale (FlashAttention-4's lazy rescaling).
+inline constexpr float kLazyRescaleThreshold = 8.0f;
 
 template <int D, bool kDecode>
 struct AttentionConfig {
@@ -64,16 +75,19 @@ struct AttentionConfig {
   // bandwidth, not the tensor pipe, bounded the 16-row version). head_dim 256 would not fit the
   // accumulators of 32 rows in registers.
   static constexpr int kMTiles = (kDecode || D > 128) ? 1 : PAGEDSERVE_PREFILL_MTILES;
-  static constexpr int kWarps = kDecode ? 4 : kPrefillRows / (16 * kMTiles);
+  static constexpr int kRows = kDecode ? 16 : (D <= 128 ? PAGEDSERVE_PREFILL_ROWS : 128);  // packed rows per CTA
+  static constexpr int kWarps = kDecode ? 4 : kRows / (16 * kMTiles);
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kRows = kDecode ? 16 : kPrefillRows;  // packed rows per CTA
-  static constexpr int kKeys = (kDecode || D <= 128) ? 64 : 32;  // keys per K/V tile
+  static constexpr int kKeys = kDecode ? 64 : (D <= 128 ? PAGEDSERVE_PREFILL_KEYS : 32);  // keys per K/V tile
   static constexpr int kWarpKeys = kDecode ? kKeys / kWarps : kKeys;  // keys each warp scores
-  static constexpr int kStages = kDecode ? PAGEDSERVE_DECODE_STAGES : 2;
+  static constexpr int kStages = kDecode ? PAGEDSERVE_DECODE_STAGES : PAGEDSERVE_PREFILL_STAGES;
+  static constexpr bool kLazyRescale = !kDecode && PAGEDSERVE_PREFILL_LAZY_RESCALE;
   static constexpr int kStride = D + 8;  // shared row stride (elements): +16 B kills bank conflicts
   static constexpr bool kQInRegisters = D <= 128 && (kDecode || PAGEDSERVE_PREFILL_Q_IN_REGISTERS);  // D = 256 would spill
-  // Prefill: two CTAs per SM hide mma/ldmatrix latency better than one CTA with Q in
-  // registers (measured +3% at 1x8192, 4x2048 with 16-row warps); Q comes from shared memory.
+  // Prefill: two CTAs of 4 warps x 32 rows per SM (with lazy rescaling) measured the same as one
+  // CTA of 8 warps x 32 rows at 1x8192 (306 TFLOP/s) and a little better on short prompts
+  // (16x512: 173 vs 165-168), with half the shared memory per CTA. Q is read from shared memory
+  // at every k-step (32 rows of Q would not fit the registers).
   static constexpr int kMinBlocks = (kDecode || D > 128) ? 1 : PAGEDSERVE_PREFILL_MIN_BLOCKS;
   static constexpr int kChunksPerRow = D / 8;  // 16-byte chunks per head row
   static_assert(kDecode || kWarps * 16 * kMTiles == kRows, "prefill warps must cover the Q tile");
@@ -320,35 +334,90 @@ struct AttentionTile {
       }
 
       // Online softmax: new running max, rescale what was accumulated, exponentiate.
+      if constexpr (Cfg::kLazyRescale) {
+        float new_max[kMTiles][2];
+        bool grow = false;
 #pragma unroll
-      for (int m = 0; m < kMTiles; ++m) {
+        for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          float tile_max = -INFINITY;
+          for (int i = 0; i < 2; ++i) {
+            float tile_max = -INFINITY;
 #pragma unroll
-          for (int nb = 0; nb < kScoreBlocks; ++nb) {
-            tile_max = fmaxf(tile_max, fmaxf(score[m][nb][2 * i], score[m][nb][2 * i + 1]));
+            for (int nb = 0; nb < kScoreBlocks; ++nb) {
+              tile_max = fmaxf(tile_max, fmaxf(score[m][nb][2 * i], score[m][nb][2 * i + 1]));
+            }
+            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+            new_max[m][i] = tile_max > row_max[m][i] + kLazyRescaleThreshold ? tile_max : row_max[m][i];
+            grow |= new_max[m][i] != row_max[m][i];
           }
-          tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-          tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-          const float new_max = fmaxf(row_max[m][i], tile_max);
-          // A row that has seen only masked keys keeps max -inf; subtract 0 then so exp2 gives 0.
-          const float base = new_max == -INFINITY ? 0.0f : new_max;
-          const float rescale = exp2f(row_max[m][i] - base);
-          row_max[m][i] = new_max;
-          row_sum[m][i] *= rescale;
+        }
+        // Warp-uniform: most tiles after the first leave every row's max within the threshold.
+        if (__any_sync(0xffffffffu, grow)) {
 #pragma unroll
-          for (int nb = 0; nb < kOutBlocks; ++nb) {
-            acc[m][nb][2 * i] *= rescale;
-            acc[m][nb][2 * i + 1] *= rescale;
+          for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+              // Unchanged rows keep 1 (also at -inf, where the difference would be NaN); a row
+              // leaving -inf gets 0, its accumulators being 0 anyway.
+              const float rescale = new_max[m][i] == row_max[m][i] ? 1.0f : exp2f(row_max[m][i] - new_max[m][i]);
+              row_max[m][i] = new_max[m][i];
+              row_sum[m][i] *= rescale;
+#pragma unroll
+              for (int nb = 0; nb < kOutBlocks; ++nb) {
+                acc[m][nb][2 * i] *= rescale;
+                acc[m][nb][2 * i + 1] *= rescale;
+              }
+            }
           }
+        }
 #pragma unroll
-          for (int nb = 0; nb < kScoreBlocks; ++nb) {
-            const float p0 = exp2f(score[m][nb][2 * i] - base);
-            const float p1 = exp2f(score[m][nb][2 * i + 1] - base);
-            score[m][nb][2 * i] = p0;
-            score[m][nb][2 * i + 1] = p1;
-            row_sum[m][i] += p0 + p1;
+        for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+          for (int i = 0; i < 2; ++i) {
+            // A row that has seen only masked keys keeps max -inf; subtract 0 then so exp2 gives 0.
+            const float base = row_max[m][i] == -INFINITY ? 0.0f : row_max[m][i];
+#pragma unroll
+            for (int nb = 0; nb < kScoreBlocks; ++nb) {
+              const float p0 = exp2f(score[m][nb][2 * i] - base);
+              const float p1 = exp2f(score[m][nb][2 * i + 1] - base);
+              score[m][nb][2 * i] = p0;
+              score[m][nb][2 * i + 1] = p1;
+              row_sum[m][i] += p0 + p1;
+            }
+          }
+        }
+      } else {
+#pragma unroll
+        for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+          for (int i = 0; i < 2; ++i) {
+            float tile_max = -INFINITY;
+#pragma unroll
+            for (int nb = 0; nb < kScoreBlocks; ++nb) {
+              tile_max = fmaxf(tile_max, fmaxf(score[m][nb][2 * i], score[m][nb][2 * i + 1]));
+            }
+            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+            const float new_max = fmaxf(row_max[m][i], tile_max);
+            // A row that has seen only masked keys keeps max -inf; subtract 0 then so exp2 gives 0.
+            const float base = new_max == -INFINITY ? 0.0f : new_max;
+            const float rescale = exp2f(row_max[m][i] - base);
+            row_max[m][i] = new_max;
+            row_sum[m][i] *= rescale;
+#pragma unroll
+            for (int nb = 0; nb < kOutBlocks; ++nb) {
+              acc[m][nb][2 * i] *= rescale;
+              acc[m][nb][2 * i + 1] *= rescale;
+            }
+#pragma unroll
+            for (int nb = 0; nb < kScoreBlocks; ++nb) {
+              const float p0 = exp2f(score[m][nb][2 * i] - base);
+              const float p1 = exp2f(score[m][nb][2 * i + 1] - base);
+              score[m][nb][2 * i] = p0;
+              score[m][nb][2 * i + 1] = p1;
+              row_sum[m][i] += p0 + p1;
+            }
           }
         }
       }

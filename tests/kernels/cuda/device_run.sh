@@ -24,8 +24,8 @@ git log -1 --format='commit %H %cd' >> "$out/device.txt" 2>/dev/null || true
 # Benchmark-only variants (tuning experiments): -D flags for the bf16 prefill instances only;
 # the other objects are shared with the main build.
 declare -A variants=(
-  [M1]="-DPAGEDSERVE_PREFILL_MTILES=1"
   [R256]="-DPAGEDSERVE_PREFILL_ROWS=256 -DPAGEDSERVE_PREFILL_MIN_BLOCKS=1"
+  [K32]="-DPAGEDSERVE_PREFILL_KEYS=32"
 )
 
 flags="-std=c++20 -O3 -I. -DPAGEDSERVE_HAVE_CUDA -gencode=arch=compute_90a,code=sm_90a"
@@ -99,6 +99,15 @@ for step in $steps; do
         --section SpeedOfLight --section ComputeWorkloadAnalysis --metrics "$stalls" \
         $bin/attention_cuda 5 "prefill 4 x 2048" > "$out/ncu_prefill_stalls.txt" 2>&1
       echo "profiles written" ;;
+    profile3)  # prefill: where the per-CTA time goes (short vs long prompts)
+      for c in "prefill 16 x 512" "prefill 1 x 8192"; do
+        timeout 150 ncu --clock-control none --kernel-name regex:prefill_attention --launch-skip 3 --launch-count 1 \
+          --section SpeedOfLight --section Occupancy --section WarpStateStats --section SchedulerStats \
+          --section LaunchStats --metrics sm__cycles_active.avg,sm__cycles_elapsed.avg,smsp__warps_active.avg.per_cycle_active \
+          $bin/attention_cuda 5 "$c" > "$out/ncu_$(echo $c | tr ' =' '__').txt" 2>&1
+        grep -E "Duration|cycles_active|cycles_elapsed|Achieved Occupancy|Issue Slots Busy|No Eligible|Stall|warps_active|SM Busy" \
+          "$out/ncu_$(echo $c | tr ' =' '__').txt" | head -30
+      done ;;
     variant)
       for name in "${!variants[@]}"; do
         echo "variant $name: ${variants[$name]}"
