@@ -20,9 +20,9 @@ constexpr std::int64_t kSgemmBlockRows = 128;
 
 // Up to this many rows the on-the-fly dot kernel wins; above it converting W blocks and calling
 // sgemm does. bench/cpu/matmul_cpu.cpp on Qwen2.5-0.5B layer shapes, 2 threads: dot ahead of sgemm
-// at every M <= 16 in each run, sgemm ahead at M = 64, M = 32 mixed (bench/RESULTS.md; the
-// machine was loaded, so the exact crossover is not pinned down).
-constexpr std::int64_t kMaxDotRows = 16;
+// at every M <= 16 in each run and at M = 32 in the quietest one, sgemm ahead at M = 64
+// (bench/RESULTS.md; the machine was loaded, so the exact crossover is not pinned down).
+constexpr std::int64_t kMaxDotRows = 32;
 
 template <typename W>
 void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const W* w,
