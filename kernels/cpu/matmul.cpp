@@ -46,9 +46,11 @@ void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::in
 
 enum class Isa { portable, avx2, avx512 };
 
-Isa choose_isa(MatmulPath path) {
+// AVX-512 only where it measured ahead (1-2 rows, memory-bound); with more rows the AVX2 kernel,
+// which widens the weights once per block, wins (bench/RESULTS.md).
+Isa choose_isa(MatmulPath path, std::int64_t m) {
   if (path == MatmulPath::dot_portable || !cpu_has_avx2_fma_f16c()) return Isa::portable;
-  if (path == MatmulPath::dot_avx2 || !cpu_has_avx512()) return Isa::avx2;
+  if (path == MatmulPath::dot_avx2 || !cpu_has_avx512() || m > 2) return Isa::avx2;
   return Isa::avx512;
 }
 
@@ -128,7 +130,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   const float* xp = x.data_as<const float>();
   const std::int64_t ldx = x.stride(0);
   if (path == MatmulPath::automatic) path = m <= kMaxDotRows ? MatmulPath::dot_simd : MatmulPath::sgemm_blocks;
-  const Isa isa = choose_isa(path);
+  const Isa isa = choose_isa(path, m);
   const bool simd = isa != Isa::portable;
 
   // The column blocks of every target, numbered in one sequence the pool hands out.

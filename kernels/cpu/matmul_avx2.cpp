@@ -87,9 +87,9 @@ void dot_rows_fixed_m(const float* x, std::int64_t ldx, std::int64_t k,
 }
 
 template <DType WDtype>
-void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k,
-                    const typename WeightTraits<WDtype>::Element* w, std::int64_t n_begin,
-                    std::int64_t n_end, float* y, std::int64_t ldy) {
+void dot_rows_tiled(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k,
+                    const typename WeightTraits<WDtype>::Element* w, std::int64_t n_begin, std::int64_t n_end,
+                    float* y, std::int64_t ldy) {
   // Column blocks outermost so a block of weight rows stays in L1 while every x row visits it.
   constexpr std::int64_t kColumnTile = 12;
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kColumnTile) {
@@ -105,6 +105,30 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
       default: break;
     }
   }
+}
+
+// With more than a few x rows, widening the same 16-bit weights again for every group of 4 rows
+// costs more than the FMAs; so a few weight rows at a time are widened once into an f32 buffer on
+// the stack and the f32 kernel runs over all rows of x.
+constexpr std::int64_t kWidenRows = 6;
+constexpr std::int64_t kWidenMaxK = 16384;
+
+template <DType WDtype>
+void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k,
+                    const typename WeightTraits<WDtype>::Element* w, std::int64_t n_begin, std::int64_t n_end,
+                    float* y, std::int64_t ldy) {
+  if constexpr (WDtype != DType::f32) {
+    if (m > 4 && k <= kWidenMaxK) {
+      alignas(32) float widened[kWidenRows * kWidenMaxK];
+      for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kWidenRows) {
+        const std::int64_t rows = n_end - n0 < kWidenRows ? n_end - n0 : kWidenRows;
+        convert_to_f32_avx2(w + n0 * k, WDtype, rows * k, widened);
+        dot_rows_tiled<DType::f32>(x, m, ldx, k, widened, 0, rows, y + n0, ldy);
+      }
+      return;
+    }
+  }
+  dot_rows_tiled<WDtype>(x, m, ldx, k, w, n_begin, n_end, y, ldy);
 }
 
 }  // namespace
