@@ -47,7 +47,8 @@ LlamaModel::LlamaModel(const ModelConfig& config, const WeightSource& source, Th
                        int max_num_batched_tokens)
     : LlamaModel(config, load_weights(config, source, pool), pool, max_num_batched_tokens) {}
 
-LlamaModel::LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool, int max_num_batched_tokens)
+LlamaModel::LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool,
+                       int max_num_batched_tokens)
     : config_(config), weights_(std::move(weights)), pool_(pool), max_tokens_(max_num_batched_tokens) {
   inv_freq_ = rope_inv_freq(config.head_dim, static_cast<float>(config.rope_theta), llama3_scaling(config));
   const std::int64_t t = max_tokens_;
@@ -73,7 +74,8 @@ LlamaModel::LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPo
 
 template <typename RowFn>
 void LlamaModel::for_row_chunks(std::int64_t rows, RowFn&& fn) {
-  const std::int64_t num_chunks = std::min<std::int64_t>(rows / 4, static_cast<std::int64_t>(pool_.size()) * 4);
+  const std::int64_t num_chunks =
+      std::min<std::int64_t>(rows / 4, static_cast<std::int64_t>(pool_.size()) * 4);
   if (num_chunks <= 1) {
     fn(0, rows);
     return;
@@ -83,7 +85,8 @@ void LlamaModel::for_row_chunks(std::int64_t rows, RowFn&& fn) {
   });
 }
 
-void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache, const TensorView& logits) const {
+void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache,
+                             const TensorView& logits) const {
   const int num_tokens = batch.num_tokens();
   auto fail = [](const std::string& what) { throw std::invalid_argument("LlamaModel::forward: " + what); };
   if (num_tokens > max_tokens_) {
@@ -97,17 +100,20 @@ void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache, co
     fail("decode and prefill parts do not cover the tokens");
   }
   for (std::int32_t id : batch.token_ids) {
-    if (id < 0 || id >= config_.vocab_size) fail("token id " + std::to_string(id) + " outside the vocabulary");
+    if (id < 0 || id >= config_.vocab_size)
+      fail("token id " + std::to_string(id) + " outside the vocabulary");
   }
   for (std::int32_t position : batch.positions) {
     if (position < 0) fail("negative position");
   }
   for (std::int32_t index : batch.sample_token_indices) {
-    if (index < 0 || index >= num_tokens) fail("sample index " + std::to_string(index) + " outside the batch");
+    if (index < 0 || index >= num_tokens)
+      fail("sample index " + std::to_string(index) + " outside the batch");
   }
   const auto num_samples = static_cast<std::int64_t>(batch.sample_token_indices.size());
-  if (num_samples > 0 && (logits.rank() != 2 || logits.size(0) != num_samples || logits.size(1) != config_.vocab_size ||
-                          logits.dtype() != DType::f32 || !logits.is_contiguous())) {
+  if (num_samples > 0 &&
+      (logits.rank() != 2 || logits.size(0) != num_samples || logits.size(1) != config_.vocab_size ||
+       logits.dtype() != DType::f32 || !logits.is_contiguous())) {
     fail("logits must be f32 [num_samples, vocab]");
   }
   const KVCacheConfig& kv = cache.config();
@@ -126,7 +132,8 @@ void LlamaModel::forward(const ForwardBatch& batch, KVCache& cache, const Tensor
 
   embedding_lookup(weights_.embed_tokens, batch.token_ids, hidden_.view(DType::f32, {num_tokens, hidden}));
   rope_cos_sin(i32_view(batch.positions, {num_tokens}), TensorView(inv_freq_.data(), DType::f32, {half}),
-               rope_cos_.view(DType::f32, {num_tokens, half}), rope_sin_.view(DType::f32, {num_tokens, half}));
+               rope_cos_.view(DType::f32, {num_tokens, half}),
+               rope_sin_.view(DType::f32, {num_tokens, half}));
   for (int layer = 0; layer < config_.num_hidden_layers; ++layer) run_layer(layer, batch, cache, num_tokens);
 
   const auto num_samples = static_cast<std::int64_t>(batch.sample_token_indices.size());
@@ -135,14 +142,15 @@ void LlamaModel::forward(const ForwardBatch& batch, KVCache& cache, const Tensor
   const TensorView all_hidden = hidden_.view(DType::f32, {num_tokens, hidden});
   for (std::int64_t s = 0; s < num_samples; ++s) {
     const std::int64_t row = batch.sample_token_indices[static_cast<std::size_t>(s)];
-    rms_norm(all_hidden.slice_rows(row, row + 1), weights_.final_norm, static_cast<float>(config_.rms_norm_eps),
-             sampled.slice_rows(s, s + 1));
+    rms_norm(all_hidden.slice_rows(row, row + 1), weights_.final_norm,
+             static_cast<float>(config_.rms_norm_eps), sampled.slice_rows(s, s + 1));
   }
   matmul(sampled, weights_.lm_head, TensorView(), logits,
          workspace_.view(DType::f32, {static_cast<std::int64_t>(workspace_.nbytes() / 4)}), pool_);
 }
 
-void LlamaModel::run_layer(int layer_index, const ForwardBatch& batch, KVCache& cache, std::int64_t num_tokens) {
+void LlamaModel::run_layer(int layer_index, const ForwardBatch& batch, KVCache& cache,
+                           std::int64_t num_tokens) {
   const LayerWeights& w = weights_.layers[static_cast<std::size_t>(layer_index)];
   const std::int64_t t = num_tokens;
   const std::int64_t hidden = config_.hidden_size;
@@ -152,7 +160,8 @@ void LlamaModel::run_layer(int layer_index, const ForwardBatch& batch, KVCache& 
   const std::int64_t intermediate = config_.intermediate_size;
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const DType cache_dtype = cache.config().dtype;
-  const TensorView workspace = workspace_.view(DType::f32, {static_cast<std::int64_t>(workspace_.nbytes() / 4)});
+  const TensorView workspace =
+      workspace_.view(DType::f32, {static_cast<std::int64_t>(workspace_.nbytes() / 4)});
 
   const TensorView x = hidden_.view(DType::f32, {t, hidden});
   const TensorView normed = normed_.view(DType::f32, {t, hidden});
@@ -177,8 +186,10 @@ void LlamaModel::run_layer(int layer_index, const ForwardBatch& batch, KVCache& 
       const TensorView k_rows = k_.view(DType::f32, {t * config_.num_key_value_heads, head_dim});
       const std::int64_t qh = config_.num_attention_heads;
       const std::int64_t kh = config_.num_key_value_heads;
-      rms_norm(q_rows.slice_rows(begin * qh, end * qh), w.q_norm, eps, q_rows.slice_rows(begin * qh, end * qh));
-      rms_norm(k_rows.slice_rows(begin * kh, end * kh), w.k_norm, eps, k_rows.slice_rows(begin * kh, end * kh));
+      rms_norm(q_rows.slice_rows(begin * qh, end * qh), w.q_norm, eps,
+               q_rows.slice_rows(begin * qh, end * qh));
+      rms_norm(k_rows.slice_rows(begin * kh, end * kh), w.k_norm, eps,
+               k_rows.slice_rows(begin * kh, end * kh));
     }
     apply_rope(q_heads.slice_rows(begin, end), cos.slice_rows(begin, end), sin.slice_rows(begin, end));
     apply_rope(k_heads.slice_rows(begin, end), cos.slice_rows(begin, end), sin.slice_rows(begin, end));
@@ -222,8 +233,8 @@ void LlamaModel::run_layer(int layer_index, const ForwardBatch& batch, KVCache& 
   });
 }
 
-void LlamaModel::run_attention(const AttentionBatch& part, std::int64_t first_token, const TensorView& k_cache,
-                               const TensorView& v_cache, bool decode) {
+void LlamaModel::run_attention(const AttentionBatch& part, std::int64_t first_token,
+                               const TensorView& k_cache, const TensorView& v_cache, bool decode) {
   const std::int64_t rows = part.num_rows;
   const std::int64_t tokens = part.num_tokens();
   if (rows == 0 || tokens == 0) return;

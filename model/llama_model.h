@@ -49,7 +49,8 @@ class LlamaModel {
   // per forward. Throws SetupError on a missing or misshapen tensor.
   LlamaModel(const ModelConfig& config, const WeightSource& source, ThreadPool& pool,
              int max_num_batched_tokens = 2048);
-  LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool, int max_num_batched_tokens = 2048);
+  LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool,
+             int max_num_batched_tokens = 2048);
 
   // Runs one step: writes this step's K/V into `cache` and the logits of every sampled token.
   // The batch must satisfy forward_batch.h's invariants (token ids < vocab, slots inside the

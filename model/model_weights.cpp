@@ -73,8 +73,8 @@ ModelWeights ModelWeights::load(const ModelConfig& config, const std::filesystem
     int d = 0;
     for (std::int64_t extent : shape) same = same && view.size(d++) == extent;
     if (!same) {
-      throw SetupError(where, "tensor " + name + " has shape " + shape_string(view) + ", expected " +
-                                  shape_string(shape));
+      throw SetupError(
+          where, "tensor " + name + " has shape " + shape_string(view) + ", expected " + shape_string(shape));
     }
     return view;
   };
@@ -125,7 +125,8 @@ ModelWeights ModelWeights::load(const ModelConfig& config, const std::filesystem
   return weights;
 }
 
-ModelWeights ModelWeights::dummy(const ModelConfig& config, std::uint64_t seed, DType dtype, ThreadPool* pool) {
+ModelWeights ModelWeights::dummy(const ModelConfig& config, std::uint64_t seed, DType dtype,
+                                 ThreadPool* pool) {
   ModelWeights weights;
   std::uint64_t tensor_index = 0;
   auto next_stream = [&] { return seed * 0x2545f4914f6cdd1dull + (++tensor_index << 40); };
@@ -141,9 +142,15 @@ ModelWeights ModelWeights::dummy(const ModelConfig& config, std::uint64_t seed, 
       for (std::int64_t i = begin; i < end; ++i) {
         const float value = dummy_value(stream, static_cast<std::uint64_t>(i), projection_limit);
         switch (dtype) {
-          case DType::bf16: static_cast<bf16*>(data)[i] = to_bf16(value); break;
-          case DType::f16: static_cast<f16*>(data)[i] = to_f16(value); break;
-          default: static_cast<float*>(data)[i] = value; break;
+          case DType::bf16:
+            static_cast<bf16*>(data)[i] = to_bf16(value);
+            break;
+          case DType::f16:
+            static_cast<f16*>(data)[i] = to_f16(value);
+            break;
+          default:
+            static_cast<float*>(data)[i] = value;
+            break;
         }
       }
     };
@@ -151,9 +158,8 @@ ModelWeights ModelWeights::dummy(const ModelConfig& config, std::uint64_t seed, 
     if (pool == nullptr || count < kChunk) {
       fill(0, count);
     } else {
-      pool->parallel_for((count + kChunk - 1) / kChunk, [&](std::int64_t c) {
-        fill(c * kChunk, std::min(count, (c + 1) * kChunk));
-      });
+      pool->parallel_for((count + kChunk - 1) / kChunk,
+                         [&](std::int64_t c) { fill(c * kChunk, std::min(count, (c + 1) * kChunk)); });
     }
     return weights.own(std::move(buffer), dtype, {rows, cols});
   };
@@ -162,7 +168,8 @@ ModelWeights ModelWeights::dummy(const ModelConfig& config, std::uint64_t seed, 
     const std::uint64_t stream = next_stream();
     Buffer buffer(static_cast<std::size_t>(size) * 4, Device::cpu);
     for (std::int64_t i = 0; i < size; ++i) {
-      static_cast<float*>(buffer.data())[i] = center + dummy_value(stream, static_cast<std::uint64_t>(i), spread);
+      static_cast<float*>(buffer.data())[i] =
+          center + dummy_value(stream, static_cast<std::uint64_t>(i), spread);
     }
     return weights.own(std::move(buffer), DType::f32, {size});
   };
@@ -195,7 +202,8 @@ ModelWeights ModelWeights::dummy(const ModelConfig& config, std::uint64_t seed, 
     weights.layers.push_back(layer);
   }
   weights.final_norm = vector_around(hidden, 1.0f, 0.1f);
-  weights.lm_head = config.tie_word_embeddings ? weights.embed_tokens : random_tensor(config.vocab_size, hidden);
+  weights.lm_head =
+      config.tie_word_embeddings ? weights.embed_tokens : random_tensor(config.vocab_size, hidden);
   return weights;
 }
 

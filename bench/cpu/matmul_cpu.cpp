@@ -23,7 +23,7 @@ struct Projection {
   std::int64_t n, k;
 };
 
-constexpr Projection kLayer[] = {{"q", 896, 896},     {"k", 128, 896},     {"v", 128, 896},  {"o", 896, 896},
+constexpr Projection kLayer[] = {{"q", 896, 896},     {"k", 128, 896},   {"v", 128, 896},    {"o", 896, 896},
                                  {"gate", 4864, 896}, {"up", 4864, 896}, {"down", 896, 4864}};
 
 }  // namespace
@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--layers")) layers = std::stoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--dtype")) dtype = std::string(argv[i + 1]) == "f16" ? DType::f16 : DType::bf16;
+    if (!std::strcmp(argv[i], "--dtype"))
+      dtype = std::string(argv[i + 1]) == "f16" ? DType::f16 : DType::bf16;
   }
   ThreadPool pool(threads);
   std::printf("threads %d, layers %d, weights %s, read bandwidth %.1f GB/s\n", threads, layers,
@@ -79,14 +80,16 @@ int main(int argc, char** argv) {
           for (std::size_t j = 0; j < std::size(kLayer); ++j) {
             const Projection& proj = kLayer[j];
             matmul(x.view(DType::f32, {m, proj.k}), weights[l][j].view(dtype, {proj.n, proj.k}), TensorView(),
-                   y.view(DType::f32, {m, proj.n}), workspace.view(DType::f32, {workspace_floats}), pool, paths[p]);
+                   y.view(DType::f32, {m, proj.n}), workspace.view(DType::f32, {workspace_floats}), pool,
+                   paths[p]);
           }
         }
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (r > 0) best = std::min(best, seconds);
       }
-      std::printf("M=%4lld %-13s %8.2f ms  %6.1f GB/s  %6.1f GFLOP/s\n", static_cast<long long>(m), path_names[p],
-                  best * 1e3, static_cast<double>(weight_bytes) / best / 1e9,
+      std::printf("M=%4lld %-13s %8.2f ms  %6.1f GB/s  %6.1f GFLOP/s\n", static_cast<long long>(m),
+                  path_names[p], best * 1e3, static_cast<double>(weight_bytes) / best / 1e9,
                   flops_per_row * static_cast<double>(m) / best / 1e9);
     }
   }

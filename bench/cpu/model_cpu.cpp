@@ -44,7 +44,8 @@ struct BenchSequences {
         const int position = length[s] + i;
         batch.token_ids.push_back((position * 7919 + static_cast<int>(s) * 104729) % vocab);
         batch.positions.push_back(position);
-        batch.slot_mapping.push_back((first_page[s] + position / kPageSize) * kPageSize + position % kPageSize);
+        batch.slot_mapping.push_back((first_page[s] + position / kPageSize) * kPageSize +
+                                     position % kPageSize);
       }
       length[s] += tokens;
       part.query_start_len.push_back(part.query_start_len.back() + tokens);
@@ -96,8 +97,13 @@ int main(int argc, char** argv) {
   const double load_seconds = seconds_since(load_start);
 
   const int max_len = std::max(prompt, 16 + steps + 1);
-  KVCacheConfig kv{config.num_hidden_layers, config.num_key_value_heads, config.head_dim, kPageSize, DType::bf16,
-                   Device::cpu, 0};
+  KVCacheConfig kv{config.num_hidden_layers,
+                   config.num_key_value_heads,
+                   config.head_dim,
+                   kPageSize,
+                   DType::bf16,
+                   Device::cpu,
+                   0};
   const int pages_needed = std::max(max_batch, 1) * ((max_len + kPageSize - 1) / kPageSize);
   kv.memory_budget_bytes = KVCache::bytes_per_page(kv) * static_cast<std::size_t>(pages_needed);
   KVCache cache(kv);
@@ -106,11 +112,13 @@ int main(int argc, char** argv) {
   const double step_bytes = static_cast<double>(model.weights().bytes_read_per_step());
   const double floor_steps_per_second = bandwidth / step_bytes;
   std::printf("model %s (%s), dummy %s weights (made in %.1f s), %d threads\n", model_dir.c_str(),
-              config.architecture_name.c_str(), std::string(dtype_name(dtype)).c_str(), load_seconds, threads);
+              config.architecture_name.c_str(), std::string(dtype_name(dtype)).c_str(), load_seconds,
+              threads);
   std::printf("read bandwidth %.1f GB/s; weights read per decode step %.1f MB; floor %.1f steps/s\n",
               bandwidth / 1e9, step_bytes / 1e6, floor_steps_per_second);
 
-  std::vector<float> logits(static_cast<std::size_t>(max_tokens) * static_cast<std::size_t>(config.vocab_size));
+  std::vector<float> logits(static_cast<std::size_t>(max_tokens) *
+                            static_cast<std::size_t>(config.vocab_size));
   for (int batch_size : batches) {
     std::vector<double> rates;
     for (int r = 0; r < repeats; ++r) {
@@ -127,10 +135,11 @@ int main(int argc, char** argv) {
     }
     std::sort(rates.begin(), rates.end());
     const double floor_rate = floor_steps_per_second * batch_size;
-    std::printf("decode batch %2d: %7.1f tok/s (median of %d; min %.1f, max %.1f)  memory floor %.1f tok/s, "
-                "ratio %.2f\n",
-                batch_size, rates[rates.size() / 2], repeats, rates.front(), rates.back(), floor_rate,
-                rates[rates.size() / 2] / floor_rate);
+    std::printf(
+        "decode batch %2d: %7.1f tok/s (median of %d; min %.1f, max %.1f)  memory floor %.1f tok/s, "
+        "ratio %.2f\n",
+        batch_size, rates[rates.size() / 2], repeats, rates.front(), rates.back(), floor_rate,
+        rates[rates.size() / 2] / floor_rate);
   }
 
   std::vector<double> rates;
@@ -149,9 +158,10 @@ int main(int argc, char** argv) {
       flops_per_token += 2.0 * static_cast<double>(w->numel());
     }
   }
-  std::printf("prefill %d tokens: %7.1f tok/s (median of %d; min %.1f, max %.1f), %.1f GFLOP/s in projections; "
-              "memory floor %.0f tok/s (compute-bound)\n",
-              prompt, rates[rates.size() / 2], repeats, rates.front(), rates.back(),
-              rates[rates.size() / 2] * flops_per_token / 1e9, floor_steps_per_second * prompt);
+  std::printf(
+      "prefill %d tokens: %7.1f tok/s (median of %d; min %.1f, max %.1f), %.1f GFLOP/s in projections; "
+      "memory floor %.0f tok/s (compute-bound)\n",
+      prompt, rates[rates.size() / 2], repeats, rates.front(), rates.back(),
+      rates[rates.size() / 2] * flops_per_token / 1e9, floor_steps_per_second * prompt);
   return 0;
 }

@@ -14,7 +14,8 @@
 namespace pagedserve {
 
 // Best of `repeats` passes over `bytes` bytes, in bytes per second.
-inline double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes = std::size_t{1} << 30, int repeats = 5) {
+inline double measure_read_bandwidth(ThreadPool& pool, std::size_t bytes = std::size_t{1} << 30,
+                                     int repeats = 5) {
   Buffer buffer(bytes, Device::cpu);
   std::memset(buffer.data(), 1, bytes);
   const std::uint64_t* words = static_cast<const std::uint64_t*>(buffer.data());

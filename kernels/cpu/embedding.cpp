@@ -16,9 +16,15 @@ void convert_typed(const Src* src, std::int64_t count, Dst* dst) {
 template <typename Src>
 void convert_from(const Src* src, std::int64_t count, const TensorView& dst) {
   switch (dst.dtype()) {
-    case DType::bf16: convert_typed(src, count, dst.data_as<bf16>()); break;
-    case DType::f16: convert_typed(src, count, dst.data_as<f16>()); break;
-    default: convert_typed(src, count, dst.data_as<float>()); break;
+    case DType::bf16:
+      convert_typed(src, count, dst.data_as<bf16>());
+      break;
+    case DType::f16:
+      convert_typed(src, count, dst.data_as<f16>());
+      break;
+    default:
+      convert_typed(src, count, dst.data_as<float>());
+      break;
   }
 }
 
@@ -32,19 +38,27 @@ void convert_elements(const TensorView& src, const TensorView& dst) {
     return;
   }
   switch (src.dtype()) {
-    case DType::bf16: convert_from(src.data_as<const bf16>(), count, dst); break;
-    case DType::f16: convert_from(src.data_as<const f16>(), count, dst); break;
-    default: convert_from(src.data_as<const float>(), count, dst); break;
+    case DType::bf16:
+      convert_from(src.data_as<const bf16>(), count, dst);
+      break;
+    case DType::f16:
+      convert_from(src.data_as<const f16>(), count, dst);
+      break;
+    default:
+      convert_from(src.data_as<const float>(), count, dst);
+      break;
   }
 }
 
-void embedding_lookup(const TensorView& table, std::span<const std::int32_t> token_ids, const TensorView& out) {
+void embedding_lookup(const TensorView& table, std::span<const std::int32_t> token_ids,
+                      const TensorView& out) {
   const std::int64_t hidden = table.size(1);
   assert(out.size(0) == static_cast<std::int64_t>(token_ids.size()) && out.size(1) == hidden);
   const std::size_t row_bytes = static_cast<std::size_t>(hidden) * dtype_size(table.dtype());
   for (std::size_t t = 0; t < token_ids.size(); ++t) {
     assert(token_ids[t] >= 0 && token_ids[t] < table.size(0));
-    const void* row = static_cast<const char*>(table.data()) + static_cast<std::size_t>(token_ids[t]) * row_bytes;
+    const void* row =
+        static_cast<const char*>(table.data()) + static_cast<std::size_t>(token_ids[t]) * row_bytes;
     TensorView src(const_cast<void*>(row), table.dtype(), {hidden});
     TensorView dst(out.data_as<float>() + static_cast<std::int64_t>(t) * out.stride(0), DType::f32, {hidden});
     convert_elements(src, dst);

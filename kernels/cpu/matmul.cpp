@@ -34,7 +34,8 @@ void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::in
       float partial[8] = {};
       std::int64_t kk = 0;
       for (; kk + 8 <= k; kk += 8) {
-        for (int lane = 0; lane < 8; ++lane) partial[lane] += x_row[kk + lane] * load_as_float(w_row[kk + lane]);
+        for (int lane = 0; lane < 8; ++lane)
+          partial[lane] += x_row[kk + lane] * load_as_float(w_row[kk + lane]);
       }
       float sum = 0.0f;
       for (float p : partial) sum += p;
@@ -107,8 +108,8 @@ void add_bias(const float* bias, std::int64_t m, std::int64_t n_begin, std::int6
 }  // namespace
 
 bool cpu_has_avx2_fma_f16c() noexcept {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+  static const bool has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   return has;
 }
 
@@ -121,15 +122,16 @@ void matmul(const TensorView& x, const TensorView& w, const TensorView& bias, co
   matmul_group(x, {MatmulTarget{w, bias, y}}, workspace, pool, path);
 }
 
-void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targets, const TensorView& workspace,
-                  ThreadPool& pool, MatmulPath path) {
+void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targets,
+                  const TensorView& workspace, ThreadPool& pool, MatmulPath path) {
   const std::int64_t m = x.size(0);
   const std::int64_t k = x.size(1);
   assert(x.dtype() == DType::f32 && x.stride(1) == 1);
   if (m == 0) return;
   const float* xp = x.data_as<const float>();
   const std::int64_t ldx = x.stride(0);
-  if (path == MatmulPath::automatic) path = m <= kMaxDotRows ? MatmulPath::dot_simd : MatmulPath::sgemm_blocks;
+  if (path == MatmulPath::automatic)
+    path = m <= kMaxDotRows ? MatmulPath::dot_simd : MatmulPath::sgemm_blocks;
   const Isa isa = choose_isa(path, m);
   const bool simd = isa != Isa::portable;
 
@@ -153,7 +155,8 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   std::size_t num_targets = 0;
   for (const MatmulTarget& t : targets) {
     const std::int64_t n = t.w.size(0);
-    assert(t.w.size(1) == k && t.w.is_contiguous() && t.y.size(0) == m && t.y.size(1) == n && t.y.stride(1) == 1);
+    assert(t.w.size(1) == k && t.w.is_contiguous() && t.y.size(0) == m && t.y.size(1) == n &&
+           t.y.stride(1) == 1);
     target_of[num_targets] = &t;
     first_block[num_targets + 1] = first_block[num_targets] + (n + block_rows - 1) / block_rows;
     ++num_targets;
@@ -200,8 +203,9 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
       float* yp = t.y.data_as<float>();
       const std::int64_t ldy = t.y.stride(0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
-                  static_cast<int>(block.n_end - block.n_begin), static_cast<int>(k), 1.0f, xp, static_cast<int>(ldx),
-                  w_block, static_cast<int>(k), 0.0f, yp + block.n_begin, static_cast<int>(ldy));
+                  static_cast<int>(block.n_end - block.n_begin), static_cast<int>(k), 1.0f, xp,
+                  static_cast<int>(ldx), w_block, static_cast<int>(k), 0.0f, yp + block.n_begin,
+                  static_cast<int>(ldy));
       if (t.bias.data() != nullptr) {
         add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, ldy);
       }

@@ -99,10 +99,17 @@ void dot_rows_tiled(const float* x, std::int64_t m, std::int64_t ldx, std::int64
     const float* xr = x + i * ldx;
     float* yr = y + i * ldy;
     switch (m - i) {
-      case 3: dot_rows_fixed_m<WDtype, 3>(xr, ldx, k, w, n0, n1, yr, ldy); break;
-      case 2: dot_rows_fixed_m<WDtype, 2>(xr, ldx, k, w, n0, n1, yr, ldy); break;
-      case 1: dot_rows_fixed_m<WDtype, 1>(xr, ldx, k, w, n0, n1, yr, ldy); break;
-      default: break;
+      case 3:
+        dot_rows_fixed_m<WDtype, 3>(xr, ldx, k, w, n0, n1, yr, ldy);
+        break;
+      case 2:
+        dot_rows_fixed_m<WDtype, 2>(xr, ldx, k, w, n0, n1, yr, ldy);
+        break;
+      case 1:
+        dot_rows_fixed_m<WDtype, 1>(xr, ldx, k, w, n0, n1, yr, ldy);
+        break;
+      default:
+        break;
     }
   }
 }

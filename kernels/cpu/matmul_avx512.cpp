@@ -28,7 +28,9 @@ struct Wide<DType::bf16> {
 template <>
 struct Wide<DType::f16> {
   using Element = std::uint16_t;
-  static __m512 load(const Element* p, __mmask16 mask) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p)); }
+  static __m512 load(const Element* p, __mmask16 mask) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+  }
 };
 
 template <>
@@ -38,14 +40,14 @@ struct Wide<DType::f32> {
 };
 
 template <DType WDtype, int MR, int NR>
-inline void dot_block(const float* x, std::int64_t ldx, std::int64_t k, const typename Wide<WDtype>::Element* w_rows,
-                      float* y, std::int64_t ldy) {
+inline void dot_block(const float* x, std::int64_t ldx, std::int64_t k,
+                      const typename Wide<WDtype>::Element* w_rows, float* y, std::int64_t ldy) {
   __m512 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
   for (std::int64_t kk = 0; kk < k; kk += 16) {
-    const __mmask16 mask = k - kk >= 16 ? static_cast<__mmask16>(0xffff)
-                                        : static_cast<__mmask16>((1u << (k - kk)) - 1u);
+    const __mmask16 mask =
+        k - kk >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (k - kk)) - 1u);
     __m512 wv[NR];
     for (int j = 0; j < NR; ++j) wv[j] = Wide<WDtype>::load(w_rows + j * k + kk, mask);
     for (int i = 0; i < MR; ++i) {
@@ -58,8 +60,9 @@ inline void dot_block(const float* x, std::int64_t ldx, std::int64_t k, const ty
 }
 
 template <DType WDtype, int MR>
-void dot_rows_fixed_m(const float* x, std::int64_t ldx, std::int64_t k, const typename Wide<WDtype>::Element* w,
-                      std::int64_t n_begin, std::int64_t n_end, float* y, std::int64_t ldy) {
+void dot_rows_fixed_m(const float* x, std::int64_t ldx, std::int64_t k,
+                      const typename Wide<WDtype>::Element* w, std::int64_t n_begin, std::int64_t n_end,
+                      float* y, std::int64_t ldy) {
   constexpr int NR = 4;
   std::int64_t n = n_begin;
   for (; n + NR <= n_end; n += NR) dot_block<WDtype, MR, NR>(x, ldx, k, w + n * k, y + n, ldy);
@@ -68,8 +71,8 @@ void dot_rows_fixed_m(const float* x, std::int64_t ldx, std::int64_t k, const ty
 
 template <DType WDtype>
 void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k,
-                    const typename Wide<WDtype>::Element* w, std::int64_t n_begin, std::int64_t n_end, float* y,
-                    std::int64_t ldy) {
+                    const typename Wide<WDtype>::Element* w, std::int64_t n_begin, std::int64_t n_end,
+                    float* y, std::int64_t ldy) {
   // Column tiles outermost so a few weight rows stay in L1 while every x row visits them.
   constexpr std::int64_t kColumnTile = 8;
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kColumnTile) {
@@ -79,10 +82,17 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
     const float* xr = x + i * ldx;
     float* yr = y + i * ldy;
     switch (m - i) {
-      case 3: dot_rows_fixed_m<WDtype, 3>(xr, ldx, k, w, n0, n1, yr, ldy); break;
-      case 2: dot_rows_fixed_m<WDtype, 2>(xr, ldx, k, w, n0, n1, yr, ldy); break;
-      case 1: dot_rows_fixed_m<WDtype, 1>(xr, ldx, k, w, n0, n1, yr, ldy); break;
-      default: break;
+      case 3:
+        dot_rows_fixed_m<WDtype, 3>(xr, ldx, k, w, n0, n1, yr, ldy);
+        break;
+      case 2:
+        dot_rows_fixed_m<WDtype, 2>(xr, ldx, k, w, n0, n1, yr, ldy);
+        break;
+      case 1:
+        dot_rows_fixed_m<WDtype, 1>(xr, ldx, k, w, n0, n1, yr, ldy);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -95,8 +105,8 @@ bool cpu_has_avx512() noexcept {
   return has;
 }
 
-void dot_rows_avx512(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const void* w, DType w_dtype,
-                     std::int64_t n_begin, std::int64_t n_end, float* y, std::int64_t ldy) {
+void dot_rows_avx512(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const void* w,
+                     DType w_dtype, std::int64_t n_begin, std::int64_t n_end, float* y, std::int64_t ldy) {
   switch (w_dtype) {
     case DType::bf16:
       dot_rows_typed<DType::bf16>(x, m, ldx, k, static_cast<const std::uint16_t*>(w), n_begin, n_end, y, ldy);

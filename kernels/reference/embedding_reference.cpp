@@ -12,9 +12,15 @@ void embedding_lookup_reference(const TensorView& table, std::span<const std::in
       const std::int64_t index = token_ids[t] * hidden + i;
       float value = 0;
       switch (table.dtype()) {
-        case DType::bf16: value = to_float(table.data_as<const bf16>()[index]); break;
-        case DType::f16: value = to_float(table.data_as<const f16>()[index]); break;
-        default: value = table.data_as<const float>()[index]; break;
+        case DType::bf16:
+          value = to_float(table.data_as<const bf16>()[index]);
+          break;
+        case DType::f16:
+          value = to_float(table.data_as<const f16>()[index]);
+          break;
+        default:
+          value = table.data_as<const float>()[index];
+          break;
       }
       out.data_as<float>()[static_cast<std::int64_t>(t) * hidden + i] = value;
     }

@@ -7,9 +7,12 @@ namespace {
 
 double weight_at(const TensorView& w, std::int64_t index) {
   switch (w.dtype()) {
-    case DType::bf16: return to_float(w.data_as<const bf16>()[index]);
-    case DType::f16: return to_float(w.data_as<const f16>()[index]);
-    default: return w.data_as<const float>()[index];
+    case DType::bf16:
+      return to_float(w.data_as<const bf16>()[index]);
+    case DType::f16:
+      return to_float(w.data_as<const f16>()[index]);
+    default:
+      return w.data_as<const float>()[index];
   }
 }
 

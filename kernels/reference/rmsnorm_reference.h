@@ -12,6 +12,6 @@ namespace pagedserve {
 void rms_norm_reference(const TensorView& x,       // [rows, dim] f32
                         const TensorView& weight,  // [dim] f32
                         float eps,
-                        const TensorView& out);    // [rows, dim] f32
+                        const TensorView& out);  // [rows, dim] f32
 
 }  // namespace pagedserve

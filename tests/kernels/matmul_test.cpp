@@ -25,9 +25,18 @@ std::vector<float> fill_weights(Buffer& w, DType dtype, std::int64_t count, std:
   for (std::int64_t i = 0; i < count; ++i) {
     const float v = dist(rng);
     switch (dtype) {
-      case DType::bf16: static_cast<bf16*>(w.data())[i] = to_bf16(v); values[i] = to_float(to_bf16(v)); break;
-      case DType::f16: static_cast<f16*>(w.data())[i] = to_f16(v); values[i] = to_float(to_f16(v)); break;
-      default: static_cast<float*>(w.data())[i] = v; values[i] = v; break;
+      case DType::bf16:
+        static_cast<bf16*>(w.data())[i] = to_bf16(v);
+        values[i] = to_float(to_bf16(v));
+        break;
+      case DType::f16:
+        static_cast<f16*>(w.data())[i] = to_f16(v);
+        values[i] = to_float(to_f16(v));
+        break;
+      default:
+        static_cast<float*>(w.data())[i] = v;
+        values[i] = v;
+        break;
     }
   }
   return values;
@@ -64,8 +73,8 @@ void check_matmul(const Shape& s, DType w_dtype, MatmulPath path, bool with_bias
       for (std::int64_t kk = 0; kk < s.k; ++kk) magnitude += std::fabs(xp[i * s.k + kk] * wv[j * s.k + kk]);
       const double tolerance = 2e-6 * magnitude + 1e-6;
       ASSERT_NEAR(yp[i * s.n + j], ep[i * s.n + j], tolerance)
-          << "m=" << s.m << " k=" << s.k << " n=" << s.n << " dtype=" << dtype_name(w_dtype) << " path="
-          << static_cast<int>(path) << " at (" << i << ", " << j << ")";
+          << "m=" << s.m << " k=" << s.k << " n=" << s.n << " dtype=" << dtype_name(w_dtype)
+          << " path=" << static_cast<int>(path) << " at (" << i << ", " << j << ")";
     }
   }
 }
@@ -75,7 +84,7 @@ TEST(Matmul, EveryPathAndDtypeMatchesReferenceOnOddShapes) {
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
   ThreadPool pool(3);
-  const Shape shapes[] = {{1, 1, 1},   {1, 7, 5},    {2, 8, 13},    {3, 13, 50},  {4, 64, 37},
+  const Shape shapes[] = {{1, 1, 1},     {1, 7, 5},    {2, 8, 13},   {3, 13, 50},   {4, 64, 37},
                           {5, 100, 130}, {7, 200, 61}, {9, 96, 300}, {17, 33, 129}, {33, 257, 70}};
   for (const Shape& s : shapes) {
     for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
@@ -107,8 +116,8 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
   const std::int64_t k = 77;
   const std::int64_t ns[] = {130, 13, 300};
   for (std::int64_t m : {1, 5, 20}) {
-    for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
-                            MatmulPath::sgemm_blocks}) {
+    for (MatmulPath path :
+         {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2, MatmulPath::sgemm_blocks}) {
       std::vector<float> x(static_cast<std::size_t>(m * k));
       for (float& v : x) v = dist(rng);
       std::vector<std::vector<bf16>> w(3);
@@ -121,19 +130,26 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
         y[t].assign(static_cast<std::size_t>(m * ns[t]), std::nanf(""));
         expected[t].resize(y[t].size());
       }
-      auto view = [&](int t, std::vector<float>& out) { return TensorView(out.data(), DType::f32, {m, ns[t]}); };
+      auto view = [&](int t, std::vector<float>& out) {
+        return TensorView(out.data(), DType::f32, {m, ns[t]});
+      };
       auto wv = [&](int t) { return TensorView(w[t].data(), DType::bf16, {ns[t], k}); };
       auto bv = [&](int t) { return TensorView(bias[t].data(), DType::f32, {ns[t]}); };
       std::vector<float> workspace(matmul_workspace_floats(k, pool.size()));
       const TensorView x_view(x.data(), DType::f32, {m, k});
-      matmul_group(x_view, {{wv(0), bv(0), view(0, y[0])}, {wv(1), TensorView(), view(1, y[1])}, {wv(2), bv(2), view(2, y[2])}},
-                   TensorView(workspace.data(), DType::f32, {static_cast<std::int64_t>(workspace.size())}), pool, path);
+      matmul_group(x_view,
+                   {{wv(0), bv(0), view(0, y[0])},
+                    {wv(1), TensorView(), view(1, y[1])},
+                    {wv(2), bv(2), view(2, y[2])}},
+                   TensorView(workspace.data(), DType::f32, {static_cast<std::int64_t>(workspace.size())}),
+                   pool, path);
       matmul_reference(x_view, wv(0), bv(0), view(0, expected[0]));
       matmul_reference(x_view, wv(1), TensorView(), view(1, expected[1]));
       matmul_reference(x_view, wv(2), bv(2), view(2, expected[2]));
       for (int t = 0; t < 3; ++t) {
         for (std::size_t i = 0; i < y[t].size(); ++i) {
-          ASSERT_NEAR(y[t][i], expected[t][i], 1e-4) << "target " << t << " m " << m << " path " << static_cast<int>(path);
+          ASSERT_NEAR(y[t][i], expected[t][i], 1e-4)
+              << "target " << t << " m " << m << " path " << static_cast<int>(path);
         }
       }
     }

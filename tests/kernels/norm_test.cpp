@@ -24,7 +24,8 @@ std::vector<float> random_floats(std::size_t count, std::mt19937& rng, float sca
   return values;
 }
 
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, float relative, float absolute) {
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, float relative,
+                  float absolute) {
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
     ASSERT_NEAR(got[i], want[i], relative * std::fabs(want[i]) + absolute) << "at " << i;
@@ -61,7 +62,8 @@ TEST(SiluMul, MatchesReferenceIncludingLargeMagnitudes) {
     std::vector<float> out(gate.size()), expected(gate.size());
     silu_mul(TensorView(gate.data(), DType::f32, {count}), TensorView(up.data(), DType::f32, {count}),
              TensorView(out.data(), DType::f32, {count}));
-    silu_mul_reference(TensorView(gate.data(), DType::f32, {count}), TensorView(up.data(), DType::f32, {count}),
+    silu_mul_reference(TensorView(gate.data(), DType::f32, {count}),
+                       TensorView(up.data(), DType::f32, {count}),
                        TensorView(expected.data(), DType::f32, {count}));
     expect_close(out, expected, 1e-5f, 1e-30f);
   }
@@ -111,11 +113,14 @@ TEST(Elementwise, AddInPlaceAndConvertRoundTrip) {
   std::vector<bf16> as_bf16(count);
   std::vector<f16> as_f16(count);
   std::vector<float> back(count);
-  convert_elements(TensorView(x.data(), DType::f32, {count}), TensorView(as_bf16.data(), DType::bf16, {count}));
-  convert_elements(TensorView(as_bf16.data(), DType::bf16, {count}), TensorView(back.data(), DType::f32, {count}));
+  convert_elements(TensorView(x.data(), DType::f32, {count}),
+                   TensorView(as_bf16.data(), DType::bf16, {count}));
+  convert_elements(TensorView(as_bf16.data(), DType::bf16, {count}),
+                   TensorView(back.data(), DType::f32, {count}));
   for (int i = 0; i < count; ++i) ASSERT_EQ(back[i], to_float(to_bf16(x[i])));
   convert_elements(TensorView(x.data(), DType::f32, {count}), TensorView(as_f16.data(), DType::f16, {count}));
-  convert_elements(TensorView(as_f16.data(), DType::f16, {count}), TensorView(back.data(), DType::f32, {count}));
+  convert_elements(TensorView(as_f16.data(), DType::f16, {count}),
+                   TensorView(back.data(), DType::f32, {count}));
   for (int i = 0; i < count; ++i) ASSERT_EQ(back[i], to_float(to_f16(x[i])));
 }
 

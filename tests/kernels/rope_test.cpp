@@ -39,9 +39,10 @@ TEST(Rope, MatchesReferenceAtScatteredPositions) {
     apply_rope(TensorView(x.data(), DType::f32, {num_tokens, num_heads, head_dim}),
                TensorView(cos.data(), DType::f32, {num_tokens, half}),
                TensorView(sin.data(), DType::f32, {num_tokens, half}));
-    apply_rope_reference(TensorView(expected.data(), DType::f32, {num_tokens, num_heads, head_dim}), positions_view,
-                         inv_freq_view);
-    for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], expected[i], 2e-5f) << "head_dim " << head_dim;
+    apply_rope_reference(TensorView(expected.data(), DType::f32, {num_tokens, num_heads, head_dim}),
+                         positions_view, inv_freq_view);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      ASSERT_NEAR(x[i], expected[i], 2e-5f) << "head_dim " << head_dim;
     // Position 0 is the identity.
     for (int i = 0; i < num_heads * head_dim; ++i) ASSERT_NEAR(x[i], expected[i], 0.0f);
   }
@@ -51,8 +52,8 @@ TEST(Rope, Llama3ScalingKeepsHighAndSlowsLowFrequencies) {
   const RopeLlama3Scaling llama3{8.0f, 1.0f, 4.0f, 8192};
   const std::vector<float> plain = rope_inv_freq(128, 5e5f);
   const std::vector<float> scaled = rope_inv_freq(128, 5e5f, llama3);
-  EXPECT_EQ(scaled.front(), plain.front());                  // wavelength 2*pi: untouched
-  EXPECT_FLOAT_EQ(scaled.back(), plain.back() / 8.0f);       // longest wavelength: divided by factor
+  EXPECT_EQ(scaled.front(), plain.front());             // wavelength 2*pi: untouched
+  EXPECT_FLOAT_EQ(scaled.back(), plain.back() / 8.0f);  // longest wavelength: divided by factor
   for (std::size_t i = 0; i < plain.size(); ++i) {
     EXPECT_LE(scaled[i], plain[i]);
     EXPECT_GE(scaled[i], plain[i] / 8.0f * (1 - 1e-6f));

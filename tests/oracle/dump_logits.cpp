@@ -75,8 +75,13 @@ int run(const Options& options) {
   const int max_len = longest + options.greedy;
   const int max_pages = (max_len + kPageSize - 1) / kPageSize;
   LlamaModel model(config, CheckpointWeights{options.model_dir}, pool, std::max(longest, 1));
-  KVCacheConfig kv{config.num_hidden_layers, config.num_key_value_heads, config.head_dim, kPageSize, DType::f32,
-                   Device::cpu, 0};
+  KVCacheConfig kv{config.num_hidden_layers,
+                   config.num_key_value_heads,
+                   config.head_dim,
+                   kPageSize,
+                   DType::f32,
+                   Device::cpu,
+                   0};
   kv.memory_budget_bytes = KVCache::bytes_per_page(kv) * static_cast<std::size_t>(max_pages);
   KVCache cache(kv);
   const int vocab = config.vocab_size;
@@ -126,7 +131,8 @@ int main(int argc, char** argv) {
     if (flag == "--greedy") options.greedy = std::stoi(value);
   }
   if (options.model_dir.empty() || options.prompts_path.empty() || options.out_dir.empty()) {
-    std::fprintf(stderr, "usage: dump_logits --model DIR --prompts FILE --out DIR [--chunk N] [--greedy 32]\n");
+    std::fprintf(stderr,
+                 "usage: dump_logits --model DIR --prompts FILE --out DIR [--chunk N] [--greedy 32]\n");
     return 2;
   }
   try {

@@ -66,8 +66,8 @@ std::vector<NamedTensor> hf_tensors(const ModelConfig& config, const ModelWeight
 
 std::vector<float> last_logits(LlamaModel& model, const std::vector<std::int32_t>& prompt) {
   const ModelConfig& config = model.config();
-  KVCacheConfig kv{config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 16, DType::f32,
-                   Device::cpu, 0};
+  KVCacheConfig kv{
+      config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 16, DType::f32, Device::cpu, 0};
   kv.memory_budget_bytes = KVCache::bytes_per_page(kv) * 2;
   KVCache cache(kv);
   ForwardBatch batch;
@@ -87,7 +87,8 @@ std::vector<float> last_logits(LlamaModel& model, const std::vector<std::int32_t
 class CheckpointDir {
  public:
   explicit CheckpointDir(const std::string& name)
-      : path_(std::filesystem::temp_directory_path() / ("pagedserve_" + name + "_" + std::to_string(::getpid()))) {
+      : path_(std::filesystem::temp_directory_path() /
+              ("pagedserve_" + name + "_" + std::to_string(::getpid()))) {
     std::filesystem::create_directories(path_);
   }
   ~CheckpointDir() { std::filesystem::remove_all(path_); }
@@ -120,20 +121,23 @@ TEST(LlamaCheckpoint, MissingOrMisshapenTensorsAreNamed) {
   const ModelWeights weights = ModelWeights::dummy(config, 3, DType::f32);
   {
     std::vector<NamedTensor> tensors = hf_tensors(config, weights);
-    std::erase_if(tensors, [](const NamedTensor& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; });
+    std::erase_if(tensors,
+                  [](const NamedTensor& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; });
     CheckpointDir dir("llama_checkpoint_missing");
     write_safetensors(dir.path() / "model.safetensors", tensors);
     try {
       ModelWeights::load(config, dir.path());
       FAIL() << "no error for a missing tensor";
     } catch (const SetupError& error) {
-      EXPECT_NE(std::string(error.what()).find("model.layers.1.mlp.up_proj.weight"), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find("model.layers.1.mlp.up_proj.weight"), std::string::npos)
+          << error.what();
     }
   }
   {
     std::vector<NamedTensor> tensors = hf_tensors(config, weights);
     for (NamedTensor& t : tensors) {
-      if (t.name == "model.layers.0.self_attn.k_proj.weight") t.view = weights.layers[0].q_proj;  // [64, 32] not [32, 32]
+      if (t.name == "model.layers.0.self_attn.k_proj.weight")
+        t.view = weights.layers[0].q_proj;  // [64, 32] not [32, 32]
     }
     CheckpointDir dir("llama_checkpoint_shape");
     write_safetensors(dir.path() / "model.safetensors", tensors);

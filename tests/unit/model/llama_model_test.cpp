@@ -80,13 +80,15 @@ class PagedRunner {
         for (int p = seq.computed; p < end; ++p) {
           batch.token_ids.push_back(seq.tokens[static_cast<std::size_t>(p)]);
           batch.positions.push_back(p);
-          batch.slot_mapping.push_back(seq.pages[static_cast<std::size_t>(p / kPageSize)] * kPageSize + p % kPageSize);
+          batch.slot_mapping.push_back(seq.pages[static_cast<std::size_t>(p / kPageSize)] * kPageSize +
+                                       p % kPageSize);
           token_origin.emplace_back(s, p);
         }
         part.query_start_len.push_back(part.query_start_len.back() + n);
         part.seq_lens.push_back(end);
         for (int i = 0; i < kMaxPagesPerSeq; ++i) {
-          part.block_table.push_back(i < static_cast<int>(seq.pages.size()) ? seq.pages[static_cast<std::size_t>(i)] : -1);
+          part.block_table.push_back(
+              i < static_cast<int>(seq.pages.size()) ? seq.pages[static_cast<std::size_t>(i)] : -1);
         }
       }
     };
@@ -105,11 +107,13 @@ class PagedRunner {
     double worst = 0;
     for (int t = 0; t < batch.num_tokens(); ++t) {
       const auto [s, p] = token_origin[static_cast<std::size_t>(t)];
-      const std::vector<float>& want = seqs[static_cast<std::size_t>(s)].expected[static_cast<std::size_t>(p)];
+      const std::vector<float>& want =
+          seqs[static_cast<std::size_t>(s)].expected[static_cast<std::size_t>(p)];
       double scale = 0, diff = 0;
       for (int i = 0; i < vocab; ++i) {
         scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-        diff = std::max(diff, std::fabs(static_cast<double>(logits[static_cast<std::size_t>(t * vocab + i)]) - want[i]));
+        diff = std::max(
+            diff, std::fabs(static_cast<double>(logits[static_cast<std::size_t>(t * vocab + i)]) - want[i]));
       }
       worst = std::max(worst, diff / scale);
     }
@@ -185,8 +189,8 @@ TEST(LlamaModel, RejectsBatchesItCannotRun) {
   ThreadPool pool(1);
   const ModelConfig config = tiny_config(ModelArchitecture::qwen3);
   LlamaModel model(config, DummyWeights{1, DType::f32}, pool, /*max_num_batched_tokens=*/4);
-  KVCacheConfig kv{config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 16, DType::f32,
-                   Device::cpu, 0};
+  KVCacheConfig kv{
+      config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 16, DType::f32, Device::cpu, 0};
   kv.memory_budget_bytes = KVCache::bytes_per_page(kv) * 4;
   KVCache cache(kv);
   ForwardBatch batch;
@@ -204,7 +208,8 @@ TEST(LlamaModel, RejectsBatchesItCannotRun) {
 
 TEST(ModelWeights, MissingTensorIsASetupErrorNamingIt) {
   // An empty directory has no safetensors at all; the loader must say so rather than crash.
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "pagedserve_llama_model_test_empty";
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / "pagedserve_llama_model_test_empty";
   std::filesystem::create_directories(dir);
   EXPECT_THROW(ModelWeights::load(tiny_config(ModelArchitecture::qwen3), dir), SetupError);
   std::filesystem::remove_all(dir);

@@ -17,7 +17,9 @@ namespace pagedserve::testing {
 class ReferenceForward {
  public:
   ReferenceForward(const ModelConfig& config, const ModelWeights& weights)
-      : config_(config), weights_(weights), keys_(static_cast<std::size_t>(config.num_hidden_layers)),
+      : config_(config),
+        weights_(weights),
+        keys_(static_cast<std::size_t>(config.num_hidden_layers)),
         values_(keys_.size()) {
     const int half = config.head_dim / 2;
     for (int i = 0; i < half; ++i) {
@@ -72,7 +74,8 @@ class ReferenceForward {
         double total = 0;
         for (double& s : scores) total += (s = std::exp(s - max_score));
         for (int j = 0; j <= position; ++j) {
-          for (int i = 0; i < d; ++i) attention[head * d + i] += scores[j] / total * values_[l][j][kv * d + i];
+          for (int i = 0; i < d; ++i)
+            attention[head * d + i] += scores[j] / total * values_[l][j][kv * d + i];
         }
       }
       const std::vector<double> o = project(w.o_proj, TensorView(), attention);
@@ -84,16 +87,20 @@ class ReferenceForward {
       const std::vector<double> down = project(w.down_proj, TensorView(), up);
       for (int i = 0; i < hidden; ++i) x[i] += down[i];
     }
-    const std::vector<double> logits = project(weights_.lm_head, TensorView(), rms_norm(x, weights_.final_norm));
+    const std::vector<double> logits =
+        project(weights_.lm_head, TensorView(), rms_norm(x, weights_.final_norm));
     return std::vector<float>(logits.begin(), logits.end());
   }
 
  private:
   static double at(const TensorView& t, std::int64_t i) {
     switch (t.dtype()) {
-      case DType::bf16: return to_float(t.data_as<const bf16>()[i]);
-      case DType::f16: return to_float(t.data_as<const f16>()[i]);
-      default: return t.data_as<const float>()[i];
+      case DType::bf16:
+        return to_float(t.data_as<const bf16>()[i]);
+      case DType::f16:
+        return to_float(t.data_as<const f16>()[i]);
+      default:
+        return t.data_as<const float>()[i];
     }
   }
   static std::vector<double> row(const TensorView& t, std::int64_t r) {
@@ -101,7 +108,8 @@ class ReferenceForward {
     for (std::int64_t i = 0; i < t.size(1); ++i) out[i] = at(t, r * t.size(1) + i);
     return out;
   }
-  static std::vector<double> project(const TensorView& w, const TensorView& bias, const std::vector<double>& in) {
+  static std::vector<double> project(const TensorView& w, const TensorView& bias,
+                                     const std::vector<double>& in) {
     std::vector<double> out(static_cast<std::size_t>(w.size(0)));
     for (std::int64_t n = 0; n < w.size(0); ++n) {
       double s = bias.data() ? at(bias, n) : 0.0;
@@ -115,7 +123,8 @@ class ReferenceForward {
     for (double v : in) sum += v * v;
     const double scale = 1 / std::sqrt(sum / static_cast<double>(in.size()) + config_.rms_norm_eps);
     std::vector<double> out(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) out[i] = in[i] * scale * at(weight, static_cast<std::int64_t>(i));
+    for (std::size_t i = 0; i < in.size(); ++i)
+      out[i] = in[i] * scale * at(weight, static_cast<std::int64_t>(i));
     return out;
   }
   // Per-head RMSNorm (Qwen3) then neox RoPE, in place on head `head` of `x`.
