@@ -47,11 +47,11 @@ void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::in
 
 enum class Isa { portable, avx2, avx512 };
 
-// AVX-512 only where it measured ahead (1-2 rows, memory-bound); with more rows the AVX2 kernel,
-// which widens the weights once per block, wins (bench/RESULTS.md).
+// AVX-512 where it measured ahead: 1-2 rows (memory-bound) and more than 4 rows (weights widened
+// once, 6 x 4 register tile); at 3-4 rows the AVX2 kernel did (bench/RESULTS.md).
 Isa choose_isa(MatmulPath path, std::int64_t m) {
   if (path == MatmulPath::dot_portable || !cpu_has_avx2_fma_f16c()) return Isa::portable;
-  if (path == MatmulPath::dot_avx2 || !cpu_has_avx512() || m > 2) return Isa::avx2;
+  if (path == MatmulPath::dot_avx2 || !cpu_has_avx512() || (m > 2 && m <= 4)) return Isa::avx2;
   return Isa::avx512;
 }
 
