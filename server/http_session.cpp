@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -145,26 +146,33 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
   }
 
   // --- hang-up detection while the engine works ----------------------------------------------
-  // A readable socket with nothing to read is a closed peer: abort its engine requests.
+  // A real read, not a readiness wait: Asio may report a socket readable when it is not (a wait
+  // op can complete speculatively), which once made healthy clients look gone. The read ends
+  // with EOF or an error when the peer closes; bytes that arrive meanwhile are the client's next
+  // (pipelined) request and are kept for the parser.
   void watch_for_hang_up() {
     watching_ = true;
     const std::uint64_t generation = ++watch_generation_;
-    stream_.socket().async_wait(
-        tcp::socket::wait_read,
-        [self = shared_from_this(), generation](beast::error_code ec) { self->on_watch(ec, generation); });
+    stream_.socket().async_read_some(
+        net::buffer(watch_bytes_),
+        [self = shared_from_this(), generation](beast::error_code ec, std::size_t n) {
+          self->on_watch(ec, n, generation);
+        });
   }
 
-  void on_watch(beast::error_code ec, std::uint64_t generation) {
+  void on_watch(beast::error_code ec, std::size_t n, std::uint64_t generation) {
+    if (n > 0) {  // keep early bytes of the next request, whatever became of the watch
+      net::buffer_copy(buffer_.prepare(n), net::buffer(watch_bytes_, n));
+      buffer_.commit(n);
+    }
     if (generation != watch_generation_ || !watching_) return;
     watching_ = false;
     if (ec == net::error::operation_aborted) return;
-    beast::error_code available_ec;
-    std::size_t available = stream_.socket().available(available_ec);
-    if (ec || available_ec || available == 0) {
+    if (ec) {
       spdlog::debug("client hung up; aborting its request");
       client_gone();
     }
-    // Otherwise the client pipelined its next request: it stays in the socket for the next read.
+    // Otherwise the client pipelined its next request: read_request() parses it from buffer_.
   }
 
   void stop_watching() {
@@ -259,6 +267,7 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
   std::shared_ptr<CompletionJob> job_;
   bool watching_ = false;
   std::uint64_t watch_generation_ = 0;
+  std::array<char, 1024> watch_bytes_{};  // what the hang-up watch read, moved into buffer_
   // Streaming state: one write in flight at a time; later chunks gather in pending_.
   std::optional<http::response<http::empty_body>> stream_response_;
   std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
