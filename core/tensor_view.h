@@ -7,6 +7,7 @@
 #include <cassert>
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 
 #include "core/dtype.h"
 
@@ -19,12 +20,14 @@ class TensorView {
   TensorView() = default;
 
   // A row-major (contiguous) view of `shape` over `data`.
-  TensorView(void* data, DType dtype, std::initializer_list<std::int64_t> shape,
-             Device device = Device::cpu)
+  TensorView(void* data, DType dtype, std::initializer_list<std::int64_t> shape, Device device = Device::cpu)
+      : TensorView(data, dtype, std::span<const std::int64_t>(shape.begin(), shape.size()), device) {}
+
+  // The same with a shape known only at run time (e.g. read from a file); rank <= kMaxRank.
+  TensorView(void* data, DType dtype, std::span<const std::int64_t> shape, Device device = Device::cpu)
       : data_(data), dtype_(dtype), device_(device), rank_(static_cast<int>(shape.size())) {
     assert(rank_ <= kMaxRank);
-    int d = 0;
-    for (std::int64_t extent : shape) shape_[d++] = extent;
+    for (int d = 0; d < rank_; ++d) shape_[d] = shape[d];
     std::int64_t stride = 1;
     for (int i = rank_ - 1; i >= 0; --i) {
       strides_[i] = stride;

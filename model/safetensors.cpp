@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -44,28 +45,6 @@ const DTypeSpelling* find_dtype(const std::string& name) {
     if (name == spelling.name) return &spelling;
   }
   return nullptr;
-}
-
-// TensorView takes its shape as an initializer list; spell out each rank it supports.
-TensorView make_view(void* data, DType dtype, const std::vector<std::int64_t>& s) {
-  switch (s.size()) {
-    case 0:
-      return TensorView(data, dtype, {});
-    case 1:
-      return TensorView(data, dtype, {s[0]});
-    case 2:
-      return TensorView(data, dtype, {s[0], s[1]});
-    case 3:
-      return TensorView(data, dtype, {s[0], s[1], s[2]});
-    case 4:
-      return TensorView(data, dtype, {s[0], s[1], s[2], s[3]});
-    case 5:
-      return TensorView(data, dtype, {s[0], s[1], s[2], s[3], s[4]});
-    case 6:
-      return TensorView(data, dtype, {s[0], s[1], s[2], s[3], s[4], s[5]});
-    default:
-      throw SetupError("tensor", "rank above " + std::to_string(TensorView::kMaxRank));
-  }
 }
 
 std::uint64_t non_negative_integer(const json& value, const std::string& subject, const char* what) {
@@ -258,7 +237,10 @@ TensorView SafetensorsFile::tensor(std::string_view name) const {
   }
   // The mapping is read-only; the view's non-const pointer must never be written through.
   void* data = const_cast<std::byte*>(data_ + found.begin);
-  return make_view(data, found.dtype, found.shape);
+  if (found.shape.size() > static_cast<std::size_t>(TensorView::kMaxRank)) {
+    throw SetupError("tensor", "rank above " + std::to_string(TensorView::kMaxRank));
+  }
+  return TensorView(data, found.dtype, std::span<const std::int64_t>(found.shape));
 }
 
 std::vector<std::string> SafetensorsFile::names() const {
