@@ -4,11 +4,15 @@
 // multi-threaded read. Physical pages are shuffled; when one layer's K/V would fit in the
 // last-level cache, calls rotate over enough layers' caches that every call reads from DRAM.
 //   attention_cpu [--threads N] [--dtype bf16|f16|f32] [--repeats R] [--cold-mib M] [--only-decode 1]
-// --cold-mib 0 keeps one layer (K/V of small cases then sits in cache: a compute-speed probe).
+//                 [--batches 1,8,32] [--lens 512,2048,8192]
+// --cold-mib 0 keeps one layer (K/V of small cases then sits in cache: a compute-speed probe, e.g.
+// --cold-mib 0 --threads 1 --batches 1 --lens 64 --repeats 200).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -59,6 +63,17 @@ double read_bandwidth(ThreadPool& pool, int repeats) {
   volatile std::uint64_t keep = std::accumulate(sinks.begin(), sinks.end(), std::uint64_t{0});
   (void)keep;
   return best;
+}
+
+std::vector<int> parse_list(const char* text) {
+  std::vector<int> values;
+  for (const char* p = text; *p;) {
+    char* end = nullptr;
+    values.push_back(static_cast<int>(std::strtol(p, &end, 10)));
+    p = *end == ',' ? end + 1 : end;
+    if (end == p && *p) break;
+  }
+  return values;
 }
 
 struct Row {
@@ -186,11 +201,14 @@ int main(int argc, char** argv) {
   std::size_t cold_bytes = std::size_t{512} << 20;  // far above the 105 MiB L3
   bool only_decode = false;
   DType dtype = DType::bf16;
+  std::vector<int> batches = {1, 8, 32}, lens = {512, 2048, 8192};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--repeats")) repeats = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--cold-mib")) cold_bytes = std::stoull(argv[i + 1]) << 20;
     if (!std::strcmp(argv[i], "--only-decode")) only_decode = std::stoi(argv[i + 1]) != 0;
+    if (!std::strcmp(argv[i], "--batches")) batches = parse_list(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--lens")) lens = parse_list(argv[i + 1]);
     if (!std::strcmp(argv[i], "--dtype")) {
       const std::string name = argv[i + 1];
       dtype = name == "f32" ? DType::f32 : name == "f16" ? DType::f16 : DType::bf16;
@@ -206,8 +224,8 @@ int main(int argc, char** argv) {
 
   std::printf("decode              median_us    best_us   GB/s(median)  of_bw\n");
   auto decode = [&](PagedAttentionArgs a) { decode_attention(a, pool); };
-  for (int b : {1, 8, 32}) {
-    for (int len : {512, 2048, 8192}) {
+  for (int b : batches) {
+    for (int len : lens) {
       Batch batch(std::vector<Row>(static_cast<std::size_t>(b), Row{len, 1}), dtype, cold_bytes,
                   1000 + b + len);
       const Timing t = time_calls(batch, repeats, decode);
