@@ -69,7 +69,7 @@ LlamaModel::LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPo
   sampled_ = f32_scratch(t, hidden);
   const std::int64_t widest_k = std::max({hidden, static_cast<std::int64_t>(config.q_size()),
                                           static_cast<std::int64_t>(config.intermediate_size)});
-  workspace_ = Buffer(matmul_workspace_floats(widest_k, pool.size()) * sizeof(float), Device::cpu);
+  workspace_ = Buffer(matmul_workspace_floats(t, widest_k, pool.size()) * sizeof(float), Device::cpu);
 }
 
 template <typename RowFn>

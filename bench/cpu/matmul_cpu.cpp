@@ -1,7 +1,9 @@
 // The matmul paths on Qwen2.5-0.5B projection shapes (24 layers of weights, so decode streams
 // from DRAM as it does in the model), for rows M of decode and prefill size. Prints ms per pass
 // over all layers, GB/s of weights and GFLOP/s, per path, to choose the M threshold.
-//   matmul_cpu [--threads 2] [--layers 24] [--dtype bf16|f16]
+//   matmul_cpu [--threads 2] [--layers 24] [--dtype bf16|f16] [--m M (only this M)] [--repeats R]
+// Each figure is the median of the repeats (min in brackets); the first pass warms up.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include "core/buffer.h"
 #include "core/half.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/matmul_amx.h"
 
 using namespace pagedserve;
 
@@ -32,9 +35,13 @@ int main(int argc, char** argv) {
   int threads = 2;
   int layers = 24;
   DType dtype = DType::bf16;
+  std::int64_t only_m = 0;
+  int repeats_override = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--layers")) layers = std::stoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--m")) only_m = std::stoll(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--repeats")) repeats_override = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--dtype"))
       dtype = std::string(argv[i + 1]) == "f16" ? DType::f16 : DType::bf16;
   }
@@ -62,18 +69,20 @@ int main(int argc, char** argv) {
   const std::int64_t max_m = 512;
   Buffer x(max_m * 4864 * 4, Device::cpu), y(max_m * 4864 * 4, Device::cpu);
   for (std::int64_t i = 0; i < max_m * 4864; ++i) static_cast<float*>(x.data())[i] = dist(rng);
-  const auto workspace_floats = static_cast<std::int64_t>(matmul_workspace_floats(4864, pool.size()));
+  const auto workspace_floats = static_cast<std::int64_t>(matmul_workspace_floats(max_m, 4864, pool.size()));
   Buffer workspace(static_cast<std::size_t>(workspace_floats) * 4, Device::cpu);
 
   const MatmulPath paths[] = {MatmulPath::dot_simd, MatmulPath::dot_avx2, MatmulPath::sgemm_blocks,
-                              MatmulPath::dot_portable};
-  const char* path_names[] = {"dot_simd", "dot_avx2", "sgemm_blocks", "dot_portable"};
+                              MatmulPath::dot_portable, MatmulPath::amx};
+  const char* path_names[] = {"dot_simd", "dot_avx2", "sgemm_blocks", "dot_portable", "amx"};
   for (std::int64_t m : {1, 2, 4, 8, 12, 16, 32, 64, 512}) {
-    for (int p = 0; p < 4; ++p) {
+    if (only_m != 0 && m != only_m) continue;
+    for (int p = 0; p < 5; ++p) {
+      if (paths[p] == MatmulPath::amx && (!amx_bf16_usable() || dtype != DType::bf16)) continue;
       if (paths[p] == MatmulPath::dot_portable && m > 1) continue;
       if ((paths[p] == MatmulPath::dot_simd || paths[p] == MatmulPath::dot_avx2) && m > 64) continue;
-      const int repeats = m >= 64 ? 1 : 3;
-      double best = 1e30;
+      const int repeats = repeats_override > 0 ? repeats_override : m >= 64 ? 1 : 3;
+      std::vector<double> times;
       for (int r = 0; r < repeats + 1; ++r) {  // the first pass warms up
         const auto start = std::chrono::steady_clock::now();
         for (int l = 0; l < layers; ++l) {
@@ -86,10 +95,12 @@ int main(int argc, char** argv) {
         }
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (r > 0) best = std::min(best, seconds);
+        if (r > 0) times.push_back(seconds);
       }
-      std::printf("M=%4lld %-13s %8.2f ms  %6.1f GB/s  %6.1f GFLOP/s\n", static_cast<long long>(m),
-                  path_names[p], best * 1e3, static_cast<double>(weight_bytes) / best / 1e9,
+      std::sort(times.begin(), times.end());
+      const double best = times[times.size() / 2];
+      std::printf("M=%4lld %-13s %8.2f ms (min %8.2f)  %6.1f GB/s  %6.1f GFLOP/s\n", static_cast<long long>(m),
+                  path_names[p], best * 1e3, times.front() * 1e3, static_cast<double>(weight_bytes) / best / 1e9,
                   flops_per_row * static_cast<double>(m) / best / 1e9);
     }
   }

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/half.h"
+#include "kernels/cpu/matmul_amx.h"
 #include "kernels/cpu/matmul_avx2.h"
 #include "kernels/cpu/matmul_avx512.h"
 
@@ -23,6 +24,10 @@ constexpr std::int64_t kSgemmBlockRows = 128;
 // at every M <= 16 in each run and at M = 32 in the quietest one, sgemm ahead at M = 64
 // (bench/RESULTS.md; the machine was loaded, so the exact crossover is not pinned down).
 constexpr std::int64_t kMaxDotRows = 32;
+
+// From this many rows AMX tiles beat the dot kernel (below it a step is memory-bound and the dot
+// kernel already reads at the bandwidth floor).
+constexpr std::int64_t kMinAmxRows = 5;
 
 template <typename W>
 void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const W* w,
@@ -113,8 +118,10 @@ bool cpu_has_avx2_fma_f16c() noexcept {
   return has;
 }
 
-std::size_t matmul_workspace_floats(std::int64_t k, int num_threads) {
-  return static_cast<std::size_t>(num_threads) * static_cast<std::size_t>(kSgemmBlockRows * k);
+std::size_t matmul_workspace_floats(std::int64_t max_m, std::int64_t k, int num_threads) {
+  const std::size_t sgemm_tiles = static_cast<std::size_t>(num_threads) * static_cast<std::size_t>(kSgemmBlockRows * k);
+  const std::size_t packed_x = (amx_packed_x_elements(max_m, k) + 1) / 2;
+  return std::max(sgemm_tiles, packed_x);
 }
 
 void matmul(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y,
@@ -130,9 +137,14 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   if (m == 0) return;
   const float* xp = x.data_as<const float>();
   const std::int64_t ldx = x.stride(0);
+  bool amx_fits = k % 32 == 0 && amx_bf16_usable() &&
+                  2 * static_cast<std::size_t>(workspace.numel()) >= amx_packed_x_elements(m, k);
+  for (const MatmulTarget& t : targets) amx_fits = amx_fits && t.w.dtype() == DType::bf16;
+  if (path == MatmulPath::automatic && amx_fits && m >= kMinAmxRows) path = MatmulPath::amx;
+  if (path == MatmulPath::amx && !amx_fits) path = MatmulPath::automatic;
   if (path == MatmulPath::automatic)
     path = m <= kMaxDotRows ? MatmulPath::dot_simd : MatmulPath::sgemm_blocks;
-  const Isa isa = choose_isa(path, m);
+  const Isa isa = choose_isa(path == MatmulPath::amx ? MatmulPath::dot_simd : path, m);
   const bool simd = isa != Isa::portable;
 
   // The column blocks of every target, numbered in one sequence the pool hands out.
@@ -151,6 +163,8 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     // Several blocks per thread so a thread slowed by a neighbour process does not hold up the rest.
     const std::int64_t target_blocks = static_cast<std::int64_t>(pool.size()) * 8;
     block_rows = std::max<std::int64_t>(48, (total_n + target_blocks - 1) / target_blocks);
+    // AMX blocks start on whole pairs of 16-row weight tiles.
+    if (path == MatmulPath::amx) block_rows = (block_rows + 31) / 32 * 32;
   }
   std::size_t num_targets = 0;
   for (const MatmulTarget& t : targets) {
@@ -169,6 +183,24 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     const std::int64_t n_begin = (b - first_block[i]) * block_rows;
     return Block{target_of[i], n_begin, std::min(target_of[i]->w.size(0), n_begin + block_rows)};
   };
+
+  if (path == MatmulPath::amx) {
+    auto* packed = workspace.data_as<std::uint16_t>();
+    const std::int64_t num_x_blocks = (m + kAmxRowsPerBlock - 1) / kAmxRowsPerBlock;
+    pool.parallel_for(num_x_blocks, [&](std::int64_t b) { amx_pack_x_block(xp, m, ldx, k, b, packed); });
+    pool.parallel_for(num_blocks, [&](std::int64_t b) {
+      const Block block = block_at(b);
+      const MatmulTarget& t = *block.target;
+      float* yp = t.y.data_as<float>();
+      const std::int64_t ldy = t.y.stride(0);
+      const std::int64_t tiled_end = block.n_begin + (block.n_end - block.n_begin) / 16 * 16;
+      amx_rows(packed, m, k, t.w.data_as<const std::uint16_t>(), block.n_begin, tiled_end, yp, ldy);
+      // Weight rows past the last whole tile (a target's n % 16) go through the dot kernel.
+      if (tiled_end < block.n_end) dot_rows(isa, xp, m, ldx, k, t.w, tiled_end, block.n_end, yp, ldy);
+      if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, ldy);
+    });
+    return;
+  }
 
   if (path != MatmulPath::sgemm_blocks) {
     pool.parallel_for(num_blocks, [&](std::int64_t b) {

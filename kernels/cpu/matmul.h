@@ -7,7 +7,9 @@
 //     memory-bound and aims at the bandwidth floor; batch 16 is compute-bound.
 //   - large M (prefill): blocks of W converted to f32 into the caller's workspace, then OpenBLAS
 //     sgemm on each block; our pool parallelises over the N blocks and OpenBLAS runs one thread.
-// The threshold was measured (bench/cpu/matmul_cpu.cpp; bench/RESULTS.md).
+//   - on CPUs with AMX (bf16 weights, k % 32 == 0): AMX tiles for every M above the memory-bound
+//     batch-1 case, x split into two bf16 terms so the result keeps ~16 bits (matmul_amx.h).
+// The thresholds were measured (bench/cpu/matmul_cpu.cpp; bench/RESULTS.md).
 //
 // Caller: one thread at a time per ThreadPool (the engine thread, a test, a bench). Never allocates.
 #pragma once
@@ -27,10 +29,12 @@ enum class MatmulPath {
   dot_avx2,      // small-M path, AVX2/FMA/F16C (falls back to portable without them)
   dot_simd,      // small-M path, the widest SIMD the CPU has (AVX-512, else as dot_avx2)
   sgemm_blocks,  // large-M path: convert W blocks to f32, OpenBLAS sgemm per block
+  amx,           // AMX tiles (bf16 w, k % 32 == 0, amx_bf16_usable()); otherwise as automatic
 };
 
-// Floats of workspace `matmul` needs for a weight of `k` columns on a pool of `num_threads`.
-std::size_t matmul_workspace_floats(std::int64_t k, int num_threads);
+// Floats of workspace `matmul` needs for up to `max_m` rows of x with `k` columns on a pool of
+// `num_threads`.
+std::size_t matmul_workspace_floats(std::int64_t max_m, std::int64_t k, int num_threads);
 
 // y[m, n] = sum_k x[m, k] * w[n, k] + bias[n].
 // x rows and y rows may be strided (stride(0) >= row length); w is contiguous.
@@ -38,7 +42,7 @@ void matmul(const TensorView& x,          // [m, k] f32
             const TensorView& w,          // [n, k] bf16 | f16 | f32
             const TensorView& bias,       // [n] f32, or a default (empty) view for none
             const TensorView& y,          // [m, n] f32
-            const TensorView& workspace,  // [matmul_workspace_floats(k, pool.size())] f32
+            const TensorView& workspace,  // [matmul_workspace_floats(>= m, k, pool.size())] f32
             ThreadPool& pool, MatmulPath path = MatmulPath::automatic);
 
 // One weight of a group of projections that read the same x (q/k/v, gate/up).
@@ -52,7 +56,7 @@ struct MatmulTarget {
 // weights (k_proj, v_proj) share the threads with the big one instead of idling some of them.
 void matmul_group(const TensorView& x,  // [m, k] f32
                   std::initializer_list<MatmulTarget> targets,
-                  const TensorView& workspace,  // [matmul_workspace_floats(k, pool.size())] f32
+                  const TensorView& workspace,  // [matmul_workspace_floats(>= m, k, pool.size())] f32
                   ThreadPool& pool, MatmulPath path = MatmulPath::automatic);
 
 // True when this CPU runs the AVX2/F16C kernels (FMA, F16C and AVX2 all present).

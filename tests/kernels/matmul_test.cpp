@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <random>
 #include <vector>
 
 #include "core/buffer.h"
 #include "core/half.h"
+#include "kernels/cpu/matmul_amx.h"
 #include "kernels/reference/matmul_reference.h"
 
 namespace pagedserve {
@@ -50,7 +53,7 @@ void check_matmul(const Shape& s, DType w_dtype, MatmulPath path, bool with_bias
   Buffer bias(static_cast<std::size_t>(s.n) * 4, Device::cpu);
   Buffer y(static_cast<std::size_t>(s.m * s.n) * 4, Device::cpu);
   Buffer expected(static_cast<std::size_t>(s.m * s.n) * 4, Device::cpu);
-  Buffer workspace(matmul_workspace_floats(s.k, pool.size()) * 4, Device::cpu);
+  Buffer workspace(matmul_workspace_floats(s.m, s.k, pool.size()) * 4, Device::cpu);
   auto* xp = static_cast<float*>(x.data());
   for (std::int64_t i = 0; i < s.m * s.k; ++i) xp[i] = dist(rng);
   const std::vector<float> wv = fill_weights(w, w_dtype, s.n * s.k, rng);
@@ -62,7 +65,7 @@ void check_matmul(const Shape& s, DType w_dtype, MatmulPath path, bool with_bias
   const TensorView w_view = w.view(w_dtype, {s.n, s.k});
   const TensorView bias_view = with_bias ? bias.view(DType::f32, {s.n}) : TensorView();
   const TensorView workspace_view =
-      workspace.view(DType::f32, {static_cast<std::int64_t>(matmul_workspace_floats(s.k, pool.size()))});
+      workspace.view(DType::f32, {static_cast<std::int64_t>(matmul_workspace_floats(s.m, s.k, pool.size()))});
   matmul(x_view, w_view, bias_view, y.view(DType::f32, {s.m, s.n}), workspace_view, pool, path);
   matmul_reference(x_view, w_view, bias_view, expected.view(DType::f32, {s.m, s.n}));
 
@@ -89,7 +92,7 @@ TEST(Matmul, EveryPathAndDtypeMatchesReferenceOnOddShapes) {
   for (const Shape& s : shapes) {
     for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
       for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
-                              MatmulPath::dot_simd, MatmulPath::sgemm_blocks}) {
+                              MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx}) {
         check_matmul(s, dtype, path, /*with_bias=*/(s.n % 2) == 1, pool, rng);
       }
     }
@@ -101,10 +104,21 @@ TEST(Matmul, LargeModelShapesOnBothPaths) {
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
   ThreadPool pool(2);
-  for (MatmulPath path : {MatmulPath::dot_avx2, MatmulPath::dot_simd, MatmulPath::sgemm_blocks}) {
+  for (MatmulPath path : {MatmulPath::dot_avx2, MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx}) {
     check_matmul({6, 896, 1100}, DType::bf16, path, true, pool, rng);
+    check_matmul({45, 4864, 200}, DType::bf16, path, false, pool, rng);
     check_matmul({20, 1000, 300}, DType::f16, path, false, pool, rng);
   }
+}
+
+// The AMX path falls back silently where it cannot run; on a CPU that has AMX it must run (a
+// failed tile-state request would otherwise pass every test above on the slower paths).
+TEST(Matmul, AmxRunsWhereTheCpuHasIt) {
+  const bool cpu_has_amx = __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
+                           __builtin_cpu_supports("avx512bf16");
+  const char* off = std::getenv("PAGEDSERVE_NO_AMX");
+  if (!cpu_has_amx || (off != nullptr && std::string(off) == "1")) GTEST_SKIP() << "no AMX here";
+  EXPECT_TRUE(amx_bf16_usable());
 }
 
 TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
@@ -116,8 +130,8 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
   const std::int64_t k = 77;
   const std::int64_t ns[] = {130, 13, 300};
   for (std::int64_t m : {1, 5, 20}) {
-    for (MatmulPath path :
-         {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2, MatmulPath::sgemm_blocks}) {
+    for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
+                            MatmulPath::sgemm_blocks, MatmulPath::amx}) {
       std::vector<float> x(static_cast<std::size_t>(m * k));
       for (float& v : x) v = dist(rng);
       std::vector<std::vector<bf16>> w(3);
@@ -135,7 +149,7 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
       };
       auto wv = [&](int t) { return TensorView(w[t].data(), DType::bf16, {ns[t], k}); };
       auto bv = [&](int t) { return TensorView(bias[t].data(), DType::f32, {ns[t]}); };
-      std::vector<float> workspace(matmul_workspace_floats(k, pool.size()));
+      std::vector<float> workspace(matmul_workspace_floats(m, k, pool.size()));
       const TensorView x_view(x.data(), DType::f32, {m, k});
       matmul_group(x_view,
                    {{wv(0), bv(0), view(0, y[0])},
