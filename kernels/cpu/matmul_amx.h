@@ -1,7 +1,7 @@
 // The bf16-weight matmul on Intel AMX tiles (Sapphire Rapids and later): the compute-bound part of
 // the CPU backend (batched decode, prefill). AMX multiplies bf16 by bf16 into f32, so x (f32) is
-// split into bf16 terms, x ~= x_hi + x_lo, each multiplied exactly and summed in f32: the result
-// keeps ~16 bits of x's mantissa (relative error <= 2^-17 per product) instead of bf16's 8.
+// split into three bf16 terms, x ~= x_hi + x_mid + x_lo, each multiplied exactly and summed in
+// f32: the result keeps x's full f32 mantissa instead of bf16's 8 bits.
 //
 // Formulated as y^T = w * x^T so the weights are the A operand and are read in their checkpoint
 // layout ([n, k] rows, 32 k per tile row) with no repacking; x^T becomes the VNNI-paired B operand,
