@@ -1,8 +1,10 @@
 // CPU paged attention: decode over a batch x length grid and prefill cases, GQA 32/8/128 and
 // page size 16 (a Llama-3-8B layer). Prints µs per call, GB/s of live K/V read (bytes = live K/V
 // + q + out) and its ratio to this machine's read bandwidth, measured in the same run by a large
-// multi-threaded read. Physical pages are shuffled; when one layer's K/V would fit in the
-// last-level cache, calls rotate over enough layers' caches that every call reads from DRAM.
+// multi-threaded read (bench/cpu/read_bandwidth.h, the yardstick of the other CPU benches; measured
+// again after the decode grid, so that a drift of the shared host shows). Physical pages are shuffled; when
+// one layer's K/V would fit in the last-level cache, calls rotate over enough layers' caches that every call
+// reads from DRAM.
 //   attention_cpu [--threads N] [--dtype bf16|f16|f32] [--repeats R] [--cold-mib M] [--only-decode 1]
 //                 [--batches 1,8,32] [--lens 512,2048,8192]
 // --cold-mib 0 keeps one layer (K/V of small cases then sits in cache: a compute-speed probe, e.g.
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cpu/read_bandwidth.h"
 #include "core/buffer.h"
 #include "core/dtype.h"
 #include "core/half.h"
@@ -34,35 +37,6 @@ constexpr std::int64_t kKvHeads = 8, kGroup = 4, kHeadDim = 128, kPageSize = 16;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// Best of `repeats` passes of all pool threads summing disjoint parts of a 1 GiB buffer.
-double read_bandwidth(ThreadPool& pool, int repeats) {
-  const std::size_t bytes = std::size_t{1} << 30;
-  Buffer buffer(bytes, Device::cpu);
-  std::memset(buffer.data(), 1, bytes);
-  const auto* words = static_cast<const std::uint64_t*>(buffer.data());
-  const std::int64_t num_words = static_cast<std::int64_t>(bytes / 8);
-  const std::int64_t chunks = 16 * pool.size();
-  std::vector<std::uint64_t> sinks(static_cast<std::size_t>(chunks));
-  double best = 0;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    pool.parallel_for(chunks, [&](std::int64_t c) {
-      std::uint64_t a = 0, b = 0, x = 0, y = 0;
-      for (std::int64_t i = num_words * c / chunks; i + 4 <= num_words * (c + 1) / chunks; i += 4) {
-        a += words[i];
-        b += words[i + 1];
-        x += words[i + 2];
-        y += words[i + 3];
-      }
-      sinks[static_cast<std::size_t>(c)] = a + b + x + y;
-    });
-    best = std::max(best, static_cast<double>(bytes) / seconds_since(start));
-  }
-  volatile std::uint64_t keep = std::accumulate(sinks.begin(), sinks.end(), std::uint64_t{0});
-  (void)keep;
-  return best;
 }
 
 std::vector<int> parse_list(const char* text) {
@@ -215,7 +189,7 @@ int main(int argc, char** argv) {
     }
   }
   ThreadPool pool(threads);
-  const double bandwidth = read_bandwidth(pool, 5);
+  const double bandwidth = measure_read_bandwidth(pool);  // 1 GiB, all threads, best of 5
   std::printf("attention_cpu: %d threads, %s K/V, GQA %lld/%lld heads, head_dim %lld, page %lld\n",
               pool.size(), std::string(dtype_name(dtype)).c_str(), static_cast<long long>(kKvHeads * kGroup),
               static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim),
@@ -234,6 +208,8 @@ int main(int argc, char** argv) {
                   100.0 * gbs * 1e9 / bandwidth);
     }
   }
+
+  std::printf("read bandwidth after the decode grid: %.2f GB/s\n", measure_read_bandwidth(pool) / 1e9);
 
   if (only_decode) return 0;
   std::printf("\ncapacity is not work: 8 live rows of L=2048\n");
