@@ -29,6 +29,10 @@ constexpr std::int64_t kMaxDotRows = 32;
 // kernel already reads at the bandwidth floor).
 constexpr std::int64_t kMinAmxRows = 5;
 
+// Rows of x packed for AMX at a time: bounds the workspace (3 bf16 terms of 256 rows x k) whatever
+// the token budget; each pass streams the weights once more, cheap next to 256 rows of compute.
+constexpr std::int64_t kAmxRowsPerPass = 256;
+
 template <typename W>
 void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const W* w,
                        std::int64_t n_begin, std::int64_t n_end, float* y, std::int64_t ldy) {
@@ -120,7 +124,7 @@ bool cpu_has_avx2_fma_f16c() noexcept {
 
 std::size_t matmul_workspace_floats(std::int64_t max_m, std::int64_t k, int num_threads) {
   const std::size_t sgemm_tiles = static_cast<std::size_t>(num_threads) * static_cast<std::size_t>(kSgemmBlockRows * k);
-  const std::size_t packed_x = (amx_packed_x_elements(max_m, k) + 1) / 2;
+  const std::size_t packed_x = (amx_packed_x_elements(std::min(max_m, kAmxRowsPerPass), k) + 1) / 2;
   return std::max(sgemm_tiles, packed_x);
 }
 
@@ -138,7 +142,8 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   const float* xp = x.data_as<const float>();
   const std::int64_t ldx = x.stride(0);
   bool amx_fits = k % 32 == 0 && amx_bf16_usable() &&
-                  2 * static_cast<std::size_t>(workspace.numel()) >= amx_packed_x_elements(m, k);
+                  2 * static_cast<std::size_t>(workspace.numel()) >=
+                      amx_packed_x_elements(std::min(m, kAmxRowsPerPass), k);
   for (const MatmulTarget& t : targets) amx_fits = amx_fits && t.w.dtype() == DType::bf16;
   if (path == MatmulPath::automatic && amx_fits && m >= kMinAmxRows) path = MatmulPath::amx;
   if (path == MatmulPath::amx && !amx_fits) path = MatmulPath::automatic;
@@ -186,19 +191,23 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
 
   if (path == MatmulPath::amx) {
     auto* packed = workspace.data_as<std::uint16_t>();
-    const std::int64_t num_x_blocks = (m + kAmxRowsPerBlock - 1) / kAmxRowsPerBlock;
-    pool.parallel_for(num_x_blocks, [&](std::int64_t b) { amx_pack_x_block(xp, m, ldx, k, b, packed); });
-    pool.parallel_for(num_blocks, [&](std::int64_t b) {
-      const Block block = block_at(b);
-      const MatmulTarget& t = *block.target;
-      float* yp = t.y.data_as<float>();
-      const std::int64_t ldy = t.y.stride(0);
-      const std::int64_t tiled_end = block.n_begin + (block.n_end - block.n_begin) / 16 * 16;
-      amx_rows(packed, m, k, t.w.data_as<const std::uint16_t>(), block.n_begin, tiled_end, yp, ldy);
-      // Weight rows past the last whole tile (a target's n % 16) go through the dot kernel.
-      if (tiled_end < block.n_end) dot_rows(isa, xp, m, ldx, k, t.w, tiled_end, block.n_end, yp, ldy);
-      if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, ldy);
-    });
+    for (std::int64_t pass_begin = 0; pass_begin < m; pass_begin += kAmxRowsPerPass) {
+      const std::int64_t rows = std::min(kAmxRowsPerPass, m - pass_begin);
+      const float* x_pass = xp + pass_begin * ldx;
+      const std::int64_t num_x_blocks = (rows + kAmxRowsPerBlock - 1) / kAmxRowsPerBlock;
+      pool.parallel_for(num_x_blocks, [&](std::int64_t b) { amx_pack_x_block(x_pass, rows, ldx, k, b, packed); });
+      pool.parallel_for(num_blocks, [&](std::int64_t b) {
+        const Block block = block_at(b);
+        const MatmulTarget& t = *block.target;
+        const std::int64_t ldy = t.y.stride(0);
+        float* yp = t.y.data_as<float>() + pass_begin * ldy;
+        const std::int64_t tiled_end = block.n_begin + (block.n_end - block.n_begin) / 16 * 16;
+        amx_rows(packed, rows, k, t.w.data_as<const std::uint16_t>(), block.n_begin, tiled_end, yp, ldy);
+        // Weight rows past the last whole tile (a target's n % 16) go through the dot kernel.
+        if (tiled_end < block.n_end) dot_rows(isa, x_pass, rows, ldx, k, t.w, tiled_end, block.n_end, yp, ldy);
+        if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, block.n_begin, block.n_end, yp, ldy);
+      });
+    }
     return;
   }
 

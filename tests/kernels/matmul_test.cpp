@@ -107,6 +107,7 @@ TEST(Matmul, LargeModelShapesOnBothPaths) {
   for (MatmulPath path : {MatmulPath::dot_avx2, MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx}) {
     check_matmul({6, 896, 1100}, DType::bf16, path, true, pool, rng);
     check_matmul({45, 4864, 200}, DType::bf16, path, false, pool, rng);
+    check_matmul({300, 64, 70}, DType::bf16, path, true, pool, rng);  // two AMX passes of x
     check_matmul({20, 1000, 300}, DType::f16, path, false, pool, rng);
   }
 }
