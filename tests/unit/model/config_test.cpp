@@ -1,7 +1,5 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,34 +7,12 @@
 
 #include "core/error.h"
 #include "model/model_config.h"
+#include "tests/unit/model/temp_dir.h"
 
 namespace pagedserve {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh directory removed at the end of the test.
-class ConfigTempDir {
- public:
-  ConfigTempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("pagedserve-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ConfigTempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-  void write(const std::string& name, const std::string& text) const {
-    std::ofstream(path_ / name, std::ios::binary) << text;
-  }
-
- private:
-  fs::path path_;
-};
 
 const char* kQwen2Config = R"({
   "architectures": ["Qwen2ForCausalLM"], "bos_token_id": 151643, "eos_token_id": 151643,
@@ -84,7 +60,7 @@ void expect_setup_error(Body body, std::initializer_list<std::string> needles) {
 }
 
 TEST(ModelConfig, Qwen2FromDirectoryWithGenerationConfig) {
-  ConfigTempDir dir;
+  testing::TempDir dir;
   dir.write("config.json", kQwen2Config);
   dir.write("generation_config.json", R"({"bos_token_id": 151643, "eos_token_id": [151645, 151643]})");
   const ModelConfig config = load_model_config(dir.path());
@@ -183,7 +159,7 @@ TEST(ModelConfig, DefaultsForOptionalFields) {
 }
 
 TEST(ModelConfig, MissingRequiredFieldNamesFileAndField) {
-  ConfigTempDir dir;
+  testing::TempDir dir;
   for (const char* field : {"architectures", "hidden_size", "num_hidden_layers", "num_attention_heads",
                             "intermediate_size", "vocab_size"}) {
     SCOPED_TRACE(field);
@@ -233,7 +209,7 @@ TEST(ModelConfig, RopeScalingTypes) {
 }
 
 TEST(ModelConfig, BrokenFiles) {
-  ConfigTempDir dir;
+  testing::TempDir dir;
   expect_setup_error([&] { load_model_config(dir.path()); }, {"config.json", "not found"});
   dir.write("config.json", "{\"architectures\": [");
   expect_setup_error([&] { load_model_config(dir.path()); }, {"config.json", "JSON"});

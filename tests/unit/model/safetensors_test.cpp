@@ -1,7 +1,5 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,31 +13,12 @@
 #include "core/half.h"
 #include "model/model_config.h"
 #include "model/safetensors.h"
+#include "tests/unit/model/temp_dir.h"
 
 namespace pagedserve {
 namespace {
 
 namespace fs = std::filesystem;
-
-class SafetensorsTempDir {
- public:
-  SafetensorsTempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("pagedserve-safetensors-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~SafetensorsTempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::uint64_t fresh_seed() {
   const std::uint64_t seed = std::random_device{}();
@@ -132,7 +111,7 @@ void expect_setup_error(Body body, std::initializer_list<std::string> needles) {
 TEST(Safetensors, RoundTripThroughWriter) {
   std::mt19937_64 rng(fresh_seed());
   const RandomTensors written = sample_tensors(rng);
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   write_safetensors(dir / "model.safetensors", written.tensors, {{"note", "test"}});
 
   const SafetensorsFile file(dir / "model.safetensors");
@@ -161,7 +140,7 @@ TEST(Safetensors, RoundTripThroughWriter) {
 TEST(Safetensors, CheckpointOfOneFileOrADirectory) {
   std::mt19937_64 rng(fresh_seed());
   const RandomTensors written = sample_tensors(rng);
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   write_safetensors(dir / "model.safetensors", written.tensors);
   const SafetensorsCheckpoint checkpoint(dir.path());
   EXPECT_EQ(checkpoint.num_files(), 1u);
@@ -175,7 +154,7 @@ TEST(Safetensors, CheckpointOfOneFileOrADirectory) {
 TEST(Safetensors, ShardedCheckpointWithIndex) {
   std::mt19937_64 rng(fresh_seed());
   const RandomTensors written = sample_tensors(rng);
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   const std::vector<NamedTensor> first(written.tensors.begin(), written.tensors.begin() + 3);
   const std::vector<NamedTensor> second(written.tensors.begin() + 3, written.tensors.end());
   write_safetensors(dir / "model-00001-of-00002.safetensors", first);
@@ -214,7 +193,7 @@ TEST(Safetensors, ShardedCheckpointWithIndex) {
 TEST(Safetensors, DirectoryWithoutIndexRejectsDuplicatesAndEmptiness) {
   std::mt19937_64 rng(fresh_seed());
   const RandomTensors written = sample_tensors(rng);
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"no model.safetensors.index.json"});
   expect_setup_error([&] { SafetensorsCheckpoint{dir / "absent"}; }, {"absent"});
   write_safetensors(dir / "a.safetensors", written.tensors);
@@ -223,7 +202,7 @@ TEST(Safetensors, DirectoryWithoutIndexRejectsDuplicatesAndEmptiness) {
 }
 
 TEST(Safetensors, UnsupportedDtypeIsNamedOnAccess) {
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   write_bytes(dir / "x.safetensors", raw_file(R"({"ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},)"
                                               R"("w":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
                                               24));
@@ -235,7 +214,7 @@ TEST(Safetensors, UnsupportedDtypeIsNamedOnAccess) {
 }
 
 TEST(Safetensors, CorruptHeadersAreSetupErrors) {
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   const fs::path path = dir / "bad.safetensors";
   struct Case {
     std::string bytes;
@@ -280,7 +259,7 @@ TEST(Safetensors, CorruptHeadersAreSetupErrors) {
 TEST(Safetensors, EveryTruncationIsASetupError) {
   std::mt19937_64 rng(fresh_seed());
   const RandomTensors written = sample_tensors(rng);
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   write_safetensors(dir / "full.safetensors", written.tensors);
   const std::string bytes = read_bytes(dir / "full.safetensors");
   const fs::path cut = dir / "cut.safetensors";
@@ -298,7 +277,7 @@ TEST(Safetensors, EveryTruncationIsASetupError) {
 TEST(Safetensors, HeaderByteFlipsNeverCrash) {
   std::mt19937_64 rng(fresh_seed());
   const RandomTensors written = sample_tensors(rng);
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   write_safetensors(dir / "full.safetensors", written.tensors);
   const std::string bytes = read_bytes(dir / "full.safetensors");
   std::uint64_t header_size = 0;
@@ -331,7 +310,7 @@ TEST(Safetensors, HeaderByteFlipsNeverCrash) {
 }
 
 TEST(Safetensors, WriterRejectsBadInput) {
-  SafetensorsTempDir dir;
+  testing::TempDir dir;
   float value = 1.0f;
   const TensorView scalar(&value, DType::f32, {});
   expect_setup_error(

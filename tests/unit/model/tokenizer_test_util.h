@@ -2,14 +2,11 @@
 // fixtures written to a temporary directory.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <string_view>
 
-#include <unistd.h>
+#include "tests/unit/model/temp_dir.h"
 
 namespace pagedserve::testing {
 
@@ -24,35 +21,5 @@ inline std::filesystem::path npm_tokenizer_dir(std::string_view name) {
 inline std::filesystem::path vectors_dir() {
   return source_dir() / "tests" / "data" / "generated" / "tokenizer-vectors";
 }
-
-// A fresh directory under the system temp dir, removed with the object.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("pagedserve-tok-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
-             std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path write(const std::string& name, std::string_view contents) const {
-    const auto file = path_ / name;
-    std::ofstream(file, std::ios::binary) << contents;
-    return file;
-  }
-
- private:
-  std::filesystem::path path_;
-  static inline int counter_ = 0;  // several directories in one test
-};
 
 }  // namespace pagedserve::testing
