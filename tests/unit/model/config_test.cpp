@@ -7,10 +7,13 @@
 
 #include "core/error.h"
 #include "model/model_config.h"
+#include "tests/unit/model/expect_setup_error.h"
 #include "tests/unit/model/temp_dir.h"
 
 namespace pagedserve {
 namespace {
+
+using testing::expect_setup_error;
 
 namespace fs = std::filesystem;
 
@@ -44,20 +47,6 @@ const char* kMistral01Config = R"({
   "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
   "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096,
   "tie_word_embeddings": false, "torch_dtype": "bfloat16", "vocab_size": 32000})";
-
-// Expects `body` to throw a SetupError whose message contains every one of `needles`.
-template <typename Body>
-void expect_setup_error(Body body, std::initializer_list<std::string> needles) {
-  try {
-    body();
-    ADD_FAILURE() << "expected a SetupError";
-  } catch (const SetupError& error) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(error.what()).find(needle), std::string::npos)
-          << "message '" << error.what() << "' lacks '" << needle << "'";
-    }
-  }
-}
 
 TEST(ModelConfig, Qwen2FromDirectoryWithGenerationConfig) {
   testing::TempDir dir;

@@ -13,10 +13,13 @@
 #include "core/half.h"
 #include "model/model_config.h"
 #include "model/safetensors.h"
+#include "tests/unit/model/expect_setup_error.h"
 #include "tests/unit/model/temp_dir.h"
 
 namespace pagedserve {
 namespace {
+
+using testing::expect_setup_error;
 
 namespace fs = std::filesystem;
 
@@ -92,19 +95,6 @@ void expect_same(const TensorView& read, const TensorView& written) {
   ASSERT_EQ(read.nbytes(), written.nbytes());
   if (read.nbytes() > 0) {
     EXPECT_EQ(std::memcmp(read.data(), written.data(), read.nbytes()), 0);
-  }
-}
-
-template <typename Body>
-void expect_setup_error(Body body, std::initializer_list<std::string> needles) {
-  try {
-    body();
-    ADD_FAILURE() << "expected a SetupError";
-  } catch (const SetupError& error) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(error.what()).find(needle), std::string::npos)
-          << "message '" << error.what() << "' lacks '" << needle << "'";
-    }
   }
 }
 
