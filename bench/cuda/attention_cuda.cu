@@ -4,18 +4,22 @@
 // reading a 256 MiB buffer, median of the repetitions after warm-up. Decode is reported in
 // TB/s of bytes that must move (live K/V + q + out), prefill in TFLOP/s (4 x Hq x head_dim x
 // visible keys), and a device-to-device copy (read + write) gives the bandwidth ceiling.
-//   usage: attention_cuda [repetitions] [case-name filter] [L2 flush MiB, default 256]
-//   (prints a table; writes no files)
+//   usage: attention_cuda [repetitions] [case-name filter, '|'-separated] [L2 flush MiB, default 256]
+//   (prints a table; writes no files). Each case sleeps 300 ms after its setup (see run_case).
+//   Diagnostics (environment): PAGEDSERVE_BENCH_GRAPH, _IN_ORDER, _SETTLE_MS, _FRAGMENT, _REPEAT,
+//   _TIMELINE, _VERBOSE, _KV=separate|pool|pool2m (see where each is read).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/buffer.h"
@@ -121,12 +125,12 @@ Part make_part(const std::vector<Row>& rows, int capacity, int page, int max_len
   return part;
 }
 
-PagedAttentionArgs args_for(const Part& part, const Buffer& k, const Buffer& v, int num_pages, int page) {
+PagedAttentionArgs args_for(const Part& part, void* k, void* v, int num_pages, int page) {
   PagedAttentionArgs a;
   a.q = TensorView(part.q.data(), DType::bf16, {part.num_tokens, kKvHeads, kGroup, kHeadDim}, Device::cuda);
   a.out = TensorView(part.out.data(), DType::bf16, {part.num_tokens, kKvHeads, kGroup, kHeadDim}, Device::cuda);
-  a.k_cache = TensorView(k.data(), DType::bf16, {num_pages, page, kKvHeads, kHeadDim}, Device::cuda);
-  a.v_cache = TensorView(v.data(), DType::bf16, {num_pages, page, kKvHeads, kHeadDim}, Device::cuda);
+  a.k_cache = TensorView(k, DType::bf16, {num_pages, page, kKvHeads, kHeadDim}, Device::cuda);
+  a.v_cache = TensorView(v, DType::bf16, {num_pages, page, kKvHeads, kHeadDim}, Device::cuda);
   a.block_table = TensorView(part.block_table.data(), DType::i32, {part.capacity, part.max_pages}, Device::cuda);
   a.seq_lens = TensorView(part.seq_lens.data(), DType::i32, {part.capacity}, Device::cuda);
   a.query_start_len = TensorView(part.query_start_len.data(), DType::i32, {part.capacity + 1}, Device::cuda);
@@ -171,6 +175,11 @@ struct Timer {
       ok(cudaEventElapsedTime(&ms, start, stop), "elapsed");
       times.push_back(ms * 1000.0f);
     }
+    if (std::getenv("PAGEDSERVE_BENCH_TIMELINE") != nullptr) {  // diagnostic: every repetition, in order
+      std::printf("  # reps (us):");
+      for (float t : times) std::printf(" %.0f", t);
+      std::printf("\n");
+    }
     std::sort(times.begin(), times.end());
     return times[times.size() / 2];
   }
@@ -179,6 +188,110 @@ struct Timer {
 struct Result {
   double us, value;
 };
+
+// The K and V caches of a case. Default: two cudaMalloc buffers, as before. Diagnostics
+// (PAGEDSERVE_BENCH_KV): "pool" = one allocation with V right after K, as kvcache/KVCache lays
+// out a layer; "pool2m" = the same with V's offset rounded up to 2 MiB.
+struct KvStorage {
+  Buffer k_buffer, v_buffer, pool;
+  void* k = nullptr;
+  void* v = nullptr;
+  explicit KvStorage(std::size_t elements) {
+    const char* mode = std::getenv("PAGEDSERVE_BENCH_KV");
+    const std::size_t bytes = elements * 2;
+    if (mode == nullptr || std::string(mode) == "separate") {
+      k_buffer = random_bf16(elements, 11);
+      v_buffer = random_bf16(elements, 13);
+      k = k_buffer.data();
+      v = v_buffer.data();
+    } else {
+      const std::size_t align = std::string(mode) == "pool2m" ? (2u << 20) : 256;
+      const std::size_t offset = (bytes + align - 1) / align * align;
+      pool = Buffer(offset + bytes, Device::cuda);
+      k = pool.data();
+      v = static_cast<char*>(pool.data()) + offset;
+      fill(k, elements, 11);
+      fill(v, elements, 13);
+    }
+    if (std::getenv("PAGEDSERVE_BENCH_VERBOSE") != nullptr) {
+      const auto mod2m = [](const void* p) { return static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p) % (2u << 20)); };
+      std::printf("  # kv %s: k %p (mod 2 MiB %lu) v %p (mod 2 MiB %lu), %zu MiB each\n", mode ? mode : "separate", k,
+                  mod2m(k), v, mod2m(v), bytes >> 20);
+    }
+  }
+  static void fill(void* data, std::size_t elements, std::uint32_t seed) {
+    fill_random<<<1024, 256>>>(static_cast<__nv_bfloat16*>(data), elements, seed);
+    ok(cudaGetLastError(), "fill_random");
+  }
+};
+
+// Per-CTA timestamps of the last prefill launch, present only in binaries built with
+// -DPAGEDSERVE_PREFILL_STAMPS (diagnostic variant); see prefill_attention_kernel.cuh for the row
+// layout: smid, clock64 at entry / setup done / first tile ready / loop done / end, K/V tiles,
+// globaltimer at entry / end.
+extern "C" int pagedserve_prefill_stamps(unsigned long long* dst, int max_rows) __attribute__((weak));
+
+void print_prefill_stamps() {
+  if (pagedserve_prefill_stamps == nullptr) return;
+  constexpr int kCols = 10;
+  std::vector<unsigned long long> rows(8192 * kCols);
+  const int n = pagedserve_prefill_stamps(rows.data(), 8192);
+  struct Cta { unsigned sm; double entry, setup, ready, loop, end; int tiles; double g0, g1; };
+  std::vector<Cta> ctas;
+  for (int i = 0; i < n; ++i) {
+    const unsigned long long* r = &rows[static_cast<std::size_t>(i) * kCols];
+    if (r[6] == ~0ull || r[0] == ~0ull) continue;
+    ctas.push_back({static_cast<unsigned>(r[0]), double(r[1]), double(r[2]), double(r[3]), double(r[4]), double(r[5]),
+                    static_cast<int>(r[6]), double(r[7]), double(r[8])});
+  }
+  if (ctas.empty()) return;
+  unsigned max_sm = 0;
+  for (const Cta& c : ctas) max_sm = std::max(max_sm, c.sm);
+  std::vector<std::vector<const Cta*>> by_sm(max_sm + 1);
+  for (const Cta& c : ctas) by_sm[c.sm].push_back(&c);
+  std::vector<double> ghz;
+  double occupancy_sum = 0, gap_sum = 0;
+  int occupancy_n = 0, gap_n = 0;
+  double g_min = 1e300, g_max = 0;
+  for (auto& list : by_sm) {
+    if (list.empty()) continue;
+    std::sort(list.begin(), list.end(), [](const Cta* a, const Cta* b) { return a->entry < b->entry; });
+    double t0 = 1e300, t1 = 0, gt0 = 1e300, gt1 = 0, busy = 0;
+    std::vector<double> slot_end;
+    for (const Cta* c : list) {
+      t0 = std::min(t0, c->entry); t1 = std::max(t1, c->end);
+      gt0 = std::min(gt0, c->g0); gt1 = std::max(gt1, c->g1);
+      busy += c->end - c->entry;
+      if (slot_end.size() < 2) {
+        slot_end.push_back(c->end);
+      } else {  // the CTA takes the slot that freed first
+        auto it = std::min_element(slot_end.begin(), slot_end.end());
+        gap_sum += c->entry - *it;
+        ++gap_n;
+        *it = c->end;
+      }
+    }
+    if (gt1 > gt0) ghz.push_back((t1 - t0) / (gt1 - gt0));
+    occupancy_sum += busy / (2 * (t1 - t0));
+    ++occupancy_n;
+    g_min = std::min(g_min, gt0); g_max = std::max(g_max, gt1);
+  }
+  std::sort(ghz.begin(), ghz.end());
+  const double f = ghz[ghz.size() / 2] * 1e3;  // cycles per microsecond
+  double setup = 0, ramp = 0, epi = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const Cta& c : ctas) {
+    setup += (c.setup - c.entry) / f; ramp += (c.ready - c.setup) / f; epi += (c.end - c.loop) / f;
+    const double x = c.tiles, y = (c.loop - c.ready) / f;
+    sx += x; sy += y; sxx += x * x; sxy += x * y;
+  }
+  const double m = ctas.size();
+  const double slope = (m * sxy - sx * sy) / (m * sxx - sx * sx);
+  const double icpt = (sy - slope * sx) / m;
+  std::printf("  # stamps: %zu CTAs, SM clock %.2f GHz, span %.1f us; per CTA: setup %.2f us, first tile wait %.2f us, "
+              "loop %.3f us/tile + %.2f us, epilogue %.2f us; slot occupancy %.3f, mean gap before a CTA %.2f us\n",
+              ctas.size(), f / 1e3, (g_max - g_min) / 1e3, setup / m, ramp / m, slope, icpt, epi / m,
+              occupancy_sum / occupancy_n, gap_n ? gap_sum / gap_n / f : 0.0);
+}
 
 Result run_case(const Case& c, Timer& timer, int reps) {
   std::mt19937 rng(1234);
@@ -195,8 +308,7 @@ Result run_case(const Case& c, Timer& timer, int reps) {
   // Permuted physical pages; PAGEDSERVE_BENCH_IN_ORDER=1 keeps them in order (diagnostic only).
   if (std::getenv("PAGEDSERVE_BENCH_IN_ORDER") == nullptr) std::shuffle(free_pages.begin(), free_pages.end(), rng);
   const std::size_t cache_elements = static_cast<std::size_t>(num_pages) * c.page * kKvHeads * kHeadDim;
-  Buffer k = random_bf16(cache_elements, 11);
-  Buffer v = random_bf16(cache_elements, 13);
+  KvStorage kv(cache_elements);
 
   const bool has_decode = !c.decode_rows.empty();
   const bool has_prefill = !c.prefill_rows.empty();
@@ -206,15 +318,22 @@ Result run_case(const Case& c, Timer& timer, int reps) {
   std::size_t workspace_bytes = 0;
   if (has_decode) {
     decode = make_part(c.decode_rows, std::max<int>(c.decode_capacity, c.decode_rows.size()), c.page, max_len, free_pages, rng);
-    decode_args = args_for(decode, k, v, num_pages, c.page);
+    decode_args = args_for(decode, kv.k, kv.v, num_pages, c.page);
     workspace_bytes = decode_attention_cuda_workspace_bytes(decode_args);
     workspace = Buffer(workspace_bytes, Device::cuda);
   }
   if (has_prefill) {
     prefill = make_part(c.prefill_rows, c.prefill_rows.size(), c.page, max_len, free_pages, rng);
-    prefill_args = args_for(prefill, k, v, num_pages, c.page);
+    prefill_args = args_for(prefill, kv.k, kv.v, num_pages, c.page);
   }
   ok(cudaDeviceSynchronize(), "setup");
+  // Settle before timing. After a multi-GiB free (the copy's buffers, an earlier case's cache)
+  // the next case's first ~15 repetitions ran ~12% slower and the rest at full speed, with the
+  // same buffers (H200, 2026-11-22: 311 -> 274 us for decode B=64 L=4096 within one case); we
+  // take it for the driver clearing freed memory in the background. A server allocates its cache
+  // once, so the kernels are timed without that traffic. PAGEDSERVE_BENCH_SETTLE_MS=0 turns it off.
+  const char* settle = std::getenv("PAGEDSERVE_BENCH_SETTLE_MS");
+  std::this_thread::sleep_for(std::chrono::milliseconds(settle ? std::atoi(settle) : 300));
   auto step = [&](cudaStream_t stream) {
     if (has_decode) decode_attention_cuda(decode_args, workspace.data(), workspace_bytes, stream);
     if (has_prefill) prefill_attention_cuda(prefill_args, stream);
@@ -239,6 +358,7 @@ Result run_case(const Case& c, Timer& timer, int reps) {
     us = timer.median_us(reps, [&] { step(nullptr); });
   }
   ok(cudaDeviceSynchronize(), "run");
+  if (has_prefill && !has_decode) print_prefill_stamps();
   Result result{us, us};
   const double row_bytes = 2.0 * kKvHeads * kGroup * kHeadDim;  // one token's q (or out), bf16
   if (c.unit == "TB/s") {
@@ -249,6 +369,19 @@ Result run_case(const Case& c, Timer& timer, int reps) {
     result.value = flops / (us * 1e-6) / 1e12;
   }
   return result;
+}
+
+// The filter is a list of substrings separated by '|'; empty matches everything.
+bool matches(const std::string& name, const std::string& filter) {
+  if (filter.empty()) return true;
+  std::size_t begin = 0;
+  while (true) {
+    const std::size_t end = filter.find('|', begin);
+    const std::string part = filter.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    if (!part.empty() && name.find(part) != std::string::npos) return true;
+    if (end == std::string::npos) return false;
+    begin = end + 1;
+  }
 }
 
 std::vector<Row> repeat(int n, Row row) { return std::vector<Row>(n, row); }
@@ -266,6 +399,14 @@ int main(int argc, char** argv) {
   std::printf("device: %s, %d SMs, L2 %d MiB; GQA 32/8, head_dim 128, bf16, permuted pages; median of %d, "
               "L2 flushed by reading %zu MiB\n", prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20, reps, flush_mib);
   Timer timer(flush_mib << 20);
+  // Diagnostics: PAGEDSERVE_BENCH_FRAGMENT=1 allocates and frees the copy's 2 x 2 GiB even when
+  // the copy is filtered out; PAGEDSERVE_BENCH_REPEAT=n measures each case n times (fresh
+  // allocations each time).
+  if (!filter.empty() && std::getenv("PAGEDSERVE_BENCH_FRAGMENT") != nullptr) {
+    Buffer a(2u << 30, Device::cuda), b(2u << 30, Device::cuda);
+    ok(cudaMemcpy(b.data(), a.data(), 2u << 30, cudaMemcpyDeviceToDevice), "copy");
+  }
+  const int case_repeats = std::getenv("PAGEDSERVE_BENCH_REPEAT") ? std::max(1, std::atoi(std::getenv("PAGEDSERVE_BENCH_REPEAT"))) : 1;
 
   if (filter.empty()) {  // Bandwidth ceiling: device-to-device copy of 2 GiB, bytes read + written.
     const std::size_t bytes = 2u << 30;
@@ -298,11 +439,15 @@ int main(int argc, char** argv) {
   std::printf("%-44s %10s %14s %10s\n", "case", "time", "rate", "target");
   std::vector<Result> results;
   for (const Case& c : cases) {
-    if (!filter.empty() && c.name.find(filter) == std::string::npos) {
+    if (!matches(c.name, filter)) {
       results.push_back({1, 1});
       continue;
     }
-    const Result r = run_case(c, timer, reps);
+    Result r{};
+    for (int rep = 0; rep < case_repeats; ++rep) {
+      r = run_case(c, timer, reps);
+      if (rep + 1 < case_repeats) std::printf("%-44s %10.1f us %8.2f %-7s (repeat %d)\n", c.name.c_str(), r.us, r.value, c.unit.c_str(), rep + 1);
+    }
     results.push_back(r);
     if (c.unit == "us") {
       std::printf("%-44s %10.1f us %14s %7.0f us  (%.2fx of budget)\n", c.name.c_str(), r.us, "", c.target, r.us / c.target);

@@ -52,6 +52,8 @@ Shapes check_args(const PagedAttentionArgs& a, int max_group) {
               a.query_start_len.dtype() == DType::i32,
           "metadata must be i32");
   require(a.sliding_window == 0 && a.logit_softcap == 0.0f, "sliding_window and logit_softcap are not supported");
+  // The prefill loop takes row maxima on unscaled scores, which needs a positive scale.
+  require(a.softmax_scale > 0.0f && std::isfinite(a.softmax_scale), "softmax_scale must be positive and finite");
   Shapes s{};
   s.num_tokens = static_cast<int>(a.q.size(0));
   s.num_kv_heads = static_cast<int>(a.q.size(1));
@@ -128,7 +130,10 @@ DecodeLayout decode_layout(const PagedAttentionArgs& args, const Shapes& s) {
   });
   DecodeLayout l{};
   l.grid = sms * blocks_per_sm;
-  l.target_items = l.grid;
+#ifndef PAGEDSERVE_DECODE_ITEMS_PER_CTA  // benchmark experiments only
+#define PAGEDSERVE_DECODE_ITEMS_PER_CTA 1
+#endif
+  l.target_items = l.grid * PAGEDSERVE_DECODE_ITEMS_PER_CTA;
   // Items = sum over rows of chunks x kv heads <= 2 x kv_heads x capacity + target_items
   // (each row adds at most one partial chunk; whole chunks are bounded by the target).
   l.max_items = 2LL * s.num_kv_heads * s.capacity + l.target_items;

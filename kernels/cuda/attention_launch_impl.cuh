@@ -57,8 +57,20 @@ void launch_combine_decode(const AttentionParams& params, int head_dim, cudaStre
   int sms = 0;
   check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  combine_decode_kernel<T><<<2 * sms, kCombineThreads, 0, stream>>>(params, head_dim);
-  check_launch("combine_decode_kernel");
+  // Programmatic dependent launch: the merge grid is launched while the decode grid still runs
+  // and waits on the device (griddepcontrol.wait) for it to finish, instead of starting after
+  // it; with no split rows it then only reads split_count. Captured into graphs like any launch.
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(2 * sms));
+  config.blockDim = dim3(kCombineThreads);
+  config.dynamicSmemBytes = 0;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = PAGEDSERVE_DECODE_PDL ? 1 : 0;
+  check_cuda(cudaLaunchKernelEx(&config, combine_decode_kernel<T>, params, head_dim), "combine_decode_kernel");
 }
 
 template <typename T, int D>

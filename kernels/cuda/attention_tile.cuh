@@ -54,6 +54,12 @@ namespace pagedserve::cuda_detail {
 #ifndef PAGEDSERVE_PREFILL_Q_IN_REGISTERS
 #define PAGEDSERVE_PREFILL_Q_IN_REGISTERS 0
 #endif
+#ifndef PAGEDSERVE_PREFILL_FOLD_SCALE  // exp2(fma(s, scale, -max)): the softmax scale costs no FMUL
+#define PAGEDSERVE_PREFILL_FOLD_SCALE 1
+#endif
+#ifndef PAGEDSERVE_DECODE_PDL  // launch the split-KV merge as a programmatic dependent
+#define PAGEDSERVE_DECODE_PDL 1
+#endif
 #ifndef PAGEDSERVE_DECODE_STAGES
 #define PAGEDSERVE_DECODE_STAGES 3
 #endif
@@ -82,6 +88,10 @@ struct AttentionConfig {
   static constexpr int kWarpKeys = kDecode ? kKeys / kWarps : kKeys;  // keys each warp scores
   static constexpr int kStages = kDecode ? PAGEDSERVE_DECODE_STAGES : PAGEDSERVE_PREFILL_STAGES;
   static constexpr bool kLazyRescale = !kDecode && PAGEDSERVE_PREFILL_LAZY_RESCALE;
+  // Prefill (lazy-rescale path) keeps raw scores and takes the row max before scaling, which
+  // needs a positive scale (checked on the host).
+  static constexpr bool kFoldScale = kLazyRescale && PAGEDSERVE_PREFILL_FOLD_SCALE;
+
   static constexpr int kStride = D + 8;  // shared row stride (elements): +16 B kills bank conflicts
   static constexpr bool kQInRegisters = D <= 128 && (kDecode || PAGEDSERVE_PREFILL_Q_IN_REGISTERS);  // D = 256 would spill
   // Prefill: two CTAs of 4 warps x 32 rows per SM (with lazy rescaling) measured the same as one
@@ -101,6 +111,26 @@ struct AttentionConfig {
   // The block's dynamic shared memory: Q tile, K/V stages, then the per-row prefix [capacity + 1].
   static int smem_bytes(int capacity) { return fixed_smem_bytes() + (capacity + 1) * 4; }
 };
+
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+// Diagnostic builds only (bench variant): per-CTA clock stamps of the prefill kernel, read back
+// by pagedserve_prefill_stamps() in attention_instances_prefill_bf16.cu. Row layout: smid,
+// clock64 at entry / setup done / first tile ready / loop done / end, K/V tiles (~0 = spare
+// CTA), globaltimer at entry / end.
+inline constexpr int kStampRows = 8192;
+inline constexpr int kStampCols = 10;
+__device__ unsigned long long g_prefill_stamps[kStampRows * kStampCols];
+__device__ __forceinline__ unsigned long long global_timer_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+__device__ __forceinline__ unsigned sm_id() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(r));
+  return r;
+}
+#endif
 
 template <typename T, int D, bool kDecode>
 struct AttentionTile {
@@ -263,6 +293,13 @@ struct AttentionTile {
     for (int tile = 0; tile < num_tiles; ++tile) {
       cp_async_wait<kStages - 2>();
       __syncthreads();
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+      if constexpr (!kDecode) {
+        if (tile == 0 && threadIdx.x == 0 && blockIdx.x < kStampRows) {
+          g_prefill_stamps[blockIdx.x * kStampCols + 3] = clock64();
+        }
+      }
+#endif
       {
         const int next = tile + kStages - 1;
         if (next < num_tiles) issue_kv((stage0 + next) % kStages, kv_begin + next * kKeys, next_pages);
@@ -323,7 +360,7 @@ struct AttentionTile {
         for (int nb = 0; nb < kScoreBlocks; ++nb) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            float s = score[m][nb][e] * p->scale_log2;
+            float s = Cfg::kFoldScale ? score[m][nb][e] : score[m][nb][e] * p->scale_log2;
             if (needs_mask) {
               const int key = key0 + warp_key0 + nb * 8 + (lane % 4) * 2 + (e % 2);
               if (key >= row_limit[m][e / 2]) s = -INFINITY;
@@ -348,6 +385,7 @@ struct AttentionTile {
             }
             tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
             tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+            if constexpr (Cfg::kFoldScale) tile_max *= p->scale_log2;  // max commutes with a positive scale
             new_max[m][i] = tile_max > row_max[m][i] + kLazyRescaleThreshold ? tile_max : row_max[m][i];
             grow |= new_max[m][i] != row_max[m][i];
           }
@@ -379,8 +417,14 @@ struct AttentionTile {
             const float base = row_max[m][i] == -INFINITY ? 0.0f : row_max[m][i];
 #pragma unroll
             for (int nb = 0; nb < kScoreBlocks; ++nb) {
-              const float p0 = exp2f(score[m][nb][2 * i] - base);
-              const float p1 = exp2f(score[m][nb][2 * i + 1] - base);
+              float p0, p1;
+              if constexpr (Cfg::kFoldScale) {
+                p0 = exp2f(fmaf(score[m][nb][2 * i], p->scale_log2, -base));
+                p1 = exp2f(fmaf(score[m][nb][2 * i + 1], p->scale_log2, -base));
+              } else {
+                p0 = exp2f(score[m][nb][2 * i] - base);
+                p1 = exp2f(score[m][nb][2 * i + 1] - base);
+              }
               score[m][nb][2 * i] = p0;
               score[m][nb][2 * i + 1] = p1;
               row_sum[m][i] += p0 + p1;

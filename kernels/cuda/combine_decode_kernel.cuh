@@ -23,6 +23,9 @@ __global__ void __launch_bounds__(kCombineThreads) combine_decode_kernel(const A
   __shared__ float2 partial[kCombineThreads];
   __shared__ float partial_sum[kCombineThreads];
   __shared__ float chunk_max[kCombineThreads / 32];
+  // Launched as a programmatic dependent of decode_attention_kernel: wait until that grid has
+  // finished and its writes are visible (a no-op when launched without the attribute).
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
   const int pairs = head_dim / 2;
   const int groups = kCombineThreads / pairs;
   const int pair = threadIdx.x % pairs;

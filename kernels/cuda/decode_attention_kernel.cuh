@@ -17,6 +17,9 @@ template <typename T, int D>
 __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionConfig<D, true>::kMinBlocks)
     decode_attention_kernel(const AttentionParams p) {
   using Cfg = AttentionConfig<D, true>;
+  // Let the merge grid (a programmatic dependent) be launched now; it waits for this whole
+  // grid to complete before reading anything, so this only hides its launch latency.
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ int warp_totals[Cfg::kWarps];
   __shared__ long long reduce_scratch[Cfg::kWarps];

@@ -19,6 +19,12 @@ template <typename T, int D>
 __global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, AttentionConfig<D, false>::kMinBlocks)
     prefill_attention_kernel(const AttentionParams p) {
   using Cfg = AttentionConfig<D, false>;
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+  const unsigned long long stamp_entry = clock64();
+  const unsigned long long stamp_global_entry = global_timer_ns();
+  unsigned long long* stamp = g_prefill_stamps + static_cast<long long>(blockIdx.x) * kStampCols;
+  const bool stamping = threadIdx.x == 0 && blockIdx.x < kStampRows;
+#endif
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ int warp_totals[Cfg::kWarps];
   T* s_q = reinterpret_cast<T*>(smem);
@@ -36,7 +42,12 @@ __global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, Attention
       prefix, warp_totals);
   const int unit = static_cast<int>(blockIdx.x / p.num_kv_heads);
   const int kv_head = static_cast<int>(blockIdx.x % p.num_kv_heads);
-  if (unit >= prefix[p.capacity]) return;  // capacity-sized grid: spare CTAs leave at once
+  if (unit >= prefix[p.capacity]) {  // capacity-sized grid: spare CTAs leave at once
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+    if (stamping) stamp[6] = ~0ull;
+#endif
+    return;
+  }
 
   const int seq = find_row(prefix, p.capacity, unit);
   const int q_start = p.query_start_len[seq];
@@ -62,8 +73,17 @@ __global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, Attention
   float row_max[kMTiles][2];
   float row_sum[kMTiles][2];
   float acc[kMTiles][D / 8][4];
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+  const unsigned long long stamp_setup = clock64();
+#endif
   work.run(row_max, row_sum, acc);
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+  const unsigned long long stamp_loop = clock64();
+#endif
 
+  // Direct 4-byte stores from the accumulators. (Staging the tile in shared memory for 16-byte
+  // coalesced stores cut the epilogue from 2.5 to 2.0 µs per CTA but measured 3-4% slower
+  // overall; that build also spilled 16 bytes in this kernel.)
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   T* out = static_cast<T*>(p.out);
@@ -85,6 +105,19 @@ __global__ void __launch_bounds__(AttentionConfig<D, false>::kThreads, Attention
       }
     }
   }
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+  __syncthreads();
+  if (stamping) {
+    stamp[0] = sm_id();
+    stamp[1] = stamp_entry;
+    stamp[2] = stamp_setup;
+    stamp[4] = stamp_loop;
+    stamp[5] = clock64();
+    stamp[6] = static_cast<unsigned long long>(work.num_tiles());
+    stamp[7] = stamp_global_entry;
+    stamp[8] = global_timer_ns();
+  }
+#endif
 }
 
 }  // namespace pagedserve::cuda_detail

@@ -128,6 +128,25 @@ TEST(CudaAttention, DecodeManyRowsMainShape) {
   expect_matches_reference(spec, Kernel::decode);
 }
 
+// Several items per persistent CTA, so items hand their copy pipeline to the next one (items
+// of 3+ tiles), or restart it (shorter ones), over the other head_dim / group / page / dtype
+// combinations; head_dim 256 never chains (its Q stays in shared memory).
+TEST(CudaAttention, DecodeManyItemsPerCtaOtherShapes) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(static_cast<unsigned>(fresh_seed()));
+  for (const Shape& shape : {Shape{DType::f16, 64, 8, 32}, Shape{DType::bf16, 96, 1, 64}, Shape{DType::f16, 80, 4, 16},
+                             Shape{DType::bf16, 256, 4, 16}}) {
+    std::vector<PagedRowSpec> rows;
+    for (int i = 0; i < 120; ++i) {
+      const int len = std::uniform_int_distribution<int>(0, 900)(rng);
+      rows.push_back(len == 0 ? PagedRowSpec{0, 0} : PagedRowSpec{len, 1});
+    }
+    PagedBatchSpec spec = base_spec(shape.dtype, shape.head_dim, shape.group, shape.page, rows);
+    spec.num_kv_heads = 8;
+    expect_matches_reference(spec, Kernel::decode);
+  }
+}
+
 TEST(CudaAttention, DecodeOneLongRowSplits) {
   SKIP_WITHOUT_GPU();
   PagedBatchSpec spec = base_spec(DType::bf16, 128, 4, 16, {{0, 0}, {20000, 1}});

@@ -20,47 +20,77 @@ if command -v nvidia-smi > /dev/null; then
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$out/device.txt"
 fi
 git log -1 --format='commit %H %cd' >> "$out/device.txt" 2>/dev/null || true
+clock_log=""
+if command -v nvidia-smi > /dev/null; then  # clocks, power and throttle reasons while we run
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,clocks_throttle_reasons.active \
+    --format=csv -lms 250 > "$out/clocks.csv" 2>&1 &
+  clock_log=$!
+  trap '[[ -n $clock_log ]] && kill $clock_log 2>/dev/null' EXIT
+fi
 
-# Benchmark-only variants (tuning experiments): -D flags for the bf16 prefill instances only;
-# the other objects are shared with the main build.
+# Benchmark-only variants (tuning experiments): "-D flags[|sources rebuilt with them]"; by default
+# only the bf16 prefill instances are rebuilt, the other objects are shared with the main build.
 declare -A variants=(
-  [R256]="-DPAGEDSERVE_PREFILL_ROWS=256 -DPAGEDSERVE_PREFILL_MIN_BLOCKS=1"
-  [K32]="-DPAGEDSERVE_PREFILL_KEYS=32"
+  [STAMP]="-DPAGEDSERVE_PREFILL_STAMPS"
+  [NOPDL]="-DPAGEDSERVE_DECODE_PDL=0|attention_instances_decode_bf16.cu"
 )
+variant_flags() { echo "${variants[$1]%%|*}"; }
+variant_sources() { local v=${variants[$1]}; [[ $v == *"|"* ]] && echo "${v#*|}" || echo attention_instances_prefill_bf16.cu; }
 
 flags="-std=c++20 -O3 -I. -DPAGEDSERVE_HAVE_CUDA -gencode=arch=compute_90a,code=sm_90a"
 kflags="$flags --expt-relaxed-constexpr --use_fast_math"
 lflags="-Xcompiler -static-libstdc++,-static-libgcc"
+# At most $JOBS compiles at once (the 2-core CPU machine is shared; the device machine has more).
+jobs_max=${JOBS:-$(( $(nproc) > 4 ? $(nproc) : 2 ))}
+pids=()
+spawn() {
+  while (( $(jobs -rp | wc -l) >= jobs_max )); do wait -n; done
+  "$@" & pids+=($!)
+}
+# build: everything; buildbench: only the benchmark and the variants (the kernel objects in $bin
+# are reused: for diagnostics between full builds).
 build() {
-  local start=$(date +%s)
-  local pids=()
-  for f in kernels/cuda/*.cu; do
-    nvcc $kflags -c "$f" -o $bin/$(basename "$f").o & pids+=($!)
-  done
-  nvcc $flags -x cu -c core/buffer.cpp -o $bin/buffer.o & pids+=($!)
-  g++ -std=c++20 -O2 -I. -c kernels/reference/paged_attention_reference.cpp -o $bin/ref.o & pids+=($!)
-  nvcc $flags -x cu -c tests/kernels/cuda/attention_cuda_test.cpp -o $bin/test.o & pids+=($!)
-  nvcc $flags -c bench/cuda/attention_cuda.cu -o $bin/bench.o & pids+=($!)
+  local start=$(date +%s) what=$1
+  pids=()
+  if [[ $what == all ]]; then
+    for f in kernels/cuda/*.cu; do
+      spawn nvcc $kflags -Xptxas -warn-spills -c "$f" -o $bin/$(basename "$f").o
+    done
+    spawn nvcc $flags -x cu -c core/buffer.cpp -o $bin/buffer.o
+    spawn g++ -std=c++20 -O2 -I. -c kernels/reference/paged_attention_reference.cpp -o $bin/ref.o
+    spawn nvcc $flags -x cu -c tests/kernels/cuda/attention_cuda_test.cpp -o $bin/test.o
+  fi
+  spawn nvcc $flags -c bench/cuda/attention_cuda.cu -o $bin/bench.o
   for name in "${!variants[@]}"; do
-    nvcc $kflags ${variants[$name]} -c kernels/cuda/attention_instances_prefill_bf16.cu \
-      -o $bin/variant_$name.o & pids+=($!)
+    for src in $(variant_sources $name); do
+      spawn nvcc $kflags -Xptxas -warn-spills $(variant_flags $name) -c kernels/cuda/$src -o $bin/variant_${name}_$src.o
+    done
   done
   for p in "${pids[@]}"; do wait $p || { echo "compile failed"; exit 1; }; done
-  nvcc $lflags -o $bin/kernels_cuda_test $bin/test.o $bin/attention*.o $bin/buffer.o $bin/ref.o -lgtest -lgtest_main -lpthread || exit 1
+  if [[ $what == all ]]; then
+    nvcc $lflags -o $bin/kernels_cuda_test $bin/test.o $bin/attention*.o $bin/buffer.o $bin/ref.o -lgtest -lgtest_main -lpthread || exit 1
+  fi
   nvcc $lflags -o $bin/attention_cuda $bin/bench.o $bin/attention*.o $bin/buffer.o || exit 1
-  local shared=$(ls $bin/attention*.o | grep -v attention_instances_prefill_bf16)
+  rm -f $bin/attention_cuda_*
   for name in "${!variants[@]}"; do
-    nvcc $lflags -o $bin/attention_cuda_$name $bin/bench.o $bin/variant_$name.o $shared $bin/buffer.o || exit 1
+    local objs="" src
+    for o in $bin/attention*.o; do
+      src=$(basename $o .o)
+      [[ " $(variant_sources $name) " == *" $src "* ]] && objs+=" $bin/variant_${name}_$src.o" || objs+=" $o"
+    done
+    nvcc $lflags -o $bin/attention_cuda_$name $bin/bench.o $objs $bin/buffer.o || exit 1
   done
   echo "built in $(( $(date +%s) - start )) s"
 }
 if [[ " $steps " == *" build "* ]]; then
-  build
+  build all
+elif [[ " $steps " == *" buildbench "* ]]; then
+  build bench
 elif [[ -x $bin/kernels_cuda_test ]] && $bin/kernels_cuda_test --gtest_list_tests > /dev/null 2>&1; then
   echo "using the binaries in $bin"
 else
   echo "building"
-  build
+  build all
 fi
 
 for step in $steps; do
@@ -71,16 +101,16 @@ for step in $steps; do
       grep -E "FAILED|Failure|error|PASSED|SKIPPED \]" "$out/tests.log" | head -40 ;;
     sanitize)
       start=$(date +%s)
-      filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*:*DecodeManyRows*:*LargeCapacity*'
+      filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d80_g8_p32:*GraphReplay*:*MixedBatch*:*DecodeManyRows*:*DecodeManyItems*:*LargeCapacity*'
       timeout 200 compute-sanitizer --tool memcheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
         --gtest_filter="$filter" > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; tail -5 "$out/memcheck.log"
       timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 $bin/kernels_cuda_test --gtest_brief=1 \
-        --gtest_filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d64_g4_p16:*PrefillMatchesReference/bf16_d128_g4_p16:*DecodeManyRows*:*MixedBatch*' \
+        --gtest_filter='*DecodeMatchesReference/bf16_d128_g4_p16:*PrefillMatchesReference/f16_d64_g4_p16:*PrefillMatchesReference/bf16_d128_g4_p16:*DecodeManyRows*:*DecodeManyItems*:*MixedBatch*' \
         > "$out/racecheck.log" 2>&1; echo "racecheck rc=$?"; tail -5 "$out/racecheck.log"
       echo "sanitize took $(( $(date +%s) - start )) s" ;;
     bench)
-      $bin/attention_cuda 30 2>&1 | tee "$out/bench.log"
-      $bin/attention_cuda 30 > "$out/bench2.log" 2>&1 ;;
+      PAGEDSERVE_BENCH_VERBOSE=1 $bin/attention_cuda 30 2>&1 | tee "$out/bench.log"
+      PAGEDSERVE_BENCH_VERBOSE=1 $bin/attention_cuda 30 > "$out/bench2.log" 2>&1 ;;
     profile)
       for c in "decode B=64 L=4096" "decode B=64 L=4096 page 64"; do
         timeout 120 ncu --clock-control none --kernel-name regex:decode_attention --launch-skip 3 --launch-count 1 \
@@ -108,11 +138,30 @@ for step in $steps; do
         grep -E "Duration|cycles_active|cycles_elapsed|Achieved Occupancy|Issue Slots Busy|No Eligible|Stall|warps_active|SM Busy" \
           "$out/ncu_$(echo $c | tr ' =' '__').txt" | head -30
       done ;;
-    variant)
-      for name in "${!variants[@]}"; do
+    variant)  # prefill variants on the prefill cases, decode variants on the decode cases
+      for name in $(echo "${!variants[@]}" | tr ' ' '\n' | sort); do
         echo "variant $name: ${variants[$name]}"
-        $bin/attention_cuda_$name 30 prefill 2>&1 | grep -E "prefill"
+        if [[ $(variant_sources $name) == *prefill* ]]; then
+          $bin/attention_cuda_$name 30 prefill 2>&1 | grep -E "prefill|stamps"
+        else
+          PAGEDSERVE_BENCH_FRAGMENT=1 $bin/attention_cuda_$name 30 "decode B=" 2>&1 | grep -E "decode"
+        fi
       done 2>&1 | tee "$out/bench_variant.log" ;;
+    decodediag)  # is the many-row page-16 slowdown the allocation? (see bench/cuda/attention_cuda.cu)
+      for mode in separate pool pool2m; do
+        echo "== K/V $mode, after a 2 x 2 GiB allocate/free, each case 3 times"
+        PAGEDSERVE_BENCH_VERBOSE=1 PAGEDSERVE_BENCH_FRAGMENT=1 PAGEDSERVE_BENCH_REPEAT=3 PAGEDSERVE_BENCH_KV=$mode \
+          $bin/attention_cuda 30 "decode B=64|decode B=256|decode B=128" 2>&1 | grep -E "decode|# kv"
+      done 2>&1 | tee "$out/bench_decodediag.log"
+      echo "== K/V separate, fresh process, no fragmenting, each case 3 times" | tee -a "$out/bench_decodediag.log"
+      PAGEDSERVE_BENCH_VERBOSE=1 PAGEDSERVE_BENCH_REPEAT=3 $bin/attention_cuda 30 "decode B=64|decode B=256" 2>&1 \
+        | grep -E "decode|# kv" | tee -a "$out/bench_decodediag.log" ;;
+    settle)  # the first case after a 2 x 2 GiB free, rep by rep, without and with the settle
+      for ms in 0 300; do
+        echo "== settle $ms ms, after a 2 x 2 GiB allocate/free, each case twice, every repetition"
+        PAGEDSERVE_BENCH_SETTLE_MS=$ms PAGEDSERVE_BENCH_FRAGMENT=1 PAGEDSERVE_BENCH_REPEAT=2 PAGEDSERVE_BENCH_TIMELINE=1 \
+          $bin/attention_cuda 30 "decode B=64 L=4096|decode B=256" 2>&1 | grep -E "decode|reps"
+      done 2>&1 | tee "$out/bench_settle.log" ;;
     decode)  # decode cases alone, in a process that never allocated the copy buffers
       $bin/attention_cuda 30 decode 2>&1 | tee "$out/bench_decode.log" ;;
     graph)
