@@ -108,6 +108,9 @@ TEST(Matmul, LargeModelShapesOnBothPaths) {
     check_matmul({6, 896, 1100}, DType::bf16, path, true, pool, rng);
     check_matmul({45, 4864, 200}, DType::bf16, path, false, pool, rng);
     check_matmul({300, 64, 70}, DType::bf16, path, true, pool, rng);  // two AMX passes of x
+    // AMX k chunks: a group ending on a single weight tile, an odd number of x blocks
+    check_matmul({40, 96, 48}, DType::bf16, path, false, pool, rng);
+    check_matmul({70, 640, 272}, DType::bf16, path, true, pool, rng);
     check_matmul({20, 1000, 300}, DType::f16, path, false, pool, rng);
   }
 }
