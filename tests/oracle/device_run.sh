@@ -19,5 +19,9 @@ cmake -S . -B build-oracle -G Ninja -DPAGEDSERVE_CUDA=OFF -DPAGEDSERVE_BUILD_BEN
   -DCMAKE_CXX_FLAGS="-I$prefix/usr/include/x86_64-linux-gnu/openblas-pthread" 2>&1 | tee "$out/oracle-cmake.log" | tail -3
 ninja -C build-oracle dump_logits make-tiny-model 2>&1 | tail -3
 BUILD_DIR=build-oracle tools/fetch-zz-tiny-models.sh
+# Which matmul path the oracle checks: AMX (from 5 rows up) where the CPU has it, the dot/sgemm
+# paths otherwise.
+if grep -q amx_bf16 /proc/cpuinfo; then amx="AMX present"; else amx="no AMX"; fi
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) ($amx)" | tee "$out/oracle-cpu.log"
 PYTHONUNBUFFERED=1 python3 tests/oracle/compare_with_transformers.py --dump build-oracle/tests/oracle/dump_logits \
   models/tiny-qwen3 models/tiny-llama 2>&1 | tee "$out/oracle.log"
