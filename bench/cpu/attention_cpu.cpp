@@ -6,7 +6,8 @@
 // one layer's K/V would fit in the last-level cache, calls rotate over enough layers' caches that every call
 // reads from DRAM.
 //   attention_cpu [--threads N] [--dtype bf16|f16|f32] [--repeats R] [--cold-mib M] [--only-decode 1]
-//                 [--batches 1,8,32] [--lens 512,2048,8192]
+//                 [--batches 1,8,32] [--lens 512,2048,8192] [--path auto|avx2|portable]
+// --path avx2 runs the inner loop an AVX2-only CPU would run (the anchor machines).
 // --cold-mib 0 keeps one layer (K/V of small cases then sits in cache: a compute-speed probe, e.g.
 // --cold-mib 0 --threads 1 --batches 1 --lens 64 --repeats 200).
 #include <algorithm>
@@ -174,6 +175,7 @@ int main(int argc, char** argv) {
   int repeats = 3;
   std::size_t cold_bytes = std::size_t{512} << 20;  // far above the 105 MiB L3
   bool only_decode = false;
+  AttentionPath path = AttentionPath::automatic;
   DType dtype = DType::bf16;
   std::vector<int> batches = {1, 8, 32}, lens = {512, 2048, 8192};
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -181,6 +183,12 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--repeats")) repeats = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--cold-mib")) cold_bytes = std::stoull(argv[i + 1]) << 20;
     if (!std::strcmp(argv[i], "--only-decode")) only_decode = std::stoi(argv[i + 1]) != 0;
+    if (!std::strcmp(argv[i], "--path")) {
+      const std::string name = argv[i + 1];
+      path = name == "avx2"       ? AttentionPath::avx2
+             : name == "portable" ? AttentionPath::portable
+                                  : AttentionPath::automatic;
+    }
     if (!std::strcmp(argv[i], "--batches")) batches = parse_list(argv[i + 1]);
     if (!std::strcmp(argv[i], "--lens")) lens = parse_list(argv[i + 1]);
     if (!std::strcmp(argv[i], "--dtype")) {
@@ -190,14 +198,17 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(threads);
   const double bandwidth = measure_read_bandwidth(pool);  // 1 GiB, all threads, best of 5
-  std::printf("attention_cpu: %d threads, %s K/V, GQA %lld/%lld heads, head_dim %lld, page %lld\n",
+  std::printf("attention_cpu: %d threads, %s K/V, GQA %lld/%lld heads, head_dim %lld, page %lld, path %s\n",
               pool.size(), std::string(dtype_name(dtype)).c_str(), static_cast<long long>(kKvHeads * kGroup),
               static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim),
-              static_cast<long long>(kPageSize));
+              static_cast<long long>(kPageSize),
+              path == AttentionPath::avx2       ? "avx2"
+              : path == AttentionPath::portable ? "portable"
+                                                : "auto (AVX-512 where the CPU has it)");
   std::printf("read bandwidth (1 GiB, all threads, best of 5): %.2f GB/s\n\n", bandwidth / 1e9);
 
   std::printf("decode              median_us    best_us   GB/s(median)  of_bw\n");
-  auto decode = [&](PagedAttentionArgs a) { decode_attention(a, pool); };
+  auto decode = [&](PagedAttentionArgs a) { decode_attention(a, pool, path); };
   for (int b : batches) {
     for (int len : lens) {
       Batch batch(std::vector<Row>(static_cast<std::size_t>(b), Row{len, 1}), dtype, cold_bytes,
@@ -224,7 +235,7 @@ int main(int argc, char** argv) {
   }
 
   std::printf("\nprefill (seq_len/q_len per row)       median_us    best_us   GFLOP/s\n");
-  auto prefill = [&](PagedAttentionArgs a) { prefill_attention(a, pool); };
+  auto prefill = [&](PagedAttentionArgs a) { prefill_attention(a, pool, path); };
   const std::vector<std::pair<const char*, std::vector<Row>>> cases = {
       {"1 x 512/512 (prompt)", {{512, 512}}},
       {"1 x 2048/2048 (prompt)", {{2048, 2048}}},
