@@ -69,6 +69,34 @@ void prefetch_lines(const std::uint16_t* begin, std::int64_t lines) {
   for (std::int64_t line = 0; line < lines; ++line) _mm_prefetch(p + line * 64, _MM_HINT_T1);
 }
 
+// rows[i] dword j -> rows[j] dword i. Unpacks make 4 x 4 transposes inside each 128-bit lane
+// (u[4b + c] lane L = column 4L + c of rows 4b..4b+3); two lane shuffles then gather, for
+// column 4L + c, lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
+void transpose_16x16(__m512i rows[16]) {
+  __m512i t[16];
+  for (int a = 0; a < 8; ++a) {
+    t[2 * a] = _mm512_unpacklo_epi32(rows[2 * a], rows[2 * a + 1]);
+    t[2 * a + 1] = _mm512_unpackhi_epi32(rows[2 * a], rows[2 * a + 1]);
+  }
+  __m512i u[16];
+  for (int b = 0; b < 4; ++b) {
+    u[4 * b + 0] = _mm512_unpacklo_epi64(t[4 * b], t[4 * b + 2]);
+    u[4 * b + 1] = _mm512_unpackhi_epi64(t[4 * b], t[4 * b + 2]);
+    u[4 * b + 2] = _mm512_unpacklo_epi64(t[4 * b + 1], t[4 * b + 3]);
+    u[4 * b + 3] = _mm512_unpackhi_epi64(t[4 * b + 1], t[4 * b + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i even_lanes_low = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);
+    const __m512i odd_lanes_low = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xDD);
+    const __m512i even_lanes_high = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512i odd_lanes_high = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xDD);
+    rows[c] = _mm512_shuffle_i32x4(even_lanes_low, even_lanes_high, 0x88);
+    rows[8 + c] = _mm512_shuffle_i32x4(even_lanes_low, even_lanes_high, 0xDD);
+    rows[4 + c] = _mm512_shuffle_i32x4(odd_lanes_low, odd_lanes_high, 0x88);
+    rows[12 + c] = _mm512_shuffle_i32x4(odd_lanes_low, odd_lanes_high, 0xDD);
+  }
+}
+
 template <int Tiles, int XTiles>
 void multiply_step(const std::uint16_t* w_rows, std::int64_t w_stride_bytes, const std::uint16_t* x_panel,
                    std::int64_t panel_elements, std::int64_t split_elements) {
@@ -185,31 +213,32 @@ void amx_pack_x_block(const float* x, std::int64_t m, std::int64_t ldx, std::int
   const std::int64_t num_blocks = (m + kAmxRowsPerBlock - 1) / kAmxRowsPerBlock;
   const std::int64_t panel_elements = 16 * k;
   const std::int64_t split_elements = num_blocks * panel_elements;
-  // Pair p of a 32-column step goes to dword p * 16 + row of the panel's step.
-  const __m512i pair_offsets = _mm512_mullo_epi32(
-      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16));
-  for (std::int64_t row = 0; row < kAmxRowsPerBlock; ++row) {
-    const std::int64_t i = block * kAmxRowsPerBlock + row;
-    auto* panel = reinterpret_cast<std::uint32_t*>(packed + block * panel_elements) + row;
-    for (std::int64_t kk = 0; kk < k; kk += 32) {
-      __m512i terms[kSplits];
-      if (i < m) {
-        __m512 rest_low = _mm512_loadu_ps(x + i * ldx + kk);
-        __m512 rest_high = _mm512_loadu_ps(x + i * ldx + kk + 16);
-        for (int split = 0; split + 1 < kSplits; ++split) {
-          const __m512 low = round_to_bf16(rest_low);
-          const __m512 high = round_to_bf16(rest_high);
-          terms[split] = pairs_of(low, high);
-          rest_low = _mm512_sub_ps(rest_low, low);
-          rest_high = _mm512_sub_ps(rest_high, high);
-        }
-        terms[kSplits - 1] = pairs_of(rest_low, rest_high);
-      } else {
-        for (__m512i& term : terms) term = _mm512_setzero_si512();
+  auto* panel = reinterpret_cast<std::uint32_t*>(packed + block * panel_elements);
+  for (std::int64_t kk = 0; kk < k; kk += 32) {
+    // terms[split][row]: the 16 bf16 pairs of this row's 32 columns; transposed, pair p of every
+    // row makes row p of the panel's step (16 rows' dwords, 64 bytes).
+    __m512i terms[kSplits][kAmxRowsPerBlock];
+    for (std::int64_t row = 0; row < kAmxRowsPerBlock; ++row) {
+      const std::int64_t i = block * kAmxRowsPerBlock + row;
+      if (i >= m) {
+        for (auto& split_terms : terms) split_terms[row] = _mm512_setzero_si512();
+        continue;
       }
-      for (int split = 0; split < kSplits; ++split) {
-        _mm512_i32scatter_epi32(panel + split * split_elements / 2 + kk * 8, pair_offsets, terms[split], 4);
+      __m512 rest_low = _mm512_loadu_ps(x + i * ldx + kk);
+      __m512 rest_high = _mm512_loadu_ps(x + i * ldx + kk + 16);
+      for (int split = 0; split + 1 < kSplits; ++split) {
+        const __m512 low = round_to_bf16(rest_low);
+        const __m512 high = round_to_bf16(rest_high);
+        terms[split][row] = pairs_of(low, high);
+        rest_low = _mm512_sub_ps(rest_low, low);
+        rest_high = _mm512_sub_ps(rest_high, high);
       }
+      terms[kSplits - 1][row] = pairs_of(rest_low, rest_high);
+    }
+    for (int split = 0; split < kSplits; ++split) {
+      transpose_16x16(terms[split]);
+      std::uint32_t* step = panel + split * split_elements / 2 + kk * 8;
+      for (int pair = 0; pair < 16; ++pair) _mm512_storeu_si512(step + pair * 16, terms[split][pair]);
     }
   }
 }
