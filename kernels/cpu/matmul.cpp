@@ -236,7 +236,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
       if (t.w.dtype() == DType::f32) {
         w_block = t.w.data_as<const float>() + block.n_begin * k;
       } else {
-        assert(workspace.numel() >= static_cast<std::int64_t>(matmul_workspace_floats(k, num_workers)));
+        assert(workspace.numel() >= num_workers * kSgemmBlockRows * k);
         float* tile = workspace.data_as<float>() + worker * kSgemmBlockRows * k;
         convert_rows_to_f32(simd, t.w, block.n_begin, block.n_end, k, tile);
         w_block = tile;
