@@ -233,16 +233,16 @@ extern "C" int pagedserve_prefill_stamps(unsigned long long* dst, int max_rows) 
 
 void print_prefill_stamps() {
   if (pagedserve_prefill_stamps == nullptr) return;
-  constexpr int kCols = 10;
+  constexpr int kCols = 12;
   std::vector<unsigned long long> rows(8192 * kCols);
   const int n = pagedserve_prefill_stamps(rows.data(), 8192);
-  struct Cta { unsigned sm; double entry, setup, ready, loop, end; int tiles; double g0, g1; };
+  struct Cta { unsigned sm; double entry, setup, ready, loop, end; int tiles; double g0, g1, q_issued, issued; };
   std::vector<Cta> ctas;
   for (int i = 0; i < n; ++i) {
     const unsigned long long* r = &rows[static_cast<std::size_t>(i) * kCols];
     if (r[6] == ~0ull || r[0] == ~0ull) continue;
     ctas.push_back({static_cast<unsigned>(r[0]), double(r[1]), double(r[2]), double(r[3]), double(r[4]), double(r[5]),
-                    static_cast<int>(r[6]), double(r[7]), double(r[8])});
+                    static_cast<int>(r[6]), double(r[7]), double(r[8]), double(r[9]), double(r[10])});
   }
   if (ctas.empty()) return;
   unsigned max_sm = 0;
@@ -278,15 +278,18 @@ void print_prefill_stamps() {
   }
   std::sort(ghz.begin(), ghz.end());
   const double f = ghz[ghz.size() / 2] * 1e3;  // cycles per microsecond
-  double setup = 0, ramp = 0, epi = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  double setup = 0, ramp = 0, epi = 0, q_issue = 0, kv_issue = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
   for (const Cta& c : ctas) {
     setup += (c.setup - c.entry) / f; ramp += (c.ready - c.setup) / f; epi += (c.end - c.loop) / f;
+    q_issue += (c.q_issued - c.setup) / f; kv_issue += (c.issued - c.q_issued) / f;
     const double x = c.tiles, y = (c.loop - c.ready) / f;
     sx += x; sy += y; sxx += x * x; sxy += x * y;
   }
   const double m = ctas.size();
   const double slope = (m * sxy - sx * sy) / (m * sxx - sx * sx);
   const double icpt = (sy - slope * sx) / m;
+  std::printf("  # stamps: first tile wait = Q copies issued %.2f us + first K/V copies issued %.2f us + waiting %.2f us\n",
+              q_issue / m, kv_issue / m, (ramp - q_issue - kv_issue) / m);
   std::printf("  # stamps: %zu CTAs, SM clock %.2f GHz, span %.1f us; per CTA: setup %.2f us, first tile wait %.2f us, "
               "loop %.3f us/tile + %.2f us, epilogue %.2f us; slot occupancy %.3f, mean gap before a CTA %.2f us\n",
               ctas.size(), f / 1e3, (g_max - g_min) / 1e3, setup / m, ramp / m, slope, icpt, epi / m,

@@ -57,6 +57,9 @@ namespace pagedserve::cuda_detail {
 #ifndef PAGEDSERVE_PREFILL_FOLD_SCALE  // exp2(fma(s, scale, -max)): the softmax scale costs no FMUL
 #define PAGEDSERVE_PREFILL_FOLD_SCALE 1
 #endif
+#ifndef PAGEDSERVE_PREFILL_EARLY_PAGES
+#define PAGEDSERVE_PREFILL_EARLY_PAGES 0
+#endif
 #ifndef PAGEDSERVE_DECODE_PDL  // launch the split-KV merge as a programmatic dependent
 #define PAGEDSERVE_DECODE_PDL 1
 #endif
@@ -116,9 +119,9 @@ struct AttentionConfig {
 // Diagnostic builds only (bench variant): per-CTA clock stamps of the prefill kernel, read back
 // by pagedserve_prefill_stamps() in attention_instances_prefill_bf16.cu. Row layout: smid,
 // clock64 at entry / setup done / first tile ready / loop done / end, K/V tiles (~0 = spare
-// CTA), globaltimer at entry / end.
+// CTA), globaltimer at entry / end, clock64 after Q's copies / after the prologue were issued.
 inline constexpr int kStampRows = 8192;
-inline constexpr int kStampCols = 10;
+inline constexpr int kStampCols = 12;
 __device__ unsigned long long g_prefill_stamps[kStampRows * kStampCols];
 __device__ __forceinline__ unsigned long long global_timer_ns() {
   unsigned long long t;
@@ -163,19 +166,28 @@ struct AttentionTile {
   __device__ T* k_stage(int stage) const { return s_kv + (stage * 2) * kKeys * kStride; }
   __device__ T* v_stage(int stage) const { return s_kv + (stage * 2 + 1) * kKeys * kStride; }
 
+  // Q's copies: a runtime loop (unrolling it made ptxas schedule the whole prefill kernel worse:
+  // -5%), with the division by the run-time group done as a multiply. With `row / group` per
+  // chunk the issue alone took ~3 µs per prefill CTA (clock stamps, bench variant STAMP).
+  static constexpr int kQChunks = kRows * Cfg::kChunksPerRow;
   __device__ void load_q() const {
     const T* q = static_cast<const T*>(p->q);
     const int group = p->heads_per_kv;
-    for (int c = threadIdx.x; c < kRows * Cfg::kChunksPerRow; c += kThreads) {
+    const int num_kv_heads = p->num_kv_heads;
+    // floor(row / group) = (row * ceil(2^32 / group)) >> 32, exact for row, group < 2^16.
+    const unsigned long long magic = ((1ull << 32) + group - 1) / static_cast<unsigned>(group);
+    auto issue = [&](int c) {
       const int row = c / Cfg::kChunksPerRow;
       const int col = (c % Cfg::kChunksPerRow) * 8;
       const bool valid = row < valid_rows;
-      const int token = first_token + row / group;
-      const int head = row % group;
-      const T* src = valid ? q + ((static_cast<long long>(token) * p->num_kv_heads + kv_head) * group + head) * D + col
-                           : q;
+      const int token_in_tile = static_cast<int>((static_cast<unsigned long long>(row) * magic) >> 32);
+      const int head = row - token_in_tile * group;
+      const long long token = first_token + token_in_tile;
+      const T* src = valid ? q + ((token * num_kv_heads + kv_head) * group + head) * D + col : q;
       cp_async_16(s_q + row * kStride + col, src, valid);
-    }
+    };
+#pragma unroll 1
+    for (int c = threadIdx.x; c < kQChunks; c += kThreads) issue(c);
   }
 
   // Each thread copies the same chunk positions of every tile: iteration i covers chunk
@@ -234,16 +246,26 @@ struct AttentionTile {
   // calls this for its next item while it still merges the current one.
   __device__ void prologue(int stage0, int (&next_pages)[kLoadIters]) const {
     const int tiles = num_tiles();
+    // Early pages: tile 0's block-table reads go out before Q's copies, so their latency hides
+    // behind the copy issue instead of stalling issue_kv.
+    constexpr bool kEarlyPages = PAGEDSERVE_PREFILL_EARLY_PAGES;
+    if (kEarlyPages && tiles > 0) lookup_pages(kv_begin, next_pages);
     load_q();
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+    if (!kDecode && threadIdx.x == 0 && blockIdx.x < kStampRows) g_prefill_stamps[blockIdx.x * kStampCols + 9] = clock64();
+#endif
 #pragma unroll
     for (int st = 0; st < kStages - 1; ++st) {
       if (st < tiles) {
-        lookup_pages(kv_begin + st * kKeys, next_pages);
+        if (!kEarlyPages || st > 0) lookup_pages(kv_begin + st * kKeys, next_pages);
         issue_kv((stage0 + st) % kStages, kv_begin + st * kKeys, next_pages);
       }
       cp_async_commit();
     }
     if (kStages - 1 < tiles) lookup_pages(kv_begin + (kStages - 1) * kKeys, next_pages);
+#ifdef PAGEDSERVE_PREFILL_STAMPS
+    if (!kDecode && threadIdx.x == 0 && blockIdx.x < kStampRows) g_prefill_stamps[blockIdx.x * kStampCols + 10] = clock64();
+#endif
   }
 
   // Runs the K/V loop of the item after prologue(stage0). On return: per thread, for its rows
