@@ -57,9 +57,6 @@ namespace pagedserve::cuda_detail {
 #ifndef PAGEDSERVE_PREFILL_FOLD_SCALE  // exp2(fma(s, scale, -max)): the softmax scale costs no FMUL
 #define PAGEDSERVE_PREFILL_FOLD_SCALE 1
 #endif
-#ifndef PAGEDSERVE_PREFILL_EARLY_PAGES
-#define PAGEDSERVE_PREFILL_EARLY_PAGES 0
-#endif
 #ifndef PAGEDSERVE_DECODE_PDL  // launch the split-KV merge as a programmatic dependent
 #define PAGEDSERVE_DECODE_PDL 1
 #endif
@@ -246,10 +243,6 @@ struct AttentionTile {
   // calls this for its next item while it still merges the current one.
   __device__ void prologue(int stage0, int (&next_pages)[kLoadIters]) const {
     const int tiles = num_tiles();
-    // Early pages: tile 0's block-table reads go out before Q's copies, so their latency hides
-    // behind the copy issue instead of stalling issue_kv.
-    constexpr bool kEarlyPages = PAGEDSERVE_PREFILL_EARLY_PAGES;
-    if (kEarlyPages && tiles > 0) lookup_pages(kv_begin, next_pages);
     load_q();
 #ifdef PAGEDSERVE_PREFILL_STAMPS
     if (!kDecode && threadIdx.x == 0 && blockIdx.x < kStampRows) g_prefill_stamps[blockIdx.x * kStampCols + 9] = clock64();
@@ -257,7 +250,7 @@ struct AttentionTile {
 #pragma unroll
     for (int st = 0; st < kStages - 1; ++st) {
       if (st < tiles) {
-        if (!kEarlyPages || st > 0) lookup_pages(kv_begin + st * kKeys, next_pages);
+        lookup_pages(kv_begin + st * kKeys, next_pages);
         issue_kv((stage0 + st) % kStages, kv_begin + st * kKeys, next_pages);
       }
       cp_async_commit();
