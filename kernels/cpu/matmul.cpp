@@ -25,9 +25,11 @@ constexpr std::int64_t kSgemmBlockRows = 128;
 // (bench/RESULTS.md; the machine was loaded, so the exact crossover is not pinned down).
 constexpr std::int64_t kMaxDotRows = 32;
 
-// From this many rows AMX tiles beat the dot kernel (below it a step is memory-bound and the dot
-// kernel already reads at the bandwidth floor).
-constexpr std::int64_t kMinAmxRows = 5;
+// From this many rows AMX tiles beat the dot kernel. One row stays on the dot kernel (it reads at
+// ~0.9 of the bandwidth floor). At 2-4 rows the matmul bench measured a tie, but the model's
+// batch-4 decode measured 57.5 / 48.6 tok/s with AMX against 47.6 / 45.2 on the dot kernel (back
+// to back, bench/RESULTS.md), so AMX from 2.
+constexpr std::int64_t kMinAmxRows = 2;
 
 // Rows of x packed for AMX at a time: bounds the workspace (3 bf16 terms of 256 rows x k) whatever
 // the token budget; each pass streams the weights once more, cheap next to 256 rows of compute.

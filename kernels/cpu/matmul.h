@@ -7,9 +7,9 @@
 //     memory-bound and aims at the bandwidth floor; batch 16 is compute-bound.
 //   - large M (prefill): blocks of W converted to f32 into the caller's workspace, then OpenBLAS
 //     sgemm on each block; our pool parallelises over the N blocks and OpenBLAS runs one thread.
-//   - on CPUs with AMX (bf16 weights, k % 32 == 0): AMX tiles from 5 rows up (below that a step is
-//     memory-bound and the dot kernel reads at the floor), x split into three bf16 terms so the
-//     result keeps f32 precision (matmul_amx.h).
+//   - on CPUs with AMX (bf16 weights, k % 32 == 0): AMX tiles from 2 rows up (one row stays on the
+//     dot kernel, which reads at the floor), x split into three bf16 terms so the result keeps f32
+//     precision (matmul_amx.h).
 // The thresholds were measured (bench/cpu/matmul_cpu.cpp; bench/RESULTS.md).
 //
 // Caller: one thread at a time per ThreadPool (the engine thread, a test, a bench). Never allocates.
