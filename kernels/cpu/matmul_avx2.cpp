@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "core/half.h"
+#include "kernels/cpu/row_groups.h"
 
 namespace pagedserve {
 namespace {
@@ -94,23 +95,9 @@ void dot_rows_tiled(const float* x, std::int64_t m, std::int64_t ldx, std::int64
   constexpr std::int64_t kColumnTile = 12;
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kColumnTile) {
     const std::int64_t n1 = n0 + kColumnTile < n_end ? n0 + kColumnTile : n_end;
-    std::int64_t i = 0;
-    for (; i + 4 <= m; i += 4) dot_rows_fixed_m<WDtype, 4>(x + i * ldx, ldx, k, w, n0, n1, y + i * ldy, ldy);
-    const float* xr = x + i * ldx;
-    float* yr = y + i * ldy;
-    switch (m - i) {
-      case 3:
-        dot_rows_fixed_m<WDtype, 3>(xr, ldx, k, w, n0, n1, yr, ldy);
-        break;
-      case 2:
-        dot_rows_fixed_m<WDtype, 2>(xr, ldx, k, w, n0, n1, yr, ldy);
-        break;
-      case 1:
-        dot_rows_fixed_m<WDtype, 1>(xr, ldx, k, w, n0, n1, yr, ldy);
-        break;
-      default:
-        break;
-    }
+    for_row_groups<4>(m, [&](auto rows, std::int64_t i) {
+      dot_rows_fixed_m<WDtype, decltype(rows)::value>(x + i * ldx, ldx, k, w, n0, n1, y + i * ldy, ldy);
+    });
   }
 }
 

@@ -10,6 +10,8 @@
 
 #include <immintrin.h>
 
+#include "kernels/cpu/row_groups.h"
+
 namespace pagedserve {
 namespace {
 
@@ -119,29 +121,9 @@ void dot_widened_chunked(const float* x, std::int64_t m, std::int64_t ldx, std::
   for (auto& a : acc) a = _mm512_setzero_ps();
   for (std::int64_t k0 = 0; k0 < k; k0 += kChunkK) {
     const std::int64_t k1 = k0 + kChunkK < k ? k0 + kChunkK : k;
-    std::int64_t i = 0;
-    for (; i + 6 <= m; i += 6) tile_chunk_rows<6>(x + i * ldx, ldx, k, k0, k1, w_rows, rows, acc + i * kWideNR);
-    const float* xr = x + i * ldx;
-    __m512* ar = acc + i * kWideNR;
-    switch (m - i) {
-      case 5:
-        tile_chunk_rows<5>(xr, ldx, k, k0, k1, w_rows, rows, ar);
-        break;
-      case 4:
-        tile_chunk_rows<4>(xr, ldx, k, k0, k1, w_rows, rows, ar);
-        break;
-      case 3:
-        tile_chunk_rows<3>(xr, ldx, k, k0, k1, w_rows, rows, ar);
-        break;
-      case 2:
-        tile_chunk_rows<2>(xr, ldx, k, k0, k1, w_rows, rows, ar);
-        break;
-      case 1:
-        tile_chunk_rows<1>(xr, ldx, k, k0, k1, w_rows, rows, ar);
-        break;
-      default:
-        break;
-    }
+    for_row_groups<6>(m, [&](auto group, std::int64_t i) {
+      tile_chunk_rows<decltype(group)::value>(x + i * ldx, ldx, k, k0, k1, w_rows, rows, acc + i * kWideNR);
+    });
   }
   for (std::int64_t i = 0; i < m; ++i)
     for (int j = 0; j < rows; ++j) y[i * ldy + j] = _mm512_reduce_add_ps(acc[i * kWideNR + j]);
@@ -159,29 +141,9 @@ void dot_widened_fixed_m(const float* x, std::int64_t ldx, std::int64_t k, const
 
 void dot_widened(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const float* w_rows,
                  int rows, float* y, std::int64_t ldy) {
-  std::int64_t i = 0;
-  for (; i + 6 <= m; i += 6) dot_widened_fixed_m<6>(x + i * ldx, ldx, k, w_rows, rows, y + i * ldy, ldy);
-  const float* xr = x + i * ldx;
-  float* yr = y + i * ldy;
-  switch (m - i) {
-    case 5:
-      dot_widened_fixed_m<5>(xr, ldx, k, w_rows, rows, yr, ldy);
-      break;
-    case 4:
-      dot_widened_fixed_m<4>(xr, ldx, k, w_rows, rows, yr, ldy);
-      break;
-    case 3:
-      dot_widened_fixed_m<3>(xr, ldx, k, w_rows, rows, yr, ldy);
-      break;
-    case 2:
-      dot_widened_fixed_m<2>(xr, ldx, k, w_rows, rows, yr, ldy);
-      break;
-    case 1:
-      dot_widened_fixed_m<1>(xr, ldx, k, w_rows, rows, yr, ldy);
-      break;
-    default:
-      break;
-  }
+  for_row_groups<6>(m, [&](auto group, std::int64_t i) {
+    dot_widened_fixed_m<decltype(group)::value>(x + i * ldx, ldx, k, w_rows, rows, y + i * ldy, ldy);
+  });
 }
 
 template <DType WDtype>
@@ -217,23 +179,9 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
   constexpr std::int64_t kColumnTile = 8;
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kColumnTile) {
     const std::int64_t n1 = n0 + kColumnTile < n_end ? n0 + kColumnTile : n_end;
-    std::int64_t i = 0;
-    for (; i + 4 <= m; i += 4) dot_rows_fixed_m<WDtype, 4>(x + i * ldx, ldx, k, w, n0, n1, y + i * ldy, ldy);
-    const float* xr = x + i * ldx;
-    float* yr = y + i * ldy;
-    switch (m - i) {
-      case 3:
-        dot_rows_fixed_m<WDtype, 3>(xr, ldx, k, w, n0, n1, yr, ldy);
-        break;
-      case 2:
-        dot_rows_fixed_m<WDtype, 2>(xr, ldx, k, w, n0, n1, yr, ldy);
-        break;
-      case 1:
-        dot_rows_fixed_m<WDtype, 1>(xr, ldx, k, w, n0, n1, yr, ldy);
-        break;
-      default:
-        break;
-    }
+    for_row_groups<4>(m, [&](auto rows, std::int64_t i) {
+      dot_rows_fixed_m<WDtype, decltype(rows)::value>(x + i * ldx, ldx, k, w, n0, n1, y + i * ldy, ldy);
+    });
   }
 }
 
