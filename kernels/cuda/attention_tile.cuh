@@ -112,6 +112,18 @@ struct AttentionConfig {
   static int smem_bytes(int capacity) { return fixed_smem_bytes() + (capacity + 1) * 4; }
 };
 
+// The largest score of one row of an m-tile over the keys of a tile: half i of each score block
+// (0: the thread's fragment row, 1: that row + 8), then across the 4 threads of the quad that hold
+// the row's other keys.
+template <int kBlocks>
+__device__ __forceinline__ float quad_row_max(const float (&blocks)[kBlocks][4], int i) {
+  float row_max = -INFINITY;
+#pragma unroll
+  for (int nb = 0; nb < kBlocks; ++nb) row_max = fmaxf(row_max, fmaxf(blocks[nb][2 * i], blocks[nb][2 * i + 1]));
+  row_max = fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, 1));
+  return fmaxf(row_max, __shfl_xor_sync(0xffffffffu, row_max, 2));
+}
+
 #ifdef PAGEDSERVE_PREFILL_STAMPS
 // Diagnostic builds only (bench variant): per-CTA clock stamps of the prefill kernel, read back
 // by pagedserve_prefill_stamps() in attention_instances_prefill_bf16.cu. Row layout: smid,
@@ -393,13 +405,7 @@ struct AttentionTile {
         for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
           for (int i = 0; i < 2; ++i) {
-            float tile_max = -INFINITY;
-#pragma unroll
-            for (int nb = 0; nb < kScoreBlocks; ++nb) {
-              tile_max = fmaxf(tile_max, fmaxf(score[m][nb][2 * i], score[m][nb][2 * i + 1]));
-            }
-            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+            float tile_max = quad_row_max(score[m], i);
             if constexpr (Cfg::kFoldScale) tile_max *= p->scale_log2;  // max commutes with a positive scale
             new_max[m][i] = tile_max > row_max[m][i] + kLazyRescaleThreshold ? tile_max : row_max[m][i];
             grow |= new_max[m][i] != row_max[m][i];
@@ -451,14 +457,7 @@ struct AttentionTile {
         for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
           for (int i = 0; i < 2; ++i) {
-            float tile_max = -INFINITY;
-#pragma unroll
-            for (int nb = 0; nb < kScoreBlocks; ++nb) {
-              tile_max = fmaxf(tile_max, fmaxf(score[m][nb][2 * i], score[m][nb][2 * i + 1]));
-            }
-            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-            const float new_max = fmaxf(row_max[m][i], tile_max);
+            const float new_max = fmaxf(row_max[m][i], quad_row_max(score[m], i));
             // A row that has seen only masked keys keeps max -inf; subtract 0 then so exp2 gives 0.
             const float base = new_max == -INFINITY ? 0.0f : new_max;
             const float rescale = exp2f(row_max[m][i] - base);
