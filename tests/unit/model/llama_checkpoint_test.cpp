@@ -2,8 +2,6 @@
 // lm_head, and clear errors for a missing tensor or a wrong shape.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <random>
 #include <string>
@@ -13,6 +11,8 @@
 #include "model/llama_model.h"
 #include "model/model_weights.h"
 #include "model/safetensors_writer.h"
+#include "tests/unit/model/expect_setup_error.h"
+#include "tests/unit/model/temp_dir.h"
 
 namespace pagedserve {
 namespace {
@@ -84,27 +84,13 @@ std::vector<float> last_logits(LlamaModel& model, const std::vector<std::int32_t
   return logits;
 }
 
-class CheckpointDir {
- public:
-  explicit CheckpointDir(const std::string& name)
-      : path_(std::filesystem::temp_directory_path() /
-              ("pagedserve_" + name + "_" + std::to_string(::getpid()))) {
-    std::filesystem::create_directories(path_);
-  }
-  ~CheckpointDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 TEST(LlamaCheckpoint, LoadedWeightsGiveTheSameLogitsAsTheirSource) {
   ThreadPool pool(2);
   for (bool qwen3 : {true, false}) {
     for (DType dtype : {DType::f32, DType::bf16}) {
       const ModelConfig config = small_config(qwen3, /*tied=*/qwen3);
       LlamaModel source(config, DummyWeights{7, dtype}, pool, 16);
-      CheckpointDir dir("llama_checkpoint_test");
+      testing::TempDir dir;
       write_safetensors(dir.path() / "model.safetensors", hf_tensors(config, source.weights()));
       LlamaModel loaded(config, CheckpointWeights{dir.path()}, pool, 16);
       EXPECT_EQ(loaded.weights().bytes_read_per_step(), source.weights().bytes_read_per_step());
@@ -123,15 +109,10 @@ TEST(LlamaCheckpoint, MissingOrMisshapenTensorsAreNamed) {
     std::vector<NamedTensor> tensors = hf_tensors(config, weights);
     std::erase_if(tensors,
                   [](const NamedTensor& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; });
-    CheckpointDir dir("llama_checkpoint_missing");
+    testing::TempDir dir;
     write_safetensors(dir.path() / "model.safetensors", tensors);
-    try {
-      ModelWeights::load(config, dir.path());
-      FAIL() << "no error for a missing tensor";
-    } catch (const SetupError& error) {
-      EXPECT_NE(std::string(error.what()).find("model.layers.1.mlp.up_proj.weight"), std::string::npos)
-          << error.what();
-    }
+    testing::expect_setup_error([&] { ModelWeights::load(config, dir.path()); },
+                                {"model.layers.1.mlp.up_proj.weight"});
   }
   {
     std::vector<NamedTensor> tensors = hf_tensors(config, weights);
@@ -139,22 +120,16 @@ TEST(LlamaCheckpoint, MissingOrMisshapenTensorsAreNamed) {
       if (t.name == "model.layers.0.self_attn.k_proj.weight")
         t.view = weights.layers[0].q_proj;  // [64, 32] not [32, 32]
     }
-    CheckpointDir dir("llama_checkpoint_shape");
+    testing::TempDir dir;
     write_safetensors(dir.path() / "model.safetensors", tensors);
-    try {
-      ModelWeights::load(config, dir.path());
-      FAIL() << "no error for a wrong shape";
-    } catch (const SetupError& error) {
-      const std::string message = error.what();
-      EXPECT_NE(message.find("model.layers.0.self_attn.k_proj.weight"), std::string::npos) << message;
-      EXPECT_NE(message.find("[64, 32]"), std::string::npos) << message;
-    }
+    testing::expect_setup_error([&] { ModelWeights::load(config, dir.path()); },
+                                {"model.layers.0.self_attn.k_proj.weight", "[64, 32]"});
   }
   {
     // Untied config without lm_head.weight.
     std::vector<NamedTensor> tensors = hf_tensors(config, weights);
     std::erase_if(tensors, [](const NamedTensor& t) { return t.name == "lm_head.weight"; });
-    CheckpointDir dir("llama_checkpoint_lm_head");
+    testing::TempDir dir;
     write_safetensors(dir.path() / "model.safetensors", tensors);
     EXPECT_THROW(ModelWeights::load(config, dir.path()), SetupError);
   }
