@@ -10,6 +10,7 @@
 #include "kernels/cuda/combine_decode_kernel.cuh"
 #include "kernels/cuda/decode_attention_kernel.cuh"
 #include "kernels/cuda/prefill_attention_kernel.cuh"
+#include "kernels/cuda/prefill_attention_wgmma_kernel.cuh"
 
 namespace pagedserve::cuda_detail {
 
@@ -73,21 +74,39 @@ void launch_combine_decode(const AttentionParams& params, int head_dim, cudaStre
   check_cuda(cudaLaunchKernelEx(&config, combine_decode_kernel<T>, params, head_dim), "combine_decode_kernel");
 }
 
-template <typename T, int D>
-void launch_prefill_attention(const AttentionParams& params, int num_tokens, cudaStream_t stream) {
-  using Cfg = AttentionConfig<D, false>;
-  // Upper bound on Q tiles: every live sequence adds at most one partial tile.
-  const int tokens_per_tile = Cfg::kRows / params.heads_per_kv;
+#ifndef PAGEDSERVE_PREFILL_WGMMA  // head_dim 64 and 128 on wgmma (0: mma.sync, for A/B benchmarks)
+#define PAGEDSERVE_PREFILL_WGMMA 1
+#endif
+
+// Sets the dynamic shared-memory limit and launches `kernel` on a grid sized from num_tokens and
+// the batch capacity alone (graph-safe): an upper bound on Q tiles of `rows` packed rows, since
+// every live sequence adds at most one partial tile; kv head fastest (see the kernels).
+template <typename Kernel>
+void launch_prefill_grid(Kernel kernel, int rows, int threads, int smem, const AttentionParams& params, int num_tokens,
+                         int head_dim, cudaStream_t stream) {
+  const int tokens_per_tile = rows / params.heads_per_kv;
   const long long tiles = (static_cast<long long>(num_tokens) + tokens_per_tile - 1) / tokens_per_tile +
                           std::min(params.capacity, num_tokens);
-  const long long grid = tiles * params.num_kv_heads;  // kv head fastest (see the kernel)
+  const long long grid = tiles * params.num_kv_heads;
   if (grid >= (1LL << 31)) throw SetupError("cuda prefill attention", "too many query tokens");
-  const int smem = Cfg::smem_bytes(params.capacity);
-  check_smem_fits(smem, params.capacity, D, "cuda prefill attention");
-  check_cuda(cudaFuncSetAttribute(prefill_attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
-             "cudaFuncSetAttribute(prefill_attention_kernel)");
-  prefill_attention_kernel<T, D><<<static_cast<unsigned>(grid), Cfg::kThreads, smem, stream>>>(params);
-  check_launch("prefill_attention_kernel");
+  check_smem_fits(smem, params.capacity, head_dim, "cuda prefill attention");
+  check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
+             "cudaFuncSetAttribute(prefill attention)");
+  kernel<<<static_cast<unsigned>(grid), threads, smem, stream>>>(params);
+  check_launch("prefill attention kernel");
+}
+
+template <typename T, int D>
+void launch_prefill_attention(const AttentionParams& params, int num_tokens, cudaStream_t stream) {
+  if constexpr (PAGEDSERVE_PREFILL_WGMMA && (D == 64 || D == 128)) {
+    using Cfg = WgmmaPrefillConfig<D>;
+    launch_prefill_grid(prefill_attention_wgmma_kernel<T, D>, Cfg::kRows, Cfg::kThreads, Cfg::smem_bytes(params.capacity),
+                        params, num_tokens, D, stream);
+  } else {
+    using Cfg = AttentionConfig<D, false>;
+    launch_prefill_grid(prefill_attention_kernel<T, D>, Cfg::kRows, Cfg::kThreads, Cfg::smem_bytes(params.capacity),
+                        params, num_tokens, D, stream);
+  }
 }
 
 }  // namespace pagedserve::cuda_detail

@@ -166,6 +166,26 @@ TEST(CudaAttention, MixedBatchThroughPrefill) {
   expect_matches_reference(spec, Kernel::prefill);
 }
 
+// The wgmma prefill kernel (head_dim 64 and 128) at the main serving shape: long prompts whose
+// tiles run many K/V stages, chunked prefill on a long context, a tile boundary inside the
+// causal diagonal, and groups whose tokens do not divide the 128-row tile (6, 16, 128).
+TEST(CudaAttention, PrefillLongPromptsMainShape) {
+  SKIP_WITHOUT_GPU();
+  PagedBatchSpec spec = base_spec(DType::bf16, 128, 4, 16, {{1500, 1500}, {0, 0}, {2100, 333}, {64, 64}, {65, 1}});
+  spec.num_kv_heads = 8;
+  expect_matches_reference(spec, Kernel::prefill);
+}
+
+TEST(CudaAttention, PrefillGroupsNotDividingTheTile) {
+  SKIP_WITHOUT_GPU();
+  for (const Shape& shape : {Shape{DType::bf16, 128, 6, 32}, Shape{DType::f16, 64, 16, 16}, Shape{DType::bf16, 128, 128, 64},
+                             Shape{DType::f16, 80, 6, 16}}) {
+    PagedBatchSpec spec = base_spec(shape.dtype, shape.head_dim, shape.group, shape.page,
+                                    {{300, 300}, {7, 7}, {520, 97}, {0, 0}, {44, 2}});
+    expect_matches_reference(spec, Kernel::prefill);
+  }
+}
+
 // Capacities past one block of threads: the on-device scan over rows runs several rounds.
 TEST(CudaAttention, LargeCapacityMostlyInactive) {
   SKIP_WITHOUT_GPU();

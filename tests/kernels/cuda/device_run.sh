@@ -33,6 +33,8 @@ fi
 declare -A variants=(
   [STAMP]="-DPAGEDSERVE_PREFILL_STAMPS"
   [NOPDL]="-DPAGEDSERVE_DECODE_PDL=0|attention_instances_decode_bf16.cu"
+  [MMA]="-DPAGEDSERVE_PREFILL_WGMMA=0"
+  [W3]="-DPAGEDSERVE_WGMMA_STAGES=3 -DPAGEDSERVE_WGMMA_MIN_BLOCKS=1"
 )
 variant_flags() { echo "${variants[$1]%%|*}"; }
 variant_sources() { local v=${variants[$1]}; [[ $v == *"|"* ]] && echo "${v#*|}" || echo attention_instances_prefill_bf16.cu; }
