@@ -1,4 +1,5 @@
-// Prefill/mixed paged attention: one CTA per (Q tile of a sequence, kv head); the tile -> sequence
+// Prefill/mixed paged attention on mma.sync, for head_dim 80, 96 and 256 (64 and 128 run on
+// prefill_attention_wgmma_kernel.cuh unless built with PAGEDSERVE_PREFILL_WGMMA=0): one CTA per (Q tile of a sequence, kv head); the tile -> sequence
 // map comes from query_start_len on the device (see attention_tile.cuh for the shared loop).
 // The grid is 1-D, kv head fastest: blockIdx.x = unit * num_kv_heads + kv_head, so CTAs are
 // dispatched longest tile first across all heads of a sequence, and the short tiles of one

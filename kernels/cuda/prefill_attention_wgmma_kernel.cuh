@@ -299,6 +299,8 @@ __global__ void __launch_bounds__(WgmmaPrefillConfig<D>::kThreads, WgmmaPrefillC
   T* s_kv = reinterpret_cast<T*>(smem + Cfg::kQBytes);             // [kStages, 2, D / 64, kKeys, 64]
   int* prefix = reinterpret_cast<int*>(smem + Cfg::fixed_smem_bytes());  // [capacity + 1]
 
+  // The tile map is the mma.sync kernel's, written out again: one shared helper for both
+  // kernels measured 2.4% slower here (ptxas spilled 28 instead of 8 bytes; bench/RESULTS.md).
   const int group = p.heads_per_kv;
   const int tokens_per_tile = Cfg::kRows / group;
   block_exclusive_scan<Cfg::kThreads>(
