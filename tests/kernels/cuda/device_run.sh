@@ -35,6 +35,7 @@ declare -A variants=(
   [NOPDL]="-DPAGEDSERVE_DECODE_PDL=0|attention_instances_decode_bf16.cu"
   [MMA]="-DPAGEDSERVE_PREFILL_WGMMA=0"
   [W3]="-DPAGEDSERVE_WGMMA_STAGES=3 -DPAGEDSERVE_WGMMA_MIN_BLOCKS=1"
+  [D3]="-DPAGEDSERVE_DECODE_STAGES=2 -DPAGEDSERVE_DECODE_MIN_BLOCKS=3|attention_instances_decode_bf16.cu"
 )
 variant_flags() { echo "${variants[$1]%%|*}"; }
 variant_sources() { local v=${variants[$1]}; [[ $v == *"|"* ]] && echo "${v#*|}" || echo attention_instances_prefill_bf16.cu; }
@@ -123,6 +124,15 @@ for step in $steps; do
         --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy \
         $bin/attention_cuda 5 "prefill 4 x 2048" > "$out/ncu_prefill.txt" 2>&1
       echo "profiles written" ;;
+    profile4)  # decode B=256 vs B=64: DRAM bytes and throughput of the kernel alone
+      for c in "decode B=256" "decode B=64 L=4096"; do
+        timeout 120 ncu --clock-control none --kernel-name regex:decode_attention --launch-skip 3 --launch-count 1 \
+          --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+          --metrics dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum,sm__warps_active.avg.pct_of_peak_sustained_active \
+          $bin/attention_cuda 5 "$c" > "$out/ncu_$(echo $c | tr ' =' '__').txt" 2>&1
+        grep -E "dram__bytes|gpu__time_duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Waves Per SM|Block Limit|warps_active" \
+          "$out/ncu_$(echo $c | tr ' =' '__').txt" | head -20
+      done ;;
     profile2)
       stalls='regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio'
       timeout 120 ncu --clock-control none --kernel-name regex:decode_attention --launch-skip 3 --launch-count 1 \
