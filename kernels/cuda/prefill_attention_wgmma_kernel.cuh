@@ -126,7 +126,8 @@ struct WgmmaPrefillTile {
       const bool valid = page[i] >= 0;  // tokens past kv_end were given -1
       long long offset = 0;
       if (valid) {
-        const long long slot = (static_cast<long long>(page[i]) << p->page_shift) + ((key0 + key) & page_mask);
+        const long long slot =
+            (static_cast<long long>(page[i]) << p->page_shift) + ((key0 + key) & page_mask);
         offset = (slot * p->num_kv_heads + kv_head) * D + chunk * 8;
       }
       const int dst = swizzled_chunk_offset<kKeys>(key, chunk);
@@ -295,8 +296,8 @@ __global__ void __launch_bounds__(WgmmaPrefillConfig<D>::kThreads, WgmmaPrefillC
   __shared__ int warp_totals[Cfg::kThreads / 32];
   const std::uint32_t misalignment = smem_address(smem_raw) % Cfg::kAlignment;
   unsigned char* smem = smem_raw + (misalignment == 0 ? 0 : Cfg::kAlignment - misalignment);
-  T* s_q = reinterpret_cast<T*>(smem);                             // [D / 64, kRows, 64]
-  T* s_kv = reinterpret_cast<T*>(smem + Cfg::kQBytes);             // [kStages, 2, D / 64, kKeys, 64]
+  T* s_q = reinterpret_cast<T*>(smem);                                   // [D / 64, kRows, 64]
+  T* s_kv = reinterpret_cast<T*>(smem + Cfg::kQBytes);                   // [kStages, 2, D / 64, kKeys, 64]
   int* prefix = reinterpret_cast<int*>(smem + Cfg::fixed_smem_bytes());  // [capacity + 1]
 
   // The tile map is the mma.sync kernel's, written out again: one shared helper for both
