@@ -101,7 +101,7 @@ struct AttentionConfig {
   // CTA of 8 warps x 32 rows at 1x8192 (306 TFLOP/s) and a little better on short prompts
   // (16x512: 173 vs 165-168), with half the shared memory per CTA. Q is read from shared memory
   // at every k-step (32 rows of Q would not fit the registers).
-  static constexpr int kMinBlocks = kDecode ? PAGEDSERVE_DECODE_MIN_BLOCKS : D > 128 ? 1 : PAGEDSERVE_PREFILL_MIN_BLOCKS;
+  static constexpr int kMinBlocks = kDecode ? PAGEDSERVE_DECODE_MIN_BLOCKS : (D > 128 ? 1 : PAGEDSERVE_PREFILL_MIN_BLOCKS);
   static constexpr int kChunksPerRow = D / 8;  // 16-byte chunks per head row
   static_assert(kDecode || kWarps * 16 * kMTiles == kRows, "prefill warps must cover the Q tile");
 

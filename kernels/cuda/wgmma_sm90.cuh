@@ -53,10 +53,10 @@ __device__ __forceinline__ void wgmma_wait() {
 // Pins a register array at this point of the program: the compiler may not move reads or
 // writes of it across the call. Used after wgmma_wait (the asm of an mma "writes" its
 // accumulators at issue time as far as the compiler knows) and before wgmma_fence.
-template <int kRows>
-__device__ __forceinline__ void fence_registers(float (&r)[kRows][4]) {
+template <int kBlocks>
+__device__ __forceinline__ void fence_registers(float (&r)[kBlocks][4]) {
 #pragma unroll
-  for (int i = 0; i < kRows; ++i) {
+  for (int i = 0; i < kBlocks; ++i) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(r[i][e])::"memory");
   }

@@ -31,7 +31,7 @@ fi
 # Benchmark-only variants (tuning experiments): "-D flags[|sources rebuilt with them]"; by default
 # only the bf16 prefill instances are rebuilt, the other objects are shared with the main build.
 declare -A variants=(
-  [STAMP]="-DPAGEDSERVE_PREFILL_STAMPS"
+  [STAMP]="-DPAGEDSERVE_PREFILL_STAMPS -DPAGEDSERVE_PREFILL_WGMMA=0"  # stamps exist in the mma.sync kernel only
   [NOPDL]="-DPAGEDSERVE_DECODE_PDL=0|attention_instances_decode_bf16.cu"
   [MMA]="-DPAGEDSERVE_PREFILL_WGMMA=0"
   [W3]="-DPAGEDSERVE_WGMMA_STAGES=3 -DPAGEDSERVE_WGMMA_MIN_BLOCKS=1"
