@@ -7,6 +7,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -16,9 +18,11 @@ namespace {
 using nlohmann::json;
 
 // Reads fields of one JSON object and names `source` and the field in every error.
+// `prefix` is put before every field name in messages ("rope_parameters." for a nested object).
 class FieldReader {
  public:
-  FieldReader(const json& object, const std::string& source) : object_(object), source_(source) {}
+  FieldReader(const json& object, const std::string& source, std::string prefix = {})
+      : object_(object), source_(source), prefix_(std::move(prefix)) {}
 
   const json* find(const std::string& field) const {
     auto it = object_.find(field);
@@ -27,7 +31,7 @@ class FieldReader {
   }
 
   [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
-    throw SetupError(source_ + ": field '" + field + "'", reason);
+    throw SetupError(source_ + ": field '" + prefix_ + field + "'", reason);
   }
 
   int required_int(const std::string& field) const {
@@ -91,7 +95,16 @@ class FieldReader {
 
   const json& object_;
   const std::string& source_;
+  std::string prefix_;
 };
+
+// A JSON value for a message, cut short when long (a quantization_config, say).
+std::string short_dump(const json& value) {
+  std::string text = value.dump();
+  constexpr std::size_t kMax = 120;
+  if (text.size() > kMax) text = text.substr(0, kMax) + "...";
+  return text;
+}
 
 json parse_object(std::string_view text, const std::string& source) {
   json parsed = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
@@ -116,50 +129,262 @@ ModelArchitecture parse_architecture(const FieldReader& reader, std::string& nam
                                    "MistralForCausalLM)");
 }
 
-RopeScaling parse_rope_scaling(const FieldReader& reader) {
-  RopeScaling scaling;
-  const json* value = reader.find("rope_scaling");
-  if (value == nullptr) return scaling;
-  if (!value->is_object()) reader.fail("rope_scaling", "expected an object or null, got " + value->dump());
-  const std::string source = reader.source() + ": rope_scaling";
-  FieldReader inner(*value, source);
-  std::string type;
-  for (const char* key : {"rope_type", "type"}) {
-    if (const json* t = inner.find(key)) {
-      if (!t->is_string()) inner.fail(key, "expected a string, got " + t->dump());
-      type = t->get<std::string>();
-      break;
-    }
-  }
-  if (type.empty()) reader.fail("rope_scaling", "has no 'rope_type' (or 'type')");
-  if (type == "default") return scaling;
-  if (type != "llama3") {
-    reader.fail("rope_scaling", "unsupported rope_scaling type '" + type + "' (supported: llama3, default)");
-  }
-  scaling.type = RopeScaling::Type::llama3;
-  scaling.factor = inner.number_or("factor", 0.0);
-  if (!(scaling.factor > 0.0)) inner.fail("factor", "missing or not positive");
-  scaling.low_freq_factor = inner.number_or("low_freq_factor", scaling.low_freq_factor);
-  scaling.high_freq_factor = inner.number_or("high_freq_factor", scaling.high_freq_factor);
-  if (!(scaling.high_freq_factor > scaling.low_freq_factor) || !(scaling.low_freq_factor > 0.0)) {
-    inner.fail("high_freq_factor", "llama3 scaling needs 0 < low_freq_factor < high_freq_factor");
-  }
-  scaling.original_max_position_embeddings = inner.positive_int("original_max_position_embeddings");
-  return scaling;
+std::string describe(const RopeScaling& scaling) {
+  if (scaling.type == RopeScaling::Type::none) return "default";
+  std::ostringstream text;
+  text << "llama3, factor " << scaling.factor << ", low_freq_factor " << scaling.low_freq_factor
+       << ", high_freq_factor " << scaling.high_freq_factor << ", original_max_position_embeddings "
+       << scaling.original_max_position_embeddings;
+  return text.str();
 }
 
-DType parse_dtype(const FieldReader& reader) {
-  for (const char* key : {"torch_dtype", "dtype"}) {
-    const json* value = reader.find(key);
-    if (value == nullptr) continue;
-    if (!value->is_string()) reader.fail(key, "expected a string, got " + value->dump());
-    const std::string name = value->get<std::string>();
-    if (name == "bfloat16") return DType::bf16;
-    if (name == "float16" || name == "half") return DType::f16;
-    if (name == "float32" || name == "float") return DType::f32;
-    reader.fail(key, "unsupported dtype '" + name + "' (supported: bfloat16, float16, float32)");
+// What one RoPE object says: rope_scaling (transformers 4.x) or rope_parameters (5.x).
+struct RopeObject {
+  std::optional<double> theta;  // rope_parameters carries it; rope_scaling normally not
+  RopeScaling scaling;
+};
+
+// Reads `field` ("rope_scaling" or "rope_parameters"), refusing every rope type but default and
+// llama3 and every key those two types do not use unless it has its neutral value. rope_scaling
+// must name its type; rope_parameters without one is "default", as transformers 5 reads it.
+std::optional<RopeObject> parse_rope_object(const FieldReader& reader, const std::string& field) {
+  const json* value = reader.find(field);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_object()) reader.fail(field, "expected an object or null, got " + short_dump(*value));
+  // Models that mix attention types may key the parameters by layer type
+  // ({"full_attention": {...}, "sliding_attention": {...}}).
+  for (auto it = value->begin(); it != value->end(); ++it) {
+    if (it->is_object()) {
+      reader.fail(field + "." + it.key(),
+                  "RoPE parameters per attention type are not implemented (one RoPE for every layer only)");
+    }
   }
-  return DType::bf16;
+  const FieldReader inner(*value, reader.source(), field + ".");
+  std::string type;
+  std::string type_key;
+  for (const char* key : {"rope_type", "type"}) {
+    const json* t = inner.find(key);
+    if (t == nullptr) continue;
+    if (!t->is_string()) inner.fail(key, "expected a string, got " + short_dump(*t));
+    if (type_key.empty()) {
+      type = t->get<std::string>();
+      type_key = key;
+    } else if (t->get<std::string>() != type) {
+      inner.fail(key, "'" + t->get<std::string>() + "' disagrees with rope_type '" + type + "'");
+    }
+  }
+  if (type_key.empty()) {
+    if (field == "rope_scaling") reader.fail(field, "has no 'rope_type' (or 'type')");
+    type = "default";
+    type_key = "rope_type";
+  }
+  const bool llama3 = type == "llama3";
+  if (!llama3 && type != "default") {
+    inner.fail(type_key, "rope type '" + type + "' is not implemented (implemented: default, llama3)");
+  }
+
+  RopeObject rope;
+  if (inner.find("rope_theta") != nullptr) rope.theta = inner.number_or("rope_theta", 0.0);
+  if (llama3) {
+    RopeScaling& scaling = rope.scaling;
+    scaling.type = RopeScaling::Type::llama3;
+    scaling.factor = inner.number_or("factor", 0.0);
+    if (!(scaling.factor > 0.0)) inner.fail("factor", "missing or not positive");
+    scaling.low_freq_factor = inner.number_or("low_freq_factor", scaling.low_freq_factor);
+    scaling.high_freq_factor = inner.number_or("high_freq_factor", scaling.high_freq_factor);
+    if (!(scaling.high_freq_factor > scaling.low_freq_factor) || !(scaling.low_freq_factor > 0.0)) {
+      inner.fail("high_freq_factor", "llama3 scaling needs 0 < low_freq_factor < high_freq_factor");
+    }
+    scaling.original_max_position_embeddings = inner.positive_int("original_max_position_embeddings");
+  }
+
+  // Every other key must be one the type does not use for the math, or hold its neutral value.
+  for (auto it = value->begin(); it != value->end(); ++it) {
+    const std::string& key = it.key();
+    if (it->is_null() || key == "rope_type" || key == "type" || key == "rope_theta") continue;
+    if (llama3 && (key == "factor" || key == "low_freq_factor" || key == "high_freq_factor" ||
+                   key == "original_max_position_embeddings")) {
+      continue;
+    }
+    // Default RoPE does not read original_max_position_embeddings (HF neither).
+    if (!llama3 && key == "original_max_position_embeddings") continue;
+    const bool neutral_one = key == "factor" || key == "partial_rotary_factor" || key == "attention_factor";
+    if (neutral_one && it->is_number() && it->get<double>() == 1.0) continue;
+    inner.fail(key, short_dump(*it) + " is not implemented for rope type '" + type + "'" +
+                        (neutral_one ? " (only 1.0)" : ""));
+  }
+  return rope;
+}
+
+// rope_theta and the scaling, from either form; where both forms say something they must agree.
+void parse_rope(const FieldReader& reader, ModelConfig& config) {
+  const std::optional<RopeObject> old_form = parse_rope_object(reader, "rope_scaling");
+  const std::optional<RopeObject> new_form = parse_rope_object(reader, "rope_parameters");
+
+  std::vector<std::pair<std::string, double>> thetas;
+  if (reader.find("rope_theta") != nullptr)
+    thetas.emplace_back("rope_theta", reader.number_or("rope_theta", 0.0));
+  if (old_form && old_form->theta) thetas.emplace_back("rope_scaling.rope_theta", *old_form->theta);
+  if (new_form && new_form->theta) thetas.emplace_back("rope_parameters.rope_theta", *new_form->theta);
+  for (const auto& [field, theta] : thetas) {
+    if (theta != thetas.front().second) {
+      std::ostringstream reason;
+      reason << theta << " disagrees with '" << thetas.front().first << "' " << thetas.front().second;
+      reader.fail(field, reason.str());
+    }
+  }
+  if (!thetas.empty()) config.rope_theta = thetas.front().second;
+
+  if (old_form && new_form && !(old_form->scaling == new_form->scaling)) {
+    reader.fail("rope_parameters", "(" + describe(new_form->scaling) + ") disagrees with 'rope_scaling' (" +
+                                       describe(old_form->scaling) + ")");
+  }
+  if (new_form) {
+    config.rope_scaling = new_form->scaling;
+  } else if (old_form) {
+    config.rope_scaling = old_form->scaling;
+  }
+}
+
+std::optional<DType> parse_dtype_field(const FieldReader& reader, const char* key) {
+  const json* value = reader.find(key);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_string()) reader.fail(key, "expected a string, got " + short_dump(*value));
+  const std::string name = value->get<std::string>();
+  if (name == "bfloat16") return DType::bf16;
+  if (name == "float16" || name == "half") return DType::f16;
+  if (name == "float32" || name == "float") return DType::f32;
+  reader.fail(key, "unsupported dtype '" + name + "' (supported: bfloat16, float16, float32)");
+}
+
+// "dtype" (transformers 5) wins over "torch_dtype" (4.x) when both are present and disagree.
+DType parse_dtype(const FieldReader& reader) {
+  const std::optional<DType> dtype = parse_dtype_field(reader, "dtype");
+  const std::optional<DType> torch_dtype = parse_dtype_field(reader, "torch_dtype");
+  if (dtype && torch_dtype && *dtype != *torch_dtype) {
+    spdlog::warn("{}: 'dtype' ({}) and 'torch_dtype' ({}) disagree; using 'dtype'", reader.source(),
+                 dtype_name(*dtype), dtype_name(*torch_dtype));
+  }
+  return dtype.value_or(torch_dtype.value_or(DType::bf16));
+}
+
+// ---- Config keys that change the math and are not implemented ---------------------------------
+// The one deny-list. A key listed here that is present with anything but its neutral value throws
+// SetupError naming the file, the key and the value: a checkpoint that needs it would otherwise
+// load and give wrong logits. Keys of LlamaConfig / MistralConfig / Qwen2Config / Qwen3Config
+// (transformers 4.4x and 5.x) that change the math are here or read elsewhere in this file
+// (rope_* above, layer_types, sliding_window); the rest also catch configs of close relatives
+// (Gemma, Granite, Cohere, GPT-NeoX, Llama 4, Qwen2.5-1M, quantized checkpoints) relabelled as one
+// of our architectures. Keys neither here nor read (dropout, initializer_range, use_cache,
+// pretraining_tp, which HF inference ignores...) do not change inference math.
+enum class Neutral : std::uint8_t {
+  null_only,      // any value is refused
+  false_or_zero,  // false / 0
+  true_or_one,    // true / 1
+  one,            // 1 / 1.0
+  zero,           // 0
+  silu,           // "silu" (or "swish", the same function in HF)
+  head_dim,       // equal to head_dim
+};
+
+struct DeniedKey {
+  const char* field;
+  Neutral neutral;
+  const char* what;                         // for the message
+  std::optional<ModelArchitecture> exempt;  // where HF does not read the key (or we implement it)
+};
+
+constexpr DeniedKey kDeniedKeys[] = {
+    // HF Llama/Mistral/Qwen3 put a bias on q/k/v *and* o_proj; no o_proj bias here. Qwen2 always
+    // has q/k/v bias (has_qkv_bias), never an o_proj one, and does not read this key.
+    {"attention_bias", Neutral::false_or_zero, "a bias on q/k/v/o_proj; no o_proj bias is implemented",
+     ModelArchitecture::qwen2},
+    {"mlp_bias", Neutral::false_or_zero, "a bias on gate/up/down_proj", std::nullopt},
+    {"hidden_act", Neutral::silu, "only the silu MLP activation is implemented", std::nullopt},
+    {"hidden_activation", Neutral::silu, "only the silu MLP activation is implemented", std::nullopt},
+    {"partial_rotary_factor", Neutral::one, "RoPE on part of each head only", std::nullopt},
+    {"rotary_pct", Neutral::one, "RoPE on part of each head only", std::nullopt},
+    {"rotary_dim", Neutral::head_dim, "RoPE on part of each head only", std::nullopt},
+    {"rope_interleave", Neutral::false_or_zero, "interleaved (GPT-J style) RoPE pairs", std::nullopt},
+    // q/k RMSNorm is implemented for Qwen3 (always on there; HF does not read these keys).
+    {"qk_layernorm", Neutral::false_or_zero, "q/k normalisation", ModelArchitecture::qwen3},
+    {"use_qk_norm", Neutral::false_or_zero, "q/k normalisation", ModelArchitecture::qwen3},
+    {"qk_norm", Neutral::false_or_zero, "q/k normalisation", ModelArchitecture::qwen3},
+    {"logit_softcapping", Neutral::null_only, "logit soft-capping", std::nullopt},
+    {"attn_logit_softcapping", Neutral::null_only, "attention logit soft-capping", std::nullopt},
+    {"final_logit_softcapping", Neutral::null_only, "final logit soft-capping", std::nullopt},
+    {"query_pre_attn_scalar", Neutral::null_only, "a non-standard attention scale", std::nullopt},
+    {"attention_multiplier", Neutral::null_only, "a non-standard attention scale", std::nullopt},
+    {"embedding_multiplier", Neutral::one, "scaled embeddings", std::nullopt},
+    {"scale_emb", Neutral::one, "scaled embeddings", std::nullopt},
+    {"residual_multiplier", Neutral::one, "scaled residual branches", std::nullopt},
+    {"logits_scaling", Neutral::one, "scaled logits", std::nullopt},
+    {"logit_scale", Neutral::one, "scaled logits", std::nullopt},
+    {"use_parallel_residual", Neutral::false_or_zero, "parallel attention and MLP", std::nullopt},
+    {"parallel_attn", Neutral::false_or_zero, "parallel attention and MLP", std::nullopt},
+    {"use_bidirectional_attention", Neutral::false_or_zero, "non-causal attention", std::nullopt},
+    {"is_causal", Neutral::true_or_one, "non-causal attention", std::nullopt},
+    {"attention_chunk_size", Neutral::null_only, "chunked attention", std::nullopt},
+    {"no_rope_layers", Neutral::null_only, "layers without RoPE", std::nullopt},
+    {"attn_temperature_tuning", Neutral::false_or_zero, "attention temperature tuning", std::nullopt},
+    {"dual_chunk_attention_config", Neutral::null_only, "dual chunk attention", std::nullopt},
+    {"num_experts", Neutral::zero, "mixture of experts", std::nullopt},
+    {"num_local_experts", Neutral::zero, "mixture of experts", std::nullopt},
+    {"quantization_config", Neutral::null_only, "quantized weights", std::nullopt},
+};
+
+bool is_neutral(Neutral neutral, const json& value, const ModelConfig& config) {
+  switch (neutral) {
+    case Neutral::null_only:
+      return false;
+    case Neutral::false_or_zero:
+      return value.is_boolean() ? !value.get<bool>() : value.is_number() && value.get<double>() == 0.0;
+    case Neutral::true_or_one:
+      return value.is_boolean() ? value.get<bool>() : value.is_number() && value.get<double>() == 1.0;
+    case Neutral::one:
+      return value.is_number() && value.get<double>() == 1.0;
+    case Neutral::zero:
+      return value.is_number() && value.get<double>() == 0.0;
+    case Neutral::silu:
+      return value.is_string() && (value.get<std::string>() == "silu" || value.get<std::string>() == "swish");
+    case Neutral::head_dim:
+      return value.is_number_integer() && value.get<std::int64_t>() == config.head_dim;
+  }
+  return false;
+}
+
+void refuse_unimplemented(const FieldReader& reader, const ModelConfig& config) {
+  for (const DeniedKey& key : kDeniedKeys) {
+    if (key.exempt == config.architecture) continue;
+    const json* value = reader.find(key.field);
+    if (value == nullptr || is_neutral(key.neutral, *value, config)) continue;
+    reader.fail(key.field, short_dump(*value) + " is not implemented (" + key.what + ")");
+  }
+}
+
+// layer_types (transformers 4.5x+, 5.x): one entry per layer. "full_attention" is what the
+// kernels do; "sliding_attention" is exact under the sliding-window handling of
+// apply_sliding_window (see the header). Returns whether any layer slides.
+bool check_layer_types(const FieldReader& reader, const ModelConfig& config) {
+  const json* value = reader.find("layer_types");
+  if (value == nullptr) return false;
+  if (!value->is_array()) reader.fail("layer_types", "expected a list of strings, got " + short_dump(*value));
+  if (value->size() != static_cast<std::size_t>(config.num_hidden_layers)) {
+    reader.fail("layer_types", "has " + std::to_string(value->size()) + " entries, num_hidden_layers is " +
+                                   std::to_string(config.num_hidden_layers));
+  }
+  bool sliding = false;
+  for (std::size_t i = 0; i < value->size(); ++i) {
+    const json& item = (*value)[i];
+    if (item.is_string() && item.get<std::string>() == "full_attention") continue;
+    if (item.is_string() && item.get<std::string>() == "sliding_attention") {
+      sliding = true;
+      continue;
+    }
+    reader.fail("layer_types", "entry " + std::to_string(i) + " " + short_dump(item) +
+                                   " is not implemented (implemented: full_attention, sliding_attention)");
+  }
+  return sliding;
 }
 
 // HF's own defaults where config.json leaves max_position_embeddings out.
@@ -176,11 +401,12 @@ int default_max_positions(ModelArchitecture architecture) {
   return 2048;
 }
 
-void apply_sliding_window(const FieldReader& reader, ModelConfig& config) {
-  // Qwen2/Qwen3 carry a sliding_window value that only applies with use_sliding_window.
+void apply_sliding_window(const FieldReader& reader, ModelConfig& config, bool sliding_layer_types) {
+  // Qwen2/Qwen3 carry a sliding_window value that only applies with use_sliding_window. Where a
+  // config has no use_sliding_window, a sliding layer in layer_types turns the window on.
   const bool qwen =
       config.architecture == ModelArchitecture::qwen2 || config.architecture == ModelArchitecture::qwen3;
-  if (qwen && !reader.bool_or("use_sliding_window", false)) return;
+  if (qwen && !reader.bool_or("use_sliding_window", sliding_layer_types)) return;
   const std::optional<int> window = reader.optional_int("sliding_window");
   if (!window) return;
   if (*window <= 0) reader.fail("sliding_window", "must be positive or null, got " + std::to_string(*window));
@@ -259,8 +485,7 @@ ModelConfig parse_model_config(std::string_view config_json, std::string_view ge
   config.intermediate_size = reader.positive_int("intermediate_size");
   config.vocab_size = reader.positive_int("vocab_size");
 
-  config.rope_theta = reader.number_or("rope_theta", config.rope_theta);
-  config.rope_scaling = parse_rope_scaling(reader);
+  parse_rope(reader, config);
   config.rms_norm_eps = reader.number_or("rms_norm_eps", config.rms_norm_eps);
   config.tie_word_embeddings = reader.bool_or("tie_word_embeddings", false);
   config.max_position_embeddings =
@@ -268,7 +493,8 @@ ModelConfig parse_model_config(std::string_view config_json, std::string_view ge
   config.torch_dtype = parse_dtype(reader);
   config.attention_bias = reader.bool_or("attention_bias", false);
   validate_shapes(reader, config);
-  apply_sliding_window(reader, config);
+  refuse_unimplemented(reader, config);
+  apply_sliding_window(reader, config, check_layer_types(reader, config));
 
   if (const auto bos = reader.optional_int_list("bos_token_id")) {
     if (bos->size() != 1) reader.fail("bos_token_id", "expected one id");
@@ -294,7 +520,8 @@ ModelConfig parse_model_config(std::string_view config_json, std::string_view ge
     reader.fail("bos_token_id", "id " + std::to_string(*config.bos_token_id) + " outside the vocabulary");
   }
 
-  config.has_qkv_bias = config.architecture == ModelArchitecture::qwen2 || config.attention_bias;
+  // attention_bias true is refused above except on Qwen2, where HF ignores it.
+  config.has_qkv_bias = config.architecture == ModelArchitecture::qwen2;
   config.has_qk_norm = config.architecture == ModelArchitecture::qwen3;
   return config;
 }
