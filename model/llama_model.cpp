@@ -12,6 +12,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/rmsnorm.h"
 #include "kernels/cpu/rope.h"
+#include "model/llama_layers.h"
 
 namespace pagedserve {
 namespace {
@@ -33,7 +34,9 @@ std::optional<RopeLlama3Scaling> llama3_scaling(const ModelConfig& config) {
                            config.rope_scaling.original_max_position_embeddings};
 }
 
-ModelWeights load_weights(const ModelConfig& config, const WeightSource& source, ThreadPool& pool) {
+}  // namespace
+
+ModelWeights load_model_weights(const ModelConfig& config, const WeightSource& source, ThreadPool& pool) {
   if (const auto* checkpoint = std::get_if<CheckpointWeights>(&source)) {
     return ModelWeights::load(config, checkpoint->model_dir);
   }
@@ -41,16 +44,18 @@ ModelWeights load_weights(const ModelConfig& config, const WeightSource& source,
   return ModelWeights::dummy(config, dummy.seed, dummy.dtype, &pool);
 }
 
-}  // namespace
+std::vector<float> model_rope_inv_freq(const ModelConfig& config) {
+  return rope_inv_freq(config.head_dim, static_cast<float>(config.rope_theta), llama3_scaling(config));
+}
 
 LlamaModel::LlamaModel(const ModelConfig& config, const WeightSource& source, ThreadPool& pool,
                        int max_num_batched_tokens)
-    : LlamaModel(config, load_weights(config, source, pool), pool, max_num_batched_tokens) {}
+    : LlamaModel(config, load_model_weights(config, source, pool), pool, max_num_batched_tokens) {}
 
 LlamaModel::LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool,
                        int max_num_batched_tokens)
     : config_(config), weights_(std::move(weights)), pool_(pool), max_tokens_(max_num_batched_tokens) {
-  inv_freq_ = rope_inv_freq(config.head_dim, static_cast<float>(config.rope_theta), llama3_scaling(config));
+  inv_freq_ = model_rope_inv_freq(config);
   const std::int64_t t = max_tokens_;
   const std::int64_t hidden = config.hidden_size;
   hidden_ = f32_scratch(t, hidden);
@@ -123,114 +128,161 @@ void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache,
   }
 }
 
+// One CPU forward over a batch: the steps of run_llama_layers (model/llama_layers.h) on the
+// model's f32 scratch. Lives for one forward() call.
+class CpuForwardStep {
+ public:
+  CpuForwardStep(LlamaModel& model, const ForwardBatch& batch, KVCache& cache, const TensorView& logits)
+      : m_(model),
+        config_(model.config_),
+        batch_(batch),
+        cache_(cache),
+        logits_(logits),
+        t_(batch.num_tokens()),
+        x_(m_.hidden_.view(DType::f32, {t_, config_.hidden_size})),
+        normed_(m_.normed_.view(DType::f32, {t_, config_.hidden_size})),
+        delta_(m_.delta_.view(DType::f32, {t_, config_.hidden_size})),
+        gate_(m_.gate_.view(DType::f32, {t_, config_.intermediate_size})),
+        up_(m_.up_.view(DType::f32, {t_, config_.intermediate_size})),
+        workspace_(m_.workspace_.view(DType::f32, {static_cast<std::int64_t>(m_.workspace_.nbytes() / 4)})),
+        eps_(static_cast<float>(config_.rms_norm_eps)),
+        cache_dtype_(cache.config().dtype) {}
+
+  void embed() {
+    const std::int64_t half = config_.head_dim / 2;
+    embedding_lookup(m_.weights_.embed_tokens, batch_.token_ids, x_);
+    rope_cos_sin(i32_view(batch_.positions, {t_}), TensorView(m_.inv_freq_.data(), DType::f32, {half}),
+                 m_.rope_cos_.view(DType::f32, {t_, half}), m_.rope_sin_.view(DType::f32, {t_, half}));
+  }
+
+  void attention_norm(int layer) {
+    const LayerWeights& w = weights(layer);
+    m_.for_row_chunks(t_, [&](std::int64_t begin, std::int64_t end) {
+      if (layer > 0) add_in_place(x_.slice_rows(begin, end), delta_.slice_rows(begin, end));
+      rms_norm(x_.slice_rows(begin, end), w.input_norm, eps_, normed_.slice_rows(begin, end));
+    });
+  }
+
+  void qkv_projection(int layer) {
+    const LayerWeights& w = weights(layer);
+    matmul_group(normed_,
+                 {{w.q_proj, w.q_bias, m_.q_.view(DType::f32, {t_, config_.q_size()})},
+                  {w.k_proj, w.k_bias, m_.k_.view(DType::f32, {t_, config_.kv_size()})},
+                  {w.v_proj, w.v_bias, m_.v_.view(DType::f32, {t_, config_.kv_size()})}},
+                 workspace_, m_.pool_);
+  }
+
+  void position_and_cache(int layer) {
+    const LayerWeights& w = weights(layer);
+    const std::int64_t head_dim = config_.head_dim;
+    const std::int64_t qh = config_.num_attention_heads;
+    const std::int64_t kh = config_.num_key_value_heads;
+    const TensorView q = m_.q_.view(DType::f32, {t_, config_.q_size()});
+    const TensorView q_heads = m_.q_.view(DType::f32, {t_, qh, head_dim});
+    const TensorView k_heads = m_.k_.view(DType::f32, {t_, kh, head_dim});
+    const TensorView cos = m_.rope_cos_.view(DType::f32, {t_, head_dim / 2});
+    const TensorView sin = m_.rope_sin_.view(DType::f32, {t_, head_dim / 2});
+    m_.for_row_chunks(t_, [&](std::int64_t begin, std::int64_t end) {
+      if (config_.has_qk_norm) {
+        const TensorView q_rows = m_.q_.view(DType::f32, {t_ * qh, head_dim});
+        const TensorView k_rows = m_.k_.view(DType::f32, {t_ * kh, head_dim});
+        rms_norm(q_rows.slice_rows(begin * qh, end * qh), w.q_norm, eps_,
+                 q_rows.slice_rows(begin * qh, end * qh));
+        rms_norm(k_rows.slice_rows(begin * kh, end * kh), w.k_norm, eps_,
+                 k_rows.slice_rows(begin * kh, end * kh));
+      }
+      apply_rope(q_heads.slice_rows(begin, end), cos.slice_rows(begin, end), sin.slice_rows(begin, end));
+      apply_rope(k_heads.slice_rows(begin, end), cos.slice_rows(begin, end), sin.slice_rows(begin, end));
+      convert_elements(q.slice_rows(begin, end),
+                       m_.q_attention_.view(cache_dtype_, {t_, config_.q_size()}).slice_rows(begin, end));
+    });
+    KVCacheWriteArgs write;
+    write.k_new = k_heads;
+    write.v_new = m_.v_.view(DType::f32, {t_, kh, head_dim});
+    write.slot_mapping = i32_view(batch_.slot_mapping, {t_});
+    write.k_cache = cache_.key_cache(layer);
+    write.v_cache = cache_.value_cache(layer);
+    write_kv_cache(write, m_.pool_);
+  }
+
+  void attention(int layer) {
+    const TensorView k_cache = cache_.key_cache(layer);
+    const TensorView v_cache = cache_.value_cache(layer);
+    m_.run_attention(batch_.decode, 0, k_cache, v_cache, /*decode=*/true);
+    m_.run_attention(batch_.prefill, batch_.decode.num_tokens(), k_cache, v_cache, /*decode=*/false);
+  }
+
+  void output_projection(int layer) {
+    const TensorView attention = m_.attention_f32_.view(DType::f32, {t_, config_.q_size()});
+    m_.for_row_chunks(t_, [&](std::int64_t begin, std::int64_t end) {
+      convert_elements(m_.out_attention_.view(cache_dtype_, {t_, config_.q_size()}).slice_rows(begin, end),
+                       attention.slice_rows(begin, end));
+    });
+    matmul(attention, weights(layer).o_proj, TensorView(), delta_, workspace_, m_.pool_);
+  }
+
+  void mlp_norm(int layer) {
+    const LayerWeights& w = weights(layer);
+    m_.for_row_chunks(t_, [&](std::int64_t begin, std::int64_t end) {
+      add_in_place(x_.slice_rows(begin, end), delta_.slice_rows(begin, end));
+      rms_norm(x_.slice_rows(begin, end), w.post_attention_norm, eps_, normed_.slice_rows(begin, end));
+    });
+  }
+
+  void gate_up_projection(int layer) {
+    const LayerWeights& w = weights(layer);
+    matmul_group(normed_, {{w.gate_proj, TensorView(), gate_}, {w.up_proj, TensorView(), up_}}, workspace_,
+                 m_.pool_);
+  }
+
+  void activation() {
+    m_.for_row_chunks(t_, [&](std::int64_t begin, std::int64_t end) {
+      silu_mul(gate_.slice_rows(begin, end), up_.slice_rows(begin, end), gate_.slice_rows(begin, end));
+    });
+  }
+
+  void down_projection(int layer) {
+    matmul(gate_, weights(layer).down_proj, TensorView(), delta_, workspace_, m_.pool_);
+  }
+
+  void final_norm_and_logits() {
+    m_.for_row_chunks(t_, [&](std::int64_t begin, std::int64_t end) {
+      add_in_place(x_.slice_rows(begin, end), delta_.slice_rows(begin, end));
+    });
+    const auto num_samples = static_cast<std::int64_t>(batch_.sample_token_indices.size());
+    if (num_samples == 0) return;
+    const TensorView sampled = m_.sampled_.view(DType::f32, {num_samples, config_.hidden_size});
+    for (std::int64_t s = 0; s < num_samples; ++s) {
+      const std::int64_t row = batch_.sample_token_indices[static_cast<std::size_t>(s)];
+      rms_norm(x_.slice_rows(row, row + 1), m_.weights_.final_norm, eps_, sampled.slice_rows(s, s + 1));
+    }
+    matmul(sampled, m_.weights_.lm_head, TensorView(), logits_, workspace_, m_.pool_);
+  }
+
+ private:
+  const LayerWeights& weights(int layer) const { return m_.weights_.layers[static_cast<std::size_t>(layer)]; }
+
+  LlamaModel& m_;
+  const ModelConfig& config_;
+  const ForwardBatch& batch_;
+  KVCache& cache_;
+  const TensorView& logits_;
+  std::int64_t t_;
+  TensorView x_;          // [t, hidden] the residual stream
+  TensorView normed_;     // [t, hidden]
+  TensorView delta_;      // [t, hidden] a sublayer's output before it joins the residual
+  TensorView gate_;       // [t, intermediate]
+  TensorView up_;         // [t, intermediate]
+  TensorView workspace_;  // matmul workspace
+  float eps_;
+  DType cache_dtype_;
+};
+
 void LlamaModel::forward(const ForwardBatch& batch, KVCache& cache, const TensorView& logits) {
   check_batch(batch, cache, logits);
-  const std::int64_t num_tokens = batch.num_tokens();
-  const std::int64_t hidden = config_.hidden_size;
-  const std::int64_t half = config_.head_dim / 2;
-  if (num_tokens == 0) return;
-
-  embedding_lookup(weights_.embed_tokens, batch.token_ids, hidden_.view(DType::f32, {num_tokens, hidden}));
-  rope_cos_sin(i32_view(batch.positions, {num_tokens}), TensorView(inv_freq_.data(), DType::f32, {half}),
-               rope_cos_.view(DType::f32, {num_tokens, half}),
-               rope_sin_.view(DType::f32, {num_tokens, half}));
-  for (int layer = 0; layer < config_.num_hidden_layers; ++layer) run_layer(layer, batch, cache, num_tokens);
-
-  const auto num_samples = static_cast<std::int64_t>(batch.sample_token_indices.size());
-  if (num_samples == 0) return;
-  const TensorView sampled = sampled_.view(DType::f32, {num_samples, hidden});
-  const TensorView all_hidden = hidden_.view(DType::f32, {num_tokens, hidden});
-  for (std::int64_t s = 0; s < num_samples; ++s) {
-    const std::int64_t row = batch.sample_token_indices[static_cast<std::size_t>(s)];
-    rms_norm(all_hidden.slice_rows(row, row + 1), weights_.final_norm,
-             static_cast<float>(config_.rms_norm_eps), sampled.slice_rows(s, s + 1));
-  }
-  matmul(sampled, weights_.lm_head, TensorView(), logits,
-         workspace_.view(DType::f32, {static_cast<std::int64_t>(workspace_.nbytes() / 4)}), pool_);
-}
-
-void LlamaModel::run_layer(int layer_index, const ForwardBatch& batch, KVCache& cache,
-                           std::int64_t num_tokens) {
-  const LayerWeights& w = weights_.layers[static_cast<std::size_t>(layer_index)];
-  const std::int64_t t = num_tokens;
-  const std::int64_t hidden = config_.hidden_size;
-  const std::int64_t q_size = config_.q_size();
-  const std::int64_t kv_size = config_.kv_size();
-  const std::int64_t head_dim = config_.head_dim;
-  const std::int64_t intermediate = config_.intermediate_size;
-  const float eps = static_cast<float>(config_.rms_norm_eps);
-  const DType cache_dtype = cache.config().dtype;
-  const TensorView workspace =
-      workspace_.view(DType::f32, {static_cast<std::int64_t>(workspace_.nbytes() / 4)});
-
-  const TensorView x = hidden_.view(DType::f32, {t, hidden});
-  const TensorView normed = normed_.view(DType::f32, {t, hidden});
-  const TensorView q = q_.view(DType::f32, {t, q_size});
-  const TensorView k = k_.view(DType::f32, {t, kv_size});
-  const TensorView v = v_.view(DType::f32, {t, kv_size});
-  const TensorView delta = delta_.view(DType::f32, {t, hidden});
-
-  // Attention block.
-  for_row_chunks(t, [&](std::int64_t begin, std::int64_t end) {
-    rms_norm(x.slice_rows(begin, end), w.input_norm, eps, normed.slice_rows(begin, end));
-  });
-  matmul_group(normed, {{w.q_proj, w.q_bias, q}, {w.k_proj, w.k_bias, k}, {w.v_proj, w.v_bias, v}}, workspace,
-               pool_);
-  const TensorView q_heads = q_.view(DType::f32, {t, config_.num_attention_heads, head_dim});
-  const TensorView k_heads = k_.view(DType::f32, {t, config_.num_key_value_heads, head_dim});
-  const TensorView cos = rope_cos_.view(DType::f32, {t, head_dim / 2});
-  const TensorView sin = rope_sin_.view(DType::f32, {t, head_dim / 2});
-  for_row_chunks(t, [&](std::int64_t begin, std::int64_t end) {
-    if (config_.has_qk_norm) {
-      const TensorView q_rows = q_.view(DType::f32, {t * config_.num_attention_heads, head_dim});
-      const TensorView k_rows = k_.view(DType::f32, {t * config_.num_key_value_heads, head_dim});
-      const std::int64_t qh = config_.num_attention_heads;
-      const std::int64_t kh = config_.num_key_value_heads;
-      rms_norm(q_rows.slice_rows(begin * qh, end * qh), w.q_norm, eps,
-               q_rows.slice_rows(begin * qh, end * qh));
-      rms_norm(k_rows.slice_rows(begin * kh, end * kh), w.k_norm, eps,
-               k_rows.slice_rows(begin * kh, end * kh));
-    }
-    apply_rope(q_heads.slice_rows(begin, end), cos.slice_rows(begin, end), sin.slice_rows(begin, end));
-    apply_rope(k_heads.slice_rows(begin, end), cos.slice_rows(begin, end), sin.slice_rows(begin, end));
-    convert_elements(q.slice_rows(begin, end),
-                     q_attention_.view(cache_dtype, {t, q_size}).slice_rows(begin, end));
-  });
-
-  const TensorView k_cache = cache.key_cache(layer_index);
-  const TensorView v_cache = cache.value_cache(layer_index);
-  KVCacheWriteArgs write;
-  write.k_new = k_.view(DType::f32, {t, config_.num_key_value_heads, head_dim});
-  write.v_new = v_.view(DType::f32, {t, config_.num_key_value_heads, head_dim});
-  write.slot_mapping = i32_view(batch.slot_mapping, {t});
-  write.k_cache = k_cache;
-  write.v_cache = v_cache;
-  write_kv_cache(write, pool_);
-  run_attention(batch.decode, 0, k_cache, v_cache, /*decode=*/true);
-  run_attention(batch.prefill, batch.decode.num_tokens(), k_cache, v_cache, /*decode=*/false);
-
-  const TensorView attention = attention_f32_.view(DType::f32, {t, q_size});
-  for_row_chunks(t, [&](std::int64_t begin, std::int64_t end) {
-    convert_elements(out_attention_.view(cache_dtype, {t, q_size}).slice_rows(begin, end),
-                     attention.slice_rows(begin, end));
-  });
-  matmul(attention, w.o_proj, TensorView(), delta, workspace, pool_);
-
-  // MLP block.
-  for_row_chunks(t, [&](std::int64_t begin, std::int64_t end) {
-    add_in_place(x.slice_rows(begin, end), delta.slice_rows(begin, end));
-    rms_norm(x.slice_rows(begin, end), w.post_attention_norm, eps, normed.slice_rows(begin, end));
-  });
-  const TensorView gate = gate_.view(DType::f32, {t, intermediate});
-  const TensorView up = up_.view(DType::f32, {t, intermediate});
-  matmul_group(normed, {{w.gate_proj, TensorView(), gate}, {w.up_proj, TensorView(), up}}, workspace, pool_);
-  for_row_chunks(t, [&](std::int64_t begin, std::int64_t end) {
-    silu_mul(gate.slice_rows(begin, end), up.slice_rows(begin, end), gate.slice_rows(begin, end));
-  });
-  matmul(gate, w.down_proj, TensorView(), delta, workspace, pool_);
-  for_row_chunks(t, [&](std::int64_t begin, std::int64_t end) {
-    add_in_place(x.slice_rows(begin, end), delta.slice_rows(begin, end));
-  });
+  if (batch.num_tokens() == 0) return;
+  CpuForwardStep step(*this, batch, cache, logits);
+  run_llama_layers(step, config_.num_hidden_layers);
 }
 
 void LlamaModel::run_attention(const AttentionBatch& part, std::int64_t first_token,

@@ -1,9 +1,10 @@
 // The Llama-family forward (Llama, Qwen2, Qwen3, Mistral) over one flattened engine step on the
 // CPU backend: decode rows and prefill chunks together, K/V through the paged cache.
 //
-// Per layer: RMSNorm -> q/k/v projections (+bias, Qwen2) -> per-head q/k RMSNorm (Qwen3) ->
-// RoPE at each token's position -> K/V written to the cache through slot_mapping -> the decode
-// kernel over the decode rows and the prefill kernel over the prefill rows -> output projection
+// The layer sequence is model/llama_layers.h's, shared with the CUDA backend. Per layer: RMSNorm -> q/k/v
+// projections (+bias, Qwen2) -> per-head q/k RMSNorm (Qwen3) -> RoPE at each token's position -> K/V written
+// to the cache through slot_mapping -> the decode kernel over the decode rows and the prefill kernel over the
+// prefill rows -> output projection
 // -> residual -> RMSNorm -> SwiGLU MLP -> residual. Then the final norm and lm_head, only for the
 // rows listed in sample_token_indices.
 //
@@ -43,6 +44,12 @@ struct DummyWeights {
 };
 using WeightSource = std::variant<CheckpointWeights, DummyWeights>;
 
+// The host weights of `source` (the checkpoint's mmap, or generated over `pool`).
+ModelWeights load_model_weights(const ModelConfig& config, const WeightSource& source, ThreadPool& pool);
+
+// RoPE inverse frequencies of the config (rope_theta, llama3 scaling): [head_dim / 2].
+std::vector<float> model_rope_inv_freq(const ModelConfig& config);
+
 class LlamaModel {
  public:
   // Loads (or makes) the weights and allocates scratch for up to `max_num_batched_tokens` tokens
@@ -64,7 +71,8 @@ class LlamaModel {
   int max_num_batched_tokens() const noexcept { return max_tokens_; }
 
  private:
-  void run_layer(int layer_index, const ForwardBatch& batch, KVCache& cache, std::int64_t num_tokens);
+  friend class CpuForwardStep;  // the layer steps of one forward (llama_model.cpp)
+
   void run_attention(const AttentionBatch& part, std::int64_t first_token, const TensorView& k_cache,
                      const TensorView& v_cache, bool decode);
   void check_batch(const ForwardBatch& batch, const KVCache& cache, const TensorView& logits) const;

@@ -14,45 +14,45 @@
 
 namespace pagedserve {
 
-// What the engine keeps per request beside the scheduler's Request: sampling state, the text
-// pipeline (tokens -> UTF-8 text -> stop strings) and where outputs go.
+// What the engine keeps per request beside the scheduler's Request: the text pipeline (tokens -> UTF-8 text
+// -> stop strings) and where outputs go.
 struct Engine::LiveRequest {
   LiveRequest(const Request& request, const Tokenizer& tokenizer, bool skip_special_tokens,
               std::shared_ptr<RequestSink> request_sink)
-      : sampler(request.sampling()),
-        decoder(tokenizer, skip_special_tokens),
+      : decoder(tokenizer, skip_special_tokens),
         stop_checker(request.stop().stop_strings),
         sink(std::move(request_sink)) {}
 
-  Sampler sampler;
   IncrementalDecoder decoder;
   StopStringChecker stop_checker;
   std::shared_ptr<RequestSink> sink;
   bool prompt_counted = false;
 };
 
-Engine::Engine(const EngineConfig& config, LlamaModel& model, KVCache& cache, const Tokenizer& tokenizer)
+Engine::Engine(const EngineConfig& config, ModelRunner& runner, const KVCache& cache,
+               const Tokenizer& tokenizer)
     : config_(config),
-      model_(model),
-      cache_(cache),
+      runner_(runner),
       tokenizer_(tokenizer),
-      vocab_size_(model.config().vocab_size),
-      default_eos_ids_(model.config().eos_token_ids),
+      vocab_size_(runner.config().vocab_size),
+      default_eos_ids_(runner.config().eos_token_ids),
       scheduler_(config.scheduler, cache.num_pages()) {
   if (cache.page_size() != config.scheduler.page_size) {
     throw SetupError("engine", "KV cache page size " + std::to_string(cache.page_size()) +
                                    " differs from the scheduler's " +
                                    std::to_string(config.scheduler.page_size));
   }
-  if (model.max_num_batched_tokens() < config.scheduler.max_num_batched_tokens) {
-    throw SetupError("engine", "model scratch holds " + std::to_string(model.max_num_batched_tokens()) +
+  if (runner.max_num_batched_tokens() < config.scheduler.max_num_batched_tokens) {
+    throw SetupError("engine", "model scratch holds " + std::to_string(runner.max_num_batched_tokens()) +
                                    " tokens per step, the scheduler may batch " +
                                    std::to_string(config.scheduler.max_num_batched_tokens));
   }
+  if (runner.max_num_seqs() < config.scheduler.max_num_seqs) {
+    throw SetupError("engine", "the model runner samples " + std::to_string(runner.max_num_seqs()) +
+                                   " sequences per step, the scheduler may run " +
+                                   std::to_string(config.scheduler.max_num_seqs));
+  }
   if (default_eos_ids_.empty()) default_eos_ids_ = tokenizer.eos_ids();
-  logits_ = Buffer(static_cast<std::size_t>(config.scheduler.max_num_seqs) *
-                       static_cast<std::size_t>(vocab_size_) * sizeof(float),
-                   Device::cpu);
   publish_stats();
 }
 
@@ -168,27 +168,20 @@ void Engine::step() {
   if (!plan.empty()) {
     try {
       const ForwardBatch batch = build_forward_batch(plan, 0);
-      const auto num_samples = static_cast<std::int64_t>(batch.sample_token_indices.size());
-      const TensorView logits = logits_.view(DType::f32, {num_samples, vocab_size_});  // [num_samples, vocab]
-      model_.forward(batch, cache_, logits);
-
-      // Sample in the order commit() expects: sampling decodes, then sampling prefills.
-      std::vector<SampledToken> sampled;
-      sampled.reserve(static_cast<std::size_t>(num_samples));
-      auto sample_chunks = [&](const std::vector<ScheduledChunk>& chunks) {
+      // Sampling rows in the order of batch.sample_token_indices (and of commit()): sampling
+      // decodes, then sampling prefills.
+      std::vector<SampleRow> rows;
+      rows.reserve(batch.sample_token_indices.size());
+      auto add_rows = [&](const std::vector<ScheduledChunk>& chunks) {
         for (const ScheduledChunk& chunk : chunks) {
           if (!chunk.samples) continue;
           const Request& request = *chunk.request;
-          const float* row =
-              logits.data_as<float>() + static_cast<std::int64_t>(sampled.size()) * vocab_size_;
-          sampled.push_back(
-              live_.at(request.id())
-                  .sampler.sample(std::span<const float>(row, static_cast<std::size_t>(vocab_size_)),
-                                  request.prompt_ids(), request.output_ids()));
+          rows.push_back({request.id(), &request.sampling(), request.prompt_ids(), request.output_ids()});
         }
       };
-      sample_chunks(plan.decodes);
-      sample_chunks(plan.prefills);
+      add_rows(plan.decodes);
+      add_rows(plan.prefills);
+      const std::vector<SampledToken> sampled = runner_.execute(batch, rows);
 
       std::vector<std::int32_t> tokens(sampled.size());
       std::transform(sampled.begin(), sampled.end(), tokens.begin(),
@@ -238,6 +231,7 @@ void Engine::fail_plan(const StepPlan& plan, const std::string& error) {
     for (const ScheduledChunk& chunk : chunks) {
       const RequestId id = chunk.request->id();
       scheduler_.finish(id, FinishReason::abort);
+      runner_.release(id);
       auto it = live_.find(id);
       if (it != live_.end() && it->second.sink) {
         FinishInfo info;
@@ -254,6 +248,7 @@ void Engine::fail_plan(const StepPlan& plan, const std::string& error) {
 
 void Engine::deliver_finished() {
   for (std::unique_ptr<Request>& request : scheduler_.take_finished()) {
+    runner_.release(request->id());
     auto it = live_.find(request->id());
     if (it == live_.end()) continue;
     if (it->second.sink) {

@@ -1,7 +1,7 @@
 // The engine: one thread that owns the scheduler, the KV cache and the model, and turns submitted
 // requests into streamed tokens (DESIGN.md §2-§3). Each step:
 //   drain submissions and aborts -> Scheduler::schedule() -> build_forward_batch() ->
-//   LlamaModel::forward() (one decode- and one prefill-attention launch per layer) -> sample ->
+//   ModelRunner::execute() (the forward and the sampling, on whichever backend the runner is) ->
 //   Scheduler::commit() -> stop strings -> deltas to sinks -> finished requests to sinks.
 //
 // Threads: submit(), abort() and stats() may be called from any thread. Sinks are called on the
@@ -21,9 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/buffer.h"
 #include "kvcache/kv_cache.h"
-#include "model/llama_model.h"
+#include "model/model_runner.h"
 #include "model/sampler.h"
 #include "model/tokenizer.h"
 #include "scheduler/request.h"
@@ -85,9 +84,10 @@ struct EngineConfig {
 
 class Engine {
  public:
-  // The model's max_num_batched_tokens must cover config.scheduler.max_num_batched_tokens, and
-  // the cache's page size must equal config.scheduler.page_size (SetupError otherwise).
-  Engine(const EngineConfig& config, LlamaModel& model, KVCache& cache, const Tokenizer& tokenizer);
+  // The runner's max_num_batched_tokens and max_num_seqs must cover the scheduler's, and the
+  // cache's page size must equal config.scheduler.page_size (SetupError otherwise). `cache` is the
+  // runner's KV cache: the engine only reads its page count and size.
+  Engine(const EngineConfig& config, ModelRunner& runner, const KVCache& cache, const Tokenizer& tokenizer);
   ~Engine();  // stop()s
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -124,8 +124,7 @@ class Engine {
   void publish_stats();
 
   EngineConfig config_;
-  LlamaModel& model_;
-  KVCache& cache_;
+  ModelRunner& runner_;
   const Tokenizer& tokenizer_;
   int vocab_size_;
   std::vector<std::int32_t> default_eos_ids_;
@@ -133,7 +132,6 @@ class Engine {
   // Engine thread only.
   Scheduler scheduler_;
   std::unordered_map<RequestId, LiveRequest> live_;
-  Buffer logits_;  // [max_num_seqs, vocab] f32
   std::int64_t prompt_tokens_ = 0;
   std::int64_t generation_tokens_ = 0;
   std::int64_t num_steps_ = 0;

@@ -138,9 +138,31 @@ std::vector<Flag<Command>> engine_flags() {
        [](C& c, const std::string& v) { return set_int(c.engine.max_model_len, v, 0, 1 << 24); },
        [](const C& c) { return std::to_string(c.engine.max_model_len); }},
       {"kv-cache-memory", "SIZE",
-       "Memory for the KV cache (K and V of all layers), e.g. 2GiB, 512MiB. Default 1GiB.",
-       [](C& c, const std::string& v) { return set_bytes(c.engine.kv_cache_memory_bytes, v); },
-       [](const C& c) { return std::to_string(c.engine.kv_cache_memory_bytes); }},
+       "Memory for the KV cache (K and V of all layers), e.g. 2GiB, 512MiB, or auto. Default auto: 1GiB on "
+       "the CPU; on CUDA what --gpu-memory-utilization leaves after weights and scratch.",
+       [](C& c, const std::string& v) -> Problem {
+         if (v == "auto") {
+           c.engine.kv_cache_memory_bytes = 0;
+           return {};
+         }
+         return set_bytes(c.engine.kv_cache_memory_bytes, v);
+       },
+       [](const C& c) {
+         return c.engine.kv_cache_memory_bytes == 0 ? std::string("auto")
+                                                    : std::to_string(c.engine.kv_cache_memory_bytes);
+       }},
+      {"gpu-memory-utilization", "F",
+       "CUDA: share of the GPU's memory for weights, scratch and KV cache, in (0, 1]. Default 0.9.",
+       [](C& c, const std::string& v) -> Problem {
+         float f = 0.0f;
+         if (Problem p = set_float(f, v, 0.01, 1.0)) return p;
+         c.engine.gpu_memory_utilization = f;
+         return {};
+       },
+       [](const C& c) { return std::to_string(c.engine.gpu_memory_utilization); }},
+      {"device", "N", "CUDA: which GPU (index). Default 0.",
+       [](C& c, const std::string& v) { return set_int(c.engine.device, v, 0, 1023); },
+       [](const C& c) { return std::to_string(c.engine.device); }},
       {"kv-cache-dtype", "bf16|f16|f32", "KV-cache element type. Default bf16.",
        [](C& c, const std::string& v) {
          return set_choice(c.engine.kv_cache_dtype, v, {"bf16", "f16", "f32"});

@@ -8,10 +8,14 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kvcache/kv_cache.h"
+#include "model/cpu_model_runner.h"
 #include "model/llama_model.h"
 #include "model/model_config.h"
 #include "model/tokenizer.h"
 #include "scheduler/engine.h"
+#ifdef PAGEDSERVE_HAVE_CUDA
+#include "model/cuda/cuda_model_runner.h"
+#endif
 
 namespace pagedserve {
 namespace {
@@ -72,8 +76,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 ModelConfig load_config_logged(const EngineSettings& s) {
-  if (s.backend != "cpu") {
-    throw SetupError("--backend " + s.backend, "this build serves the model on the CPU backend only");
+  if (s.backend == "cuda" && !cuda_compiled_in()) {
+    throw SetupError("--backend cuda", "this build has no CUDA backend (built without nvcc)");
   }
   spdlog::info("loading model config from {}/config.json", s.model_dir);
   ModelConfig config = load_model_config(s.model_dir);
@@ -86,45 +90,37 @@ ModelConfig load_config_logged(const EngineSettings& s) {
   return config;
 }
 
+WeightSource weight_source(const EngineSettings& s) {
+  if (s.load_format == "dummy") {
+    spdlog::info("dummy weights (seed {})", s.dummy_seed);
+    return DummyWeights{s.dummy_seed, DType::bf16};
+  }
+  spdlog::info("loading weights from {} ...", s.model_dir);
+  return CheckpointWeights{s.model_dir};
+}
+
+int served_model_len(const EngineSettings& s, const ModelConfig& config) {
+  int len = config.max_position_embeddings;
+  if (s.max_model_len > 0) {
+    if (s.max_model_len > len) {
+      spdlog::warn("--max-model-len {} is beyond the model's {}; using {}", s.max_model_len, len, len);
+    }
+    len = std::min(len, s.max_model_len);
+  }
+  return len;
+}
+
 class EngineBackend final : public CompletionBackend {
  public:
   explicit EngineBackend(const EngineSettings& s)
       : pool_(s.threads), config_(load_config_logged(s)), tokenizer_(load_tokenizer(s)) {
-    auto t0 = std::chrono::steady_clock::now();
-    if (s.load_format == "dummy") {
-      spdlog::info("making dummy weights (seed {}) ...", s.dummy_seed);
-      model_ = std::make_unique<LlamaModel>(config_, DummyWeights{s.dummy_seed, DType::bf16}, pool_,
-                                            s.max_num_batched_tokens);
+    max_model_len_ = served_model_len(s, config_);
+    if (s.backend == "cuda") {
+      make_cuda_runner(s);
     } else {
-      spdlog::info("loading weights from {} ...", s.model_dir);
-      model_ = std::make_unique<LlamaModel>(config_, CheckpointWeights{s.model_dir}, pool_,
-                                            s.max_num_batched_tokens);
+      make_cpu_runner(s);
     }
-    spdlog::info("weights ready in {:.2f} s ({:.1f} MiB of projections), {} CPU threads", seconds_since(t0),
-                 double(model_->weights().bytes_read_per_step()) / (1 << 20), pool_.size());
-
-    KVCacheConfig kv;
-    kv.num_layers = config_.num_hidden_layers;
-    kv.num_kv_heads = config_.num_key_value_heads;
-    kv.head_dim = config_.head_dim;
-    kv.page_size = s.page_size;
-    kv.dtype = kv_dtype(s.kv_cache_dtype);
-    kv.device = Device::cpu;
-    kv.memory_budget_bytes = s.kv_cache_memory_bytes;
-    cache_ = std::make_unique<KVCache>(kv);
     const long long capacity = (long long)cache_->num_pages() * cache_->page_size();
-    spdlog::info("KV cache: {} pages x {} tokens = {} tokens ({} per page, {:.1f} MiB, {})",
-                 cache_->num_pages(), cache_->page_size(), capacity, KVCache::bytes_per_page(kv),
-                 double(KVCache::bytes_per_page(kv)) * cache_->num_pages() / (1 << 20), s.kv_cache_dtype);
-
-    max_model_len_ = config_.max_position_embeddings;
-    if (s.max_model_len > 0) {
-      if (s.max_model_len > max_model_len_) {
-        spdlog::warn("--max-model-len {} is beyond the model's {}; using {}", s.max_model_len, max_model_len_,
-                     max_model_len_);
-      }
-      max_model_len_ = std::min(max_model_len_, s.max_model_len);
-    }
     if (capacity < max_model_len_) {
       spdlog::warn("the KV cache holds {} tokens, fewer than max_model_len {}: longer requests are refused",
                    capacity, max_model_len_);
@@ -136,11 +132,13 @@ class EngineBackend final : public CompletionBackend {
     engine_config.scheduler.page_size = s.page_size;
     engine_config.scheduler.max_model_len = max_model_len_;
     engine_config.scheduler.enable_prefix_caching = s.enable_prefix_caching;
-    engine_ = std::make_unique<Engine>(engine_config, *model_, *cache_, tokenizer_);
+    engine_ = std::make_unique<Engine>(engine_config, *runner_, *cache_, tokenizer_);
     engine_->start();
     spdlog::info(
-        "engine started: max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}, prefix caching {}",
-        s.max_num_seqs, s.max_num_batched_tokens, max_model_len_, s.enable_prefix_caching ? "on" : "off");
+        "engine started on {}: max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}, prefix caching "
+        "{}",
+        s.backend, s.max_num_seqs, s.max_num_batched_tokens, max_model_len_,
+        s.enable_prefix_caching ? "on" : "off");
   }
 
   ~EngineBackend() override { engine_->stop(); }
@@ -195,11 +193,58 @@ class EngineBackend final : public CompletionBackend {
     return Tokenizer::load(s.model_dir);
   }
 
+  void make_cpu_runner(const EngineSettings& s) {
+    auto t0 = std::chrono::steady_clock::now();
+    model_ = std::make_unique<LlamaModel>(config_, weight_source(s), pool_, s.max_num_batched_tokens);
+    spdlog::info("weights ready in {:.2f} s ({:.1f} MiB of projections), {} CPU threads", seconds_since(t0),
+                 double(model_->weights().bytes_read_per_step()) / (1 << 20), pool_.size());
+    KVCacheConfig kv;
+    kv.num_layers = config_.num_hidden_layers;
+    kv.num_kv_heads = config_.num_key_value_heads;
+    kv.head_dim = config_.head_dim;
+    kv.page_size = s.page_size;
+    kv.dtype = kv_dtype(s.kv_cache_dtype);
+    kv.device = Device::cpu;
+    kv.memory_budget_bytes = s.kv_cache_memory_bytes != 0 ? s.kv_cache_memory_bytes : std::size_t(1) << 30;
+    owned_cache_ = std::make_unique<KVCache>(kv);
+    cache_ = owned_cache_.get();
+    spdlog::info("KV cache: {} pages x {} tokens = {} tokens ({} per page, {:.1f} MiB, {})",
+                 cache_->num_pages(), cache_->page_size(),
+                 (long long)cache_->num_pages() * cache_->page_size(), KVCache::bytes_per_page(kv),
+                 double(KVCache::bytes_per_page(kv)) * cache_->num_pages() / (1 << 20), s.kv_cache_dtype);
+    runner_ = std::make_unique<CpuModelRunner>(*model_, *owned_cache_, s.max_num_seqs);
+  }
+
+  void make_cuda_runner(const EngineSettings& s) {
+#ifdef PAGEDSERVE_HAVE_CUDA
+    CudaRunnerOptions options;
+    options.device = s.device;
+    options.gpu_memory_utilization = s.gpu_memory_utilization;
+    if (s.kv_cache_memory_bytes != 0) options.kv_cache_memory_bytes = s.kv_cache_memory_bytes;
+    options.page_size = s.page_size;
+    options.max_num_seqs = s.max_num_seqs;
+    options.max_num_batched_tokens = s.max_num_batched_tokens;
+    options.max_model_len = max_model_len_;
+    auto runner = std::make_unique<CudaModelRunner>(config_, weight_source(s), options, pool_);
+    if (s.kv_cache_dtype != dtype_name(runner->activation_dtype())) {
+      spdlog::warn("--kv-cache-dtype {} ignored on CUDA: the cache holds the activation dtype {}",
+                   s.kv_cache_dtype, dtype_name(runner->activation_dtype()));
+    }
+    cache_ = &runner->kv_cache();
+    runner_ = std::move(runner);
+#else
+    (void)s;
+    throw SetupError("--backend cuda", "this build has no CUDA backend (built without nvcc)");
+#endif
+  }
+
   ThreadPool pool_;
   ModelConfig config_;
   Tokenizer tokenizer_;
-  std::unique_ptr<LlamaModel> model_;
-  std::unique_ptr<KVCache> cache_;
+  std::unique_ptr<LlamaModel> model_;     // CPU backend
+  std::unique_ptr<KVCache> owned_cache_;  // CPU backend
+  const KVCache* cache_ = nullptr;        // the runner's cache
+  std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<Engine> engine_;
   int max_model_len_ = 0;
 };

@@ -18,8 +18,12 @@ struct EngineSettings {
   int max_num_seqs = 64;              // running sequences per step at most
   int max_num_batched_tokens = 2048;  // tokens computed per step at most
   int max_model_len = 0;              // 0 = the model's max_position_embeddings
-  std::size_t kv_cache_memory_bytes = std::size_t(1) << 30;  // K and V of all layers
-  std::string kv_cache_dtype = "bf16";                       // bf16 | f16 | f32
+  // K and V of all layers; 0 = automatic: 1 GiB on the CPU, on CUDA what gpu_memory_utilization
+  // leaves after weights and scratch.
+  std::size_t kv_cache_memory_bytes = 0;
+  int device = 0;                       // CUDA device index
+  double gpu_memory_utilization = 0.9;  // CUDA: share of the card for weights + scratch + KV
+  std::string kv_cache_dtype = "bf16";  // bf16 | f16 | f32
   bool enable_prefix_caching = true;
 };
 

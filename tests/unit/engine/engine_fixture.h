@@ -11,6 +11,7 @@
 
 #include "core/thread_pool.h"
 #include "kvcache/kv_cache.h"
+#include "model/cpu_model_runner.h"
 #include "model/llama_model.h"
 #include "model/model_config.h"
 #include "model/tokenizer.h"
@@ -66,6 +67,7 @@ class EngineHarness {
   ThreadPool pool_{2};
   std::unique_ptr<LlamaModel> model_;
   std::unique_ptr<KVCache> cache_;
+  std::unique_ptr<CpuModelRunner> runner_;
   std::unique_ptr<Engine> engine_;
 };
 

@@ -1,0 +1,150 @@
+// The CUDA backend end to end at a real model's shape with dummy weights: decode steps at batch
+// 1/16/64 and prefill of 64 x 512 through CudaModelRunner::execute (kernels, the metadata copy,
+// sampling and the step's one synchronisation: what the engine waits for), each against its floor
+// measured in the same run: decode = (weights read per step + live K/V bytes) / read bandwidth,
+// prefill = projection and attention FLOPs / the bf16 GEMM rate.
+//   model_cuda [--model configs/models/llama-3.1-8b] [--batches 1,16,64] [--context 600]
+//              [--steps 32] [--prefill 64x512] [--chunk 8192] [--repeats 3]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/bench_sequences.h"
+#include "bench/cuda/device_limits.h"
+#include "model/cuda/cuda_model_runner.h"
+#include "model/cuda/device_weights.h"
+#include "model/model_config.h"
+
+using namespace pagedserve;
+
+namespace {
+
+std::vector<int> int_list(const std::string& text) {
+  std::vector<int> values;
+  std::stringstream list(text);
+  for (std::string item; std::getline(list, item, ',');) values.push_back(std::stoi(item));
+  return values;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Greedy rows for every sampled token of `batch`.
+std::vector<SampledToken> run_step(ModelRunner& runner, const ForwardBatch& batch,
+                                   const SamplingParams& greedy, std::vector<std::int32_t>& no_ids) {
+  std::vector<SampleRow> rows;
+  for (std::size_t i = 0; i < batch.sample_token_indices.size(); ++i) {
+    rows.push_back({i, &greedy, no_ids, no_ids});
+  }
+  return runner.execute(batch, rows);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_dir = "configs/models/llama-3.1-8b";
+  std::vector<int> batches = {1, 16, 64};
+  int context = 600, steps = 32, repeats = 3, prefill_seqs = 64, prefill_len = 512, chunk = 8192;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--model") model_dir = value;
+    if (flag == "--batches") batches = int_list(value);
+    if (flag == "--context") context = std::stoi(value);
+    if (flag == "--steps") steps = std::stoi(value);
+    if (flag == "--repeats") repeats = std::stoi(value);
+    if (flag == "--chunk") chunk = std::stoi(value);
+    if (flag == "--prefill") {
+      prefill_seqs = std::stoi(value.substr(0, value.find('x')));
+      prefill_len = std::stoi(value.substr(value.find('x') + 1));
+    }
+  }
+  const ModelConfig config = load_model_config(model_dir);
+  const int max_batch = std::max(*std::max_element(batches.begin(), batches.end()), prefill_seqs);
+  const int max_len = std::max(context + steps + 1, prefill_len);
+  const int pages_per_seq = (max_len + kPageSize - 1) / kPageSize;
+
+  ThreadPool pool(0);
+  CudaRunnerOptions options;
+  options.max_num_seqs = max_batch;
+  options.max_num_batched_tokens = std::max(chunk, max_batch);
+  options.max_model_len = max_len;
+  const auto load_start = std::chrono::steady_clock::now();
+  CudaModelRunner runner(config, DummyWeights{1234, DType::bf16}, options, pool);
+  const double load_seconds = seconds_since(load_start);
+  if (runner.kv_cache().num_pages() < max_batch * pages_per_seq) {
+    std::fprintf(stderr, "KV cache too small for the bench\n");
+    return 1;
+  }
+
+  const double bandwidth = measure_device_read_bandwidth();
+  const double gemm_flops = measure_gemm_flops();
+  const double weight_bytes = static_cast<double>(DeviceWeights::bytes_read_per_step(config, DType::bf16));
+  std::printf(
+      "model %s, dummy bf16 weights ready in %.1f s; read bandwidth %.0f GB/s, bf16 GEMM %.0f TFLOP/s\n",
+      model_dir.c_str(), load_seconds, bandwidth / 1e9, gemm_flops / 1e12);
+  std::printf("weights read per decode step %.2f GB\n", weight_bytes / 1e9);
+
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  std::vector<std::int32_t> no_ids;
+  const double kv_bytes_per_token =
+      2.0 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * 2.0;  // K and V, bf16
+  for (int batch_size : batches) {
+    std::vector<double> step_times;
+    for (int r = 0; r < repeats; ++r) {
+      BenchSequences seqs = make_sequences(batch_size, max_len);
+      // Context first (not timed), in chunks the runner takes.
+      for (int done = 0; done < context;) {
+        const int tokens = std::min(context - done, std::max(1, options.max_num_batched_tokens / batch_size));
+        run_step(runner, seqs.step(tokens, config.vocab_size), greedy, no_ids);
+        done += tokens;
+      }
+      std::vector<double> times;
+      for (int s = 0; s < steps; ++s) {
+        const ForwardBatch batch = seqs.step(1, config.vocab_size);
+        const auto start = std::chrono::steady_clock::now();
+        run_step(runner, batch, greedy, no_ids);
+        times.push_back(seconds_since(start));
+      }
+      step_times.push_back(median(times));
+    }
+    const double step = median(step_times);
+    const double live_tokens = static_cast<double>(batch_size) * (context + steps / 2);
+    const double floor = (weight_bytes + live_tokens * kv_bytes_per_token) / bandwidth;
+    std::printf(
+        "decode batch %3d, context ~%d: step %.3f ms (median of %d runs x %d steps) = %.0f tok/s; floor %.3f "
+        "ms "
+        "(%.0f tok/s); step / floor %.2f\n",
+        batch_size, context, step * 1e3, repeats, steps, batch_size / step, floor * 1e3, batch_size / floor,
+        step / floor);
+  }
+
+  // Prefill: prefill_seqs prompts of prefill_len tokens, chunk tokens per step (whole prompts).
+  const int per_step = std::max(1, std::min(prefill_seqs, chunk / prefill_len));
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int first = 0; first < prefill_seqs; first += per_step) {
+      const int count = std::min(per_step, prefill_seqs - first);
+      BenchSequences seqs = make_sequences(count, max_len, first * pages_per_seq);
+      run_step(runner, seqs.step(prefill_len, config.vocab_size), greedy, no_ids);
+    }
+    rates.push_back(static_cast<double>(prefill_seqs) * prefill_len / seconds_since(start));
+  }
+  // 2 FLOP per bf16 weight per token; lm_head runs for the sampled rows only (not counted).
+  const double lm_head_bytes = 2.0 * config.vocab_size * config.hidden_size;
+  const double projection_flops = 2.0 * ((weight_bytes - lm_head_bytes) / 2.0);
+  // Causal attention: 4 x q heads x head_dim per visible key, prefill_len / 2 keys on average.
+  const double attention_flops =
+      4.0 * config.num_hidden_layers * config.num_attention_heads * config.head_dim * (prefill_len + 1) / 2.0;
+  const double floor_rate = gemm_flops / (projection_flops + attention_flops);
+  const double rate = median(rates);
+  std::printf("prefill %d x %d (%d per step): %.0f tok/s (median of %d); GEMM floor %.0f tok/s; ratio %.2f\n",
+              prefill_seqs, prefill_len, per_step, rate, repeats, floor_rate, rate / floor_rate);
+  return 0;
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The CUDA backend on the GPU machine: kernel tests, the transformers/CPU/engine oracle
+# (compare_backends.py), compute-sanitizer on an engine run, the HTTP server with --backend cuda
+# (tiny model and a dummy Llama-3.1-8B, curl), and the model benchmark. Device time is scarce, so
+# everything is built here (no GPU needed) and carried:
+#   tests/oracle/cuda_device_run.sh pack   # here: build; .devbin/ = binaries + libs + tiny models,
+#                                          # packed as .devpack/devbin.tar.xz (under the 64 MiB carry limit)
+#   run(carry [".devpack"]): tests/oracle/cuda_device_run.sh unpack tests oracle sanitize serve bench
+# Logs go to $OUT (or /tmp/out).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+bin=$PWD/.devbin
+build=${BUILD_DIR:-build}
+export LD_LIBRARY_PATH=$bin/lib:${LD_LIBRARY_PATH:-}
+binaries="server/pagedserve tests/oracle/runner_tokens bench/cuda/model_cuda tests/kernels/cuda/kernels_cuda_test
+  tests/kernels/cuda/sampling_cuda_test"
+
+pack() {
+  ninja -C "$build" $(for b in $binaries; do basename "$b"; done) make-tiny-model || exit 1
+  BUILD_DIR=$build tools/fetch-zz-tiny-models.sh || exit 1
+  rm -rf "$bin" && mkdir -p "$bin/lib" "$bin/models"
+  for b in $binaries; do cp "$build/$b" "$bin/" && strip "$bin/$(basename "$b")"; done
+  # The libraries this machine's build links that the GPU machine's image may lack or hold in
+  # another version; glibc, libstdc++ and CUDA's own come from that image.
+  for b in $binaries; do ldd "$build/$b"; done | awk '/=> \// {print $3}' | sort -u |
+    grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas[^/]*)\.so' |
+    xargs -r -I{} cp -L {} "$bin/lib/"
+  cp -r models/tiny-qwen3 models/tiny-llama "$bin/models/"
+  mkdir -p .devpack && tar -cf - .devbin | xz -T0 -6 > .devpack/devbin.tar.xz
+  du -sh "$bin" .devpack/devbin.tar.xz
+}
+
+prompts_file() {  # a few prompts of token ids for the sanitizer run
+  printf '1 2 3 4 5\n100 200 300 400 500 600 700 800 900 1000 1100 1200 1300 1400 1500 1600 1700\n42\n' > /tmp/prompts.txt
+}
+
+serve_checks() {  # $1 label, then the serve flags
+  local label=$1
+  shift
+  "$bin/pagedserve" serve --port 8123 "$@" > "$out/serve-$label.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 600); do
+    curl -fsS localhost:8123/health > /dev/null 2>&1 && break
+    kill -0 $pid 2> /dev/null || break
+    sleep 0.5
+  done
+  {
+    echo "== $label: completion (token-id prompt, greedy, logprobs)"
+    curl -sS localhost:8123/v1/completions -H 'Content-Type: application/json' \
+      -d '{"model":"m","prompt":[1,2,3,4,5,6,7,8],"max_tokens":16,"temperature":0,"logprobs":2}'
+    echo
+    echo "== $label: text prompt, seeded sampling, n=2, streamed"
+    curl -sS -N localhost:8123/v1/completions -H 'Content-Type: application/json' \
+      -d '{"model":"m","prompt":"Hello, my name is","max_tokens":8,"temperature":0.8,"top_p":0.9,"top_k":50,"seed":3,"n":2,"stream":true}'
+    echo "== $label: 32 concurrent requests"
+    local pids=()
+    for i in $(seq 1 32); do
+      curl -sS localhost:8123/v1/completions -H 'Content-Type: application/json' \
+        -d "{\"model\":\"m\",\"prompt\":[$i,7,9,11],\"max_tokens\":24,\"temperature\":0.7,\"seed\":$i,\"presence_penalty\":0.5,\"repetition_penalty\":1.1}" \
+        -o /tmp/concurrent-$i.json &
+      pids+=($!)
+    done
+    wait "${pids[@]}"
+    grep -L '"finish_reason"' /tmp/concurrent-*.json | sed 's/^/missing finish_reason: /'
+    grep -h -o '"completion_tokens":[0-9]*' /tmp/concurrent-*.json | sort | uniq -c
+    echo "== $label: metrics"
+    curl -sS localhost:8123/metrics | grep -E '^vllm:(generation_tokens_total|prompt_tokens_total|time_to_first_token_seconds_count)'
+  } > "$out/curl-$label.log" 2>&1
+  kill -TERM $pid
+  wait $pid
+  echo "serve $label: exit $?" | tee -a "$out/curl-$label.log"
+}
+
+for step in ${*:-tests oracle sanitize serve bench}; do
+  case $step in
+    pack) pack ;;
+    unpack) tar -xJf .devpack/devbin.tar.xz ;;
+    tests)
+      nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$out/device.txt"
+      "$bin/kernels_cuda_test" --gtest_filter="${OPS_FILTER:-*}" 2>&1 | tail -40 > "$out/kernels_cuda_test.log"
+      "$bin/sampling_cuda_test" 2>&1 | tail -40 > "$out/sampling_cuda_test.log"
+      tail -3 "$out/kernels_cuda_test.log" "$out/sampling_cuda_test.log"
+      ;;
+    oracle)
+      PYTHONUNBUFFERED=1 python3 tests/oracle/compare_backends.py --runner "$bin/runner_tokens" \
+        --tokenizer-dir "$bin/models/tiny-qwen3" --work /tmp/oracle "$bin/models/tiny-qwen3" \
+        "$bin/models/tiny-llama" > "$out/oracle.log" 2>&1
+      echo "oracle exit $?"
+      grep -E "^==|greedy identical|ALL PASS|SOME FAILED|Error|error" "$out/oracle.log" | head -60
+      ;;
+    sanitize)
+      prompts_file
+      compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/runner_tokens" --backend cuda --mode engine \
+        --model "$bin/models/tiny-qwen3" --prompts /tmp/prompts.txt --out /tmp/sanitize.json --greedy 8 \
+        --max-num-batched-tokens 16 > "$out/memcheck.log" 2>&1
+      echo "memcheck exit $?"
+      tail -3 "$out/memcheck.log"
+      ;;
+    serve)
+      serve_checks tiny --backend cuda --model "$bin/models/tiny-qwen3"
+      mkdir -p /tmp/llama8b && cp configs/models/llama-3.1-8b/config.json /tmp/llama8b/ &&
+        cp "$bin/models/tiny-qwen3/tokenizer.json" /tmp/llama8b/
+      serve_checks dummy8b --backend cuda --load-format dummy --model /tmp/llama8b --max-model-len 8192
+      grep -hE "KV cache|weights on GPU|CUDA device|error" "$out"/serve-*.log | head
+      ;;
+    bench)
+      "$bin/model_cuda" ${BENCH_ARGS:-} 2>&1 | tee "$out/model_cuda.log"
+      ;;
+    *) echo "unknown step $step" && exit 2 ;;
+  esac
+done
