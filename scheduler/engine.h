@@ -24,7 +24,7 @@
 #include "kvcache/kv_cache.h"
 #include "model/model_runner.h"
 #include "model/sampler.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "scheduler/request.h"
 #include "scheduler/scheduler.h"
 

@@ -11,7 +11,7 @@
 #include "model/cpu_model_runner.h"
 #include "model/llama_model.h"
 #include "model/model_config.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "scheduler/engine.h"
 #ifdef PAGEDSERVE_HAVE_CUDA
 #include "model/cuda/cuda_model_runner.h"

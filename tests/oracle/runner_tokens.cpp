@@ -25,7 +25,7 @@
 #include "model/cpu_model_runner.h"
 #include "model/llama_model.h"
 #include "model/model_config.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "scheduler/engine.h"
 #include "tests/oracle/prompt_file.h"
 #ifdef PAGEDSERVE_HAVE_CUDA

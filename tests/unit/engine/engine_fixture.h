@@ -14,7 +14,7 @@
 #include "model/cpu_model_runner.h"
 #include "model/llama_model.h"
 #include "model/model_config.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "scheduler/engine.h"
 
 namespace pagedserve::testing {

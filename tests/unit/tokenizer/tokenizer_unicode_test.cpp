@@ -6,8 +6,8 @@
 #include <random>
 #include <string>
 
-#include "model/unicode_nfc.h"
-#include "model/unicode_utf8.h"
+#include "tokenizer/unicode_nfc.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace pagedserve {
 namespace {

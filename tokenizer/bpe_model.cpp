@@ -1,4 +1,4 @@
-#include "model/bpe_model.h"
+#include "tokenizer/bpe_model.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,7 +6,7 @@
 #include <queue>
 
 #include "core/error.h"
-#include "model/unicode_utf8.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace pagedserve {
 

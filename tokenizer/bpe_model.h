@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/bpe_merge_table.h"
+#include "tokenizer/bpe_merge_table.h"
 
 namespace pagedserve {
 

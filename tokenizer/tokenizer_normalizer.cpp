@@ -1,8 +1,8 @@
-#include "model/tokenizer_normalizer.h"
+#include "tokenizer/tokenizer_normalizer.h"
 
 #include <type_traits>
 
-#include "model/unicode_nfc.h"
+#include "tokenizer/unicode_nfc.h"
 
 namespace pagedserve {
 

@@ -1,4 +1,4 @@
-#include "model/unicode_utf8.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace pagedserve {
 

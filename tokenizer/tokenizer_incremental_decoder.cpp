@@ -1,6 +1,6 @@
-#include "model/tokenizer.h"
-#include "model/tokenizer_data.h"
-#include "model/unicode_utf8.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_data.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace pagedserve {
 

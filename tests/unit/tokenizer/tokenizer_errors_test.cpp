@@ -4,9 +4,9 @@
 #include <string>
 
 #include "core/error.h"
-#include "model/tokenizer.h"
-#include "tests/unit/model/tokenizer_fixtures.h"
-#include "tests/unit/model/tokenizer_test_util.h"
+#include "tokenizer/tokenizer.h"
+#include "tests/unit/tokenizer/tokenizer_fixtures.h"
+#include "tests/unit/tokenizer/tokenizer_test_util.h"
 
 namespace pagedserve {
 namespace {

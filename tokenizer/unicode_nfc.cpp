@@ -1,10 +1,10 @@
-#include "model/unicode_nfc.h"
+#include "tokenizer/unicode_nfc.h"
 
 #include <algorithm>
 #include <vector>
 
-#include "model/unicode_nfc_tables.h"
-#include "model/unicode_utf8.h"
+#include "tokenizer/unicode_nfc_tables.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace pagedserve {
 

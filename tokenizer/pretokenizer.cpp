@@ -1,12 +1,12 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "model/pretokenizer.h"
+#include "tokenizer/pretokenizer.h"
 
 #include <pcre2.h>
 
 #include <utility>
 
 #include "core/error.h"
-#include "model/unicode_utf8.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace pagedserve {
 

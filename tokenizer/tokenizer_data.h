@@ -12,10 +12,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "model/bpe_model.h"
-#include "model/pretokenizer.h"
-#include "model/tokenizer_added_tokens.h"
-#include "model/tokenizer_normalizer.h"
+#include "tokenizer/bpe_model.h"
+#include "tokenizer/pretokenizer.h"
+#include "tokenizer/tokenizer_added_tokens.h"
+#include "tokenizer/tokenizer_normalizer.h"
 
 namespace pagedserve {
 

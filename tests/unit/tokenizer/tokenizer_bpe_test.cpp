@@ -5,9 +5,9 @@
 #include <thread>
 #include <vector>
 
-#include "model/tokenizer.h"
-#include "tests/unit/model/tokenizer_fixtures.h"
-#include "tests/unit/model/tokenizer_test_util.h"
+#include "tokenizer/tokenizer.h"
+#include "tests/unit/tokenizer/tokenizer_fixtures.h"
+#include "tests/unit/tokenizer/tokenizer_test_util.h"
 
 namespace pagedserve {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/tokenizer_json_reader.h"
+#include "tokenizer/tokenizer_json_reader.h"
 
 #include <fstream>
 

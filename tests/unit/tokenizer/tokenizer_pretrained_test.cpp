@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "model/tokenizer.h"
-#include "model/unicode_nfc.h"
-#include "model/unicode_utf8.h"
-#include "tests/unit/model/tokenizer_test_util.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode_nfc.h"
+#include "tokenizer/unicode_utf8.h"
+#include "tests/unit/tokenizer/tokenizer_test_util.h"
 
 namespace pagedserve {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/bpe_merge_table.h"
+#include "tokenizer/bpe_merge_table.h"
 
 namespace pagedserve {
 

@@ -4,9 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "model/tokenizer_data.h"
-#include "model/tokenizer_json_reader.h"
-#include "model/unicode_utf8.h"
+#include "tokenizer/tokenizer_data.h"
+#include "tokenizer/tokenizer_json_reader.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace pagedserve {
 

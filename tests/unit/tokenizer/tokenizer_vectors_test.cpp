@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "model/tokenizer.h"
-#include "tests/unit/model/tokenizer_test_util.h"
+#include "tokenizer/tokenizer.h"
+#include "tests/unit/tokenizer/tokenizer_test_util.h"
 
 namespace pagedserve {
 namespace {

@@ -1,4 +1,4 @@
-#include "model/tokenizer_added_tokens.h"
+#include "tokenizer/tokenizer_added_tokens.h"
 
 #include <algorithm>
 

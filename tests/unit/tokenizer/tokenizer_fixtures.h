@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/unicode_utf8.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace pagedserve::testing {
 
