@@ -34,6 +34,17 @@ from transformers import AutoModelForCausalLM
 VOCAB = 151936
 
 
+def llama3_rope_config(cls, base):
+    """Llama with llama3 RoPE scaling, in whichever form this transformers takes."""
+    scaling = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 256}
+    shape = dict(num_attention_heads=4, num_key_value_heads=1, head_dim=128)
+    try:  # transformers 5
+        return cls(**base, **shape, rope_parameters={"rope_theta": 500000.0, **scaling})
+    except (TypeError, ValueError, KeyError):
+        return cls(**base, **shape, rope_theta=500000.0, rope_scaling=scaling)
+
+
 def hf_configs():
     """(name, config class name, kwargs) of the checkpoints transformers writes for us."""
     from transformers import LlamaConfig, Qwen2Config, Qwen3Config
@@ -44,11 +55,7 @@ def hf_configs():
                                              tie_word_embeddings=False)),
         ("hf-llama-hd80-1kv", LlamaConfig(**{**base, "hidden_size": 320}, num_attention_heads=4,
                                           num_key_value_heads=1, head_dim=80, tie_word_embeddings=True)),
-        ("hf-llama3-rope-hd128", LlamaConfig(**base, num_attention_heads=4, num_key_value_heads=1, head_dim=128,
-                                             rope_theta=500000.0,
-                                             rope_scaling={"rope_type": "llama3", "factor": 8.0,
-                                                           "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                                                           "original_max_position_embeddings": 256})),
+        ("hf-llama3-rope-hd128", llama3_rope_config(LlamaConfig, base)),
         ("hf-qwen2-bias", Qwen2Config(**base, num_attention_heads=4, num_key_value_heads=2,
                                       tie_word_embeddings=True)),
         ("hf-qwen3-qknorm-hd128", Qwen3Config(**base, num_attention_heads=4, num_key_value_heads=2, head_dim=128,
@@ -62,7 +69,7 @@ def write_hf_checkpoints(work, tokenizer_dir):
     for i, (name, config) in enumerate(hf_configs()):
         out = os.path.join(work, name)
         torch.manual_seed(100 + i)
-        model = Auto.from_config(config, torch_dtype=torch.float32)
+        model = Auto.from_config(config).float()
         # Larger weights than the 0.02 init: peakier logits, so greedy decoding is not a coin toss.
         with torch.no_grad():
             for n, p in model.named_parameters():
@@ -98,7 +105,12 @@ def run_ours(args, model_dir, prompts_path, out, backend, mode, extra=()):
 
 
 def hf_reference(model_dir, prompts, greedy):
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager").cuda()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+    except TypeError:  # transformers 4
+        model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32,
+                                                     attn_implementation="eager")
+    model = model.float().cuda()
     model.eval()
     results = []
     for prompt in prompts:
@@ -146,6 +158,20 @@ def compare(label, reference, ours, args):
     return ok and greedy_ok
 
 
+def check_model(args, model_dir, prompts, prompts_path, name):
+    ok = True
+    cuda = run_ours(args, model_dir, prompts_path, os.path.join(args.work, name + "-cuda.json"), "cuda",
+                    "single")
+    cpu = run_ours(args, model_dir, prompts_path, os.path.join(args.work, name + "-cpu.json"), "cpu", "single")
+    engine = run_ours(args, model_dir, prompts_path, os.path.join(args.work, name + "-engine.json"), "cuda",
+                      "engine", ["--max-num-batched-tokens", "16", "--kv-pages", "40"])
+    hf = hf_reference(model_dir, prompts, args.greedy)
+    ok &= compare("transformers vs cuda", hf, cuda, args)
+    ok &= compare("cpu vs cuda", [dict(c, margins=None) for c in cpu], cuda, args)
+    ok &= compare("cuda single vs cuda engine", [dict(c, margins=None) for c in cuda], engine, args)
+    return ok
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="*", help="tiny checkpoint directories (make-tiny-model)")
@@ -172,15 +198,11 @@ def main():
             for p in prompts:
                 f.write(" ".join(map(str, p)) + "\n")
         print(f"== {name}")
-        cuda = run_ours(args, model_dir, prompts_path, os.path.join(args.work, name + "-cuda.json"), "cuda",
-                        "single")
-        cpu = run_ours(args, model_dir, prompts_path, os.path.join(args.work, name + "-cpu.json"), "cpu", "single")
-        engine = run_ours(args, model_dir, prompts_path, os.path.join(args.work, name + "-engine.json"), "cuda",
-                          "engine", ["--max-num-batched-tokens", "16", "--kv-pages", "40"])
-        hf = hf_reference(model_dir, prompts, args.greedy)
-        all_ok &= compare("transformers vs cuda", hf, cuda, args)
-        all_ok &= compare("cpu vs cuda", [dict(c, margins=None) for c in cpu], cuda, args)
-        all_ok &= compare("cuda single vs cuda engine", [dict(c, margins=None) for c in cuda], engine, args)
+        try:
+            all_ok &= check_model(args, model_dir, prompts, prompts_path, name)
+        except Exception as error:  # one broken checkpoint must not hide the others' results
+            print(f"  {name}: ERROR {error!r}")
+            all_ok = False
     print("ALL PASS" if all_ok else "SOME FAILED")
     sys.exit(0 if all_ok else 1)
 
