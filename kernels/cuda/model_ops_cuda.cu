@@ -122,14 +122,14 @@ __global__ void embedding_gather_kernel(const typename Table::Storage* table,  /
 
 template <typename Act, bool kVector>
 __global__ void add_rms_norm_kernel(float* residual,              // [num_tokens, hidden]
-                                    const unsigned short* delta,  // [num_tokens, hidden] or nullptr
+                                    const float* delta,           // [num_tokens, hidden] or nullptr
                                     const float* weight,          // [hidden]
                                     unsigned short* out,          // [num_tokens, hidden]
                                     int hidden, float eps) {
   __shared__ float warp_sums[kWarp];
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * hidden;
   float* res = residual + row;
-  const unsigned short* add = delta == nullptr ? nullptr : delta + row;
+  const float* add = delta == nullptr ? nullptr : delta + row;
   unsigned short* dst = out + row;
   const int chunks = (hidden + 3) / 4;
   float sum_squares = 0.0f;
@@ -138,7 +138,7 @@ __global__ void add_rms_norm_kernel(float* residual,              // [num_tokens
     if constexpr (kVector) {
       float4 r = *reinterpret_cast<const float4*>(res + i);
       if (add != nullptr) {
-        const float4 d = load4<Act>(add + i);
+        const float4 d = *reinterpret_cast<const float4*>(add + i);
         r.x += d.x;
         r.y += d.y;
         r.z += d.z;
@@ -151,7 +151,7 @@ __global__ void add_rms_norm_kernel(float* residual,              // [num_tokens
       for (int j = i; j < end; ++j) {
         float r = res[j];
         if (add != nullptr) {
-          r += Act::to_float(add[j]);
+          r += add[j];
           res[j] = r;
         }
         sum_squares += r * r;
@@ -176,7 +176,7 @@ __global__ void add_rms_norm_kernel(float* residual,              // [num_tokens
 // ---- QKV epilogue: grid [num_tokens, ceil(heads / 8)], 8 warps, one warp per (token, head) ----
 
 struct QkvParams {
-  const unsigned short* qkv;         // [num_tokens, (qh + 2 kvh) * head_dim]
+  const float* qkv;                  // [num_tokens, (qh + 2 kvh) * head_dim]
   const float* bias;                 // [(qh + 2 kvh) * head_dim] or nullptr
   const float* q_norm;               // [head_dim] or nullptr
   const float* k_norm;               // [head_dim] or nullptr
@@ -234,7 +234,7 @@ __global__ void __launch_bounds__(kHeadsPerBlock* kWarp) qkv_epilogue_kernel(con
     dst = (is_v ? p.v_cache : p.k_cache) +
           (static_cast<std::int64_t>(slot) * p.num_kv_heads + kv_head) * p.head_dim;
   }
-  const unsigned short* src = p.qkv + (static_cast<std::int64_t>(t) * total_heads + head) * p.head_dim;
+  const float* src = p.qkv + (static_cast<std::int64_t>(t) * total_heads + head) * p.head_dim;
   const float* bias = p.bias == nullptr ? nullptr : p.bias + static_cast<std::int64_t>(head) * p.head_dim;
 
   // Lane holds pairs i = lane + 32 j: lo = x[i], hi = x[i + half] (the rotate_half partners).
@@ -246,8 +246,8 @@ __global__ void __launch_bounds__(kHeadsPerBlock* kWarp) qkv_epilogue_kernel(con
     lo[j] = 0.0f;
     hi[j] = 0.0f;
     if (i < half) {
-      lo[j] = Act::to_float(src[i]);
-      hi[j] = Act::to_float(src[i + half]);
+      lo[j] = src[i];
+      hi[j] = src[i + half];
       if (bias != nullptr) {
         lo[j] += bias[i];
         hi[j] += bias[i + half];
@@ -384,12 +384,12 @@ void launch_embedding_gather(const void* table, const std::int32_t* token_ids, i
 }
 
 template <typename Act>
-void launch_add_rms_norm(float* residual, const void* delta, const float* weight, void* out, int num_tokens,
+void launch_add_rms_norm(float* residual, const float* delta, const float* weight, void* out, int num_tokens,
                          int hidden, float eps, cudaStream_t stream) {
   const bool vector =
-      hidden % 4 == 0 && aligned(residual, 16) && aligned(weight, 16) && aligned(delta, 8) && aligned(out, 8);
+      hidden % 4 == 0 && aligned(residual, 16) && aligned(weight, 16) && aligned(delta, 16) && aligned(out, 8);
   const int threads = threads_for((hidden + 3) / 4);
-  const auto* typed_delta = static_cast<const unsigned short*>(delta);
+  const float* typed_delta = delta;
   auto* typed_out = static_cast<unsigned short*>(out);
   if (vector) {
     add_rms_norm_kernel<Act, true>
@@ -438,7 +438,7 @@ void embedding_gather_cuda(const void* table, DType table_dtype, const std::int3
   }
 }
 
-void add_rms_norm_cuda(float* residual, const void* delta, const float* weight, void* out, DType act,
+void add_rms_norm_cuda(float* residual, const float* delta, const float* weight, void* out, DType act,
                        int num_tokens, int hidden, float eps, CudaStream stream) {
   constexpr const char* kOp = "add_rms_norm";
   require_act(act, kOp);
@@ -453,7 +453,7 @@ void add_rms_norm_cuda(float* residual, const void* delta, const float* weight, 
   }
 }
 
-void qkv_epilogue_cuda(const void* qkv, const float* bias, const float* q_norm, const float* k_norm,
+void qkv_epilogue_cuda(const float* qkv, const float* bias, const float* q_norm, const float* k_norm,
                        const float* inv_freq, const std::int32_t* positions, const std::int32_t* slot_mapping,
                        void* q_out, void* k_cache, void* v_cache, DType act, const QkvEpilogueShape& shape,
                        CudaStream stream) {
@@ -471,7 +471,7 @@ void qkv_epilogue_cuda(const void* qkv, const float* bias, const float* q_norm, 
   require(qkv != nullptr && inv_freq != nullptr && positions != nullptr && slot_mapping != nullptr &&
               q_out != nullptr && k_cache != nullptr && v_cache != nullptr,
           kOp, "null buffer");
-  const QkvParams p{static_cast<const unsigned short*>(qkv),
+  const QkvParams p{qkv,
                     bias,
                     q_norm,
                     k_norm,

@@ -2,8 +2,10 @@
 // caller's stream: embedding gather, residual add fused with RMSNorm, the QKV epilogue (bias,
 // per-head q/k RMSNorm, RoPE, K/V cache write through slot_mapping), SiLU x up, row gather.
 //
-// Activations (x, q, k, v, MLP) are `act` = bf16 or f16, the KV cache's dtype; the residual
-// stream, norm weights, biases and RoPE frequencies are f32; every reduction is in f32.
+// Activations that feed a GEMM or attention (normed x, q, k, v, the MLP) are `act` = bf16 or f16,
+// the KV cache's dtype; the residual stream, the sublayer outputs added to it (delta), the QKV
+// projection output, norm weights, biases and RoPE frequencies are f32 (GEMMs write f32 there, so
+// no extra bf16 rounding); every reduction is in f32.
 // All pointers are device memory; none of these calls synchronises with the host or allocates,
 // and launch sizes depend only on the shapes passed in (a step can be captured in a CUDA graph).
 // Called from the thread that owns the stream. Every launch is checked (SetupError on failure).
@@ -31,7 +33,7 @@ void embedding_gather_cuda(const void* table,              // [vocab, hidden] ta
 // For every row t: if delta != nullptr, residual[t] += delta[t] (in f32, written back); then
 // out[t] = residual[t] / rms(residual[t]) * weight, rms = sqrt(mean(residual[t]^2) + eps).
 void add_rms_norm_cuda(float* residual,      // [num_tokens, hidden] f32, updated in place
-                       const void* delta,    // [num_tokens, hidden] act, or nullptr
+                       const float* delta,   // [num_tokens, hidden] f32, or nullptr
                        const float* weight,  // [hidden] f32
                        void* out,            // [num_tokens, hidden] act
                        DType act, int num_tokens, int hidden, float eps, CudaStream stream);
@@ -54,7 +56,7 @@ struct QkvEpilogueShape {
 //      pairs with i + head_dim/2): angle = positions[t] * inv_freq[i], computed in f32;
 //   4. q head -> q_out[t, head, :]; k head -> k_cache, v head -> v_cache at slot slot_mapping[t]
 //      (page slot / page_size, offset slot % page_size); slots < 0 are skipped.
-void qkv_epilogue_cuda(const void* qkv,                   // [num_tokens, (qh + 2 kvh) * head_dim] act
+void qkv_epilogue_cuda(const float* qkv,                  // [num_tokens, (qh + 2 kvh) * head_dim] f32
                        const float* bias,                 // [(qh + 2 kvh) * head_dim] f32, or nullptr
                        const float* q_norm,               // [head_dim] f32, or nullptr (no q/k norm)
                        const float* k_norm,               // [head_dim] f32, nullptr iff q_norm is

@@ -99,10 +99,10 @@ struct CudaModelRunner::Impl {
   // Device scratch; T = max_num_batched_tokens, S = max_num_seqs, act = activation dtype.
   Buffer residual;        // [T, hidden] f32
   Buffer normed;          // [T, hidden] act
-  Buffer qkv;             // [T, q_size + 2 kv_size] act
+  Buffer qkv;             // [T, q_size + 2 kv_size] f32
   Buffer q_attention;     // [T, q_size] act
   Buffer out_attention;   // [T, q_size] act
-  Buffer delta;           // [T, hidden] act
+  Buffer delta;           // [T, hidden] f32: o_proj / down output, before it joins the residual
   Buffer gate_up;         // [T, 2 intermediate] act
   Buffer mlp;             // [T, intermediate] act
   Buffer sampled_hidden;  // [S, hidden] act
@@ -154,10 +154,10 @@ CudaModelRunner::Impl::Impl(const ModelConfig& model_config, const WeightSource&
   };
   residual = device_buffer(t * hidden, sizeof(float));
   normed = device_buffer(t * hidden, a);
-  qkv = device_buffer(t * (config.q_size() + 2 * config.kv_size()), a);
+  qkv = device_buffer(t * (config.q_size() + 2 * config.kv_size()), sizeof(float));
   q_attention = device_buffer(t * config.q_size(), a);
   out_attention = device_buffer(t * config.q_size(), a);
-  delta = device_buffer(t * hidden, a);
+  delta = device_buffer(t * hidden, sizeof(float));
   gate_up = device_buffer(t * 2 * config.intermediate_size, a);
   mlp = device_buffer(t * config.intermediate_size, a);
   sampled_hidden = device_buffer(s * hidden, a);
@@ -372,13 +372,13 @@ class CudaForwardStep {
   }
 
   void attention_norm(int layer) {
-    add_rms_norm_cuda(f32(m_.residual), layer == 0 ? nullptr : m_.delta.data(), weights(layer).input_norm,
+    add_rms_norm_cuda(f32(m_.residual), layer == 0 ? nullptr : f32(m_.delta), weights(layer).input_norm,
                       m_.normed.data(), m_.act, t_, m_.config.hidden_size, eps_, m_.stream);
   }
 
   void qkv_projection(int layer) {
     const int width = m_.config.q_size() + 2 * m_.config.kv_size();
-    m_.gemm->matmul(m_.normed.data(), weights(layer).qkv_proj, m_.qkv.data(), m_.act, m_.act, t_, width,
+    m_.gemm->matmul(m_.normed.data(), weights(layer).qkv_proj, m_.qkv.data(), m_.act, DType::f32, t_, width,
                     m_.config.hidden_size);
   }
 
@@ -392,7 +392,7 @@ class CudaForwardStep {
     shape.head_dim = m_.config.head_dim;
     shape.page_size = m_.options.page_size;
     shape.eps = eps_;
-    qkv_epilogue_cuda(m_.qkv.data(), w.qkv_bias, w.q_norm, w.k_norm, f32(m_.inv_freq), step_.positions,
+    qkv_epilogue_cuda(f32(m_.qkv), w.qkv_bias, w.q_norm, w.k_norm, f32(m_.inv_freq), step_.positions,
                       step_.slot_mapping, m_.q_attention.data(), m_.cache->key_cache(layer).data(),
                       m_.cache->value_cache(layer).data(), m_.act, shape, m_.stream);
   }
@@ -403,12 +403,12 @@ class CudaForwardStep {
   }
 
   void output_projection(int layer) {
-    m_.gemm->matmul(m_.out_attention.data(), weights(layer).o_proj, m_.delta.data(), m_.act, m_.act, t_,
+    m_.gemm->matmul(m_.out_attention.data(), weights(layer).o_proj, m_.delta.data(), m_.act, DType::f32, t_,
                     m_.config.hidden_size, m_.config.q_size());
   }
 
   void mlp_norm(int layer) {
-    add_rms_norm_cuda(f32(m_.residual), m_.delta.data(), weights(layer).post_attention_norm, m_.normed.data(),
+    add_rms_norm_cuda(f32(m_.residual), f32(m_.delta), weights(layer).post_attention_norm, m_.normed.data(),
                       m_.act, t_, m_.config.hidden_size, eps_, m_.stream);
   }
 
@@ -422,14 +422,14 @@ class CudaForwardStep {
   }
 
   void down_projection(int layer) {
-    m_.gemm->matmul(m_.mlp.data(), weights(layer).down_proj, m_.delta.data(), m_.act, m_.act, t_,
+    m_.gemm->matmul(m_.mlp.data(), weights(layer).down_proj, m_.delta.data(), m_.act, DType::f32, t_,
                     m_.config.hidden_size, m_.config.intermediate_size);
   }
 
   // The final norm runs over every token (cheap), then only the sampled rows go through lm_head.
   void final_norm_and_logits() {
     if (num_samples_ == 0) return;
-    add_rms_norm_cuda(f32(m_.residual), m_.delta.data(), m_.weights->final_norm, m_.normed.data(), m_.act, t_,
+    add_rms_norm_cuda(f32(m_.residual), f32(m_.delta), m_.weights->final_norm, m_.normed.data(), m_.act, t_,
                       m_.config.hidden_size, eps_, m_.stream);
     gather_rows_cuda(m_.normed.data(), step_.sample_token_indices, m_.sampled_hidden.data(), m_.act,
                      num_samples_, m_.config.hidden_size, m_.stream);

@@ -104,13 +104,14 @@ def run_ours(args, model_dir, prompts_path, out, backend, mode, extra=()):
         return json.load(f)["prompts"]
 
 
-def hf_reference(model_dir, prompts, greedy):
+def hf_reference(model_dir, prompts, greedy, dtype=torch.float32):
+    """transformers' greedy tokens, first-token top-20 and top-2 margins; f32 compute by default
+    (the reference), bf16 as a yardstick of what bf16 arithmetic alone moves."""
     try:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation="eager")
     except TypeError:  # transformers 4
-        model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32,
-                                                     attn_implementation="eager")
-    model = model.float().cuda()
+        model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=dtype, attn_implementation="eager")
+    model = model.to(dtype).cuda()
     model.eval()
     results = []
     for prompt in prompts:
@@ -145,7 +146,8 @@ def compare(label, reference, ours, args):
             agree += 1
         detail = ""
         if differ is not None:
-            margin = ref.get("margins", [None] * (differ + 1))[differ]
+            margins = ref.get("margins") or [None] * (differ + 1)
+            margin = margins[differ]
             detail = f", greedy differs at step {differ}" + (f" (reference top-2 margin {margin:.2e})"
                                                              if margin is not None else "")
         print(f"  {label} prompt {i} (len {len(our['prompt'])}): top-20 max |diff| {worst:.2e} "
@@ -166,7 +168,10 @@ def check_model(args, model_dir, prompts, prompts_path, name):
     engine = run_ours(args, model_dir, prompts_path, os.path.join(args.work, name + "-engine.json"), "cuda",
                       "engine", ["--max-num-batched-tokens", "16", "--kv-pages", "40"])
     hf = hf_reference(model_dir, prompts, args.greedy)
+    hf_bf16 = hf_reference(model_dir, prompts, args.greedy, torch.bfloat16)
     ok &= compare("transformers vs cuda", hf, cuda, args)
+    compare("yardstick (not a check): transformers f32 vs transformers bf16", hf,
+            [dict(h, prompt=p) for h, p in zip(hf_bf16, prompts)], args)
     ok &= compare("cpu vs cuda", [dict(c, margins=None) for c in cpu], cuda, args)
     ok &= compare("cuda single vs cuda engine", [dict(c, margins=None) for c in cuda], engine, args)
     return ok

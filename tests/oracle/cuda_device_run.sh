@@ -39,7 +39,7 @@ prompts_file() {  # a few prompts of token ids for the sanitizer run
 serve_checks() {  # $1 label, then the serve flags
   local label=$1
   shift
-  "$bin/pagedserve" serve --port 8123 "$@" > "$out/serve-$label.log" 2>&1 &
+  "$bin/pagedserve" serve --port 8123 --served-model-name m "$@" > "$out/serve-$label.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 600); do
     curl -fsS localhost:8123/health > /dev/null 2>&1 && break
@@ -79,9 +79,10 @@ for step in ${*:-tests oracle sanitize serve bench}; do
     unpack) tar -xJf .devpack/devbin.tar.xz ;;
     tests)
       nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$out/device.txt"
-      "$bin/kernels_cuda_test" --gtest_filter="${OPS_FILTER:-*}" 2>&1 | tail -40 > "$out/kernels_cuda_test.log"
-      "$bin/sampling_cuda_test" 2>&1 | tail -40 > "$out/sampling_cuda_test.log"
-      tail -3 "$out/kernels_cuda_test.log" "$out/sampling_cuda_test.log"
+      "$bin/kernels_cuda_test" --gtest_filter="${OPS_FILTER:-*}" > "$out/kernels_cuda_test.log" 2>&1
+      "$bin/sampling_cuda_test" > "$out/sampling_cuda_test.log" 2>&1
+      grep -hE "^\[  (PASSED|FAILED) |Failure|Expected|Which is|seed|  got|expected|rows differ" \
+        "$out/kernels_cuda_test.log" "$out/sampling_cuda_test.log" | head -40
       ;;
     oracle)
       PYTHONUNBUFFERED=1 python3 tests/oracle/compare_backends.py --runner "$bin/runner_tokens" \

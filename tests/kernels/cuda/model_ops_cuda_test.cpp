@@ -149,19 +149,19 @@ TEST(CudaModelOps, RejectsBadArgumentsBeforeLaunching) {
   shape.head_dim = 64;
   shape.page_size = 16;
   // q_norm without k_norm.
-  EXPECT_THROW(qkv_epilogue_cuda(&out, nullptr, &weight, nullptr, &weight, nullptr, nullptr, &out, &out, &out,
+  EXPECT_THROW(qkv_epilogue_cuda(&weight, nullptr, &weight, nullptr, &weight, nullptr, nullptr, &out, &out, &out,
                                  DType::bf16, shape, nullptr),
                SetupError);
   shape.head_dim = 65;
-  EXPECT_THROW(qkv_epilogue_cuda(&out, nullptr, nullptr, nullptr, &weight, nullptr, nullptr, &out, &out, &out,
+  EXPECT_THROW(qkv_epilogue_cuda(&weight, nullptr, nullptr, nullptr, &weight, nullptr, nullptr, &out, &out, &out,
                                  DType::bf16, shape, nullptr),
                SetupError);
   shape.head_dim = 512;
-  EXPECT_THROW(qkv_epilogue_cuda(&out, nullptr, nullptr, nullptr, &weight, nullptr, nullptr, &out, &out, &out,
+  EXPECT_THROW(qkv_epilogue_cuda(&weight, nullptr, nullptr, nullptr, &weight, nullptr, nullptr, &out, &out, &out,
                                  DType::bf16, shape, nullptr),
                SetupError);
   shape.head_dim = 64;
-  EXPECT_THROW(qkv_epilogue_cuda(&out, nullptr, nullptr, nullptr, &weight, nullptr, nullptr, &out, &out, &out,
+  EXPECT_THROW(qkv_epilogue_cuda(&weight, nullptr, nullptr, nullptr, &weight, nullptr, nullptr, &out, &out, &out,
                                  DType::f32, shape, nullptr),
                SetupError);
   // No tokens: nothing is launched and nothing is read.
@@ -244,7 +244,7 @@ TEST(CudaModelOps, AddRmsNormMatchesReference) {
               delta_values[static_cast<std::size_t>(t) * hidden + i] *= scale;
             }
           }
-          const std::vector<std::uint16_t> delta = encode(delta_values, act);
+          const std::vector<float> delta = decode(encode(delta_values, act), act);  // f32 (GEMM output)
           std::vector<float> weight = normal(static_cast<std::size_t>(hidden), 0.2, rng);
           for (float& w : weight) w += 1.0f;
 
@@ -253,7 +253,7 @@ TEST(CudaModelOps, AddRmsNormMatchesReference) {
           const Buffer weight_device = testing::to_device(weight);
           const Buffer out_device = testing::to_device(std::vector<std::uint16_t>(elements, kSentinel));
           add_rms_norm_cuda(static_cast<float*>(residual_device.data()),
-                            with_delta ? delta_device.data() : nullptr,
+                            with_delta ? static_cast<const float*>(delta_device.data()) : nullptr,
                             static_cast<const float*>(weight_device.data()), out_device.data(), act,
                             num_tokens, hidden, eps, nullptr);
           synchronize();
@@ -261,7 +261,7 @@ TEST(CudaModelOps, AddRmsNormMatchesReference) {
           // The residual update is one f32 add, exactly as here.
           std::vector<float> expected_residual = residual;
           if (with_delta) {
-            for (std::size_t i = 0; i < elements; ++i) expected_residual[i] += from_act(delta[i], act);
+            for (std::size_t i = 0; i < elements; ++i) expected_residual[i] += delta[i];
           }
           EXPECT_TRUE(
               rows_close(download<float>(residual_device, elements), expected_residual, hidden, 0.0, 0.0))
@@ -305,7 +305,7 @@ void expect_qkv_epilogue_matches_reference(const QkvCase& c, std::mt19937& rng) 
   const std::size_t width = static_cast<std::size_t>(heads) * d;
   const float eps = 1e-6f;
 
-  const std::vector<std::uint16_t> qkv = random_act(t_count * width, c.act, 1.0, rng);
+  const std::vector<float> qkv = normal(t_count * width, 1.0, rng);  // f32, as the QKV GEMM writes it
   const std::vector<float> bias = normal(width, 0.5, rng);
   std::vector<float> q_norm = normal(static_cast<std::size_t>(d), 0.2, rng);
   std::vector<float> k_norm = normal(static_cast<std::size_t>(d), 0.2, rng);
@@ -349,7 +349,7 @@ void expect_qkv_epilogue_matches_reference(const QkvCase& c, std::mt19937& rng) 
   shape.head_dim = d;
   shape.page_size = c.page_size;
   shape.eps = eps;
-  qkv_epilogue_cuda(qkv_device.data(), c.bias ? static_cast<const float*>(bias_device.data()) : nullptr,
+  qkv_epilogue_cuda(static_cast<const float*>(qkv_device.data()), c.bias ? static_cast<const float*>(bias_device.data()) : nullptr,
                     c.norm ? static_cast<const float*>(q_norm_device.data()) : nullptr,
                     c.norm ? static_cast<const float*>(k_norm_device.data()) : nullptr,
                     static_cast<const float*>(inv_freq_device.data()),
@@ -359,7 +359,7 @@ void expect_qkv_epilogue_matches_reference(const QkvCase& c, std::mt19937& rng) 
   synchronize();
 
   // Reference: + bias, split into q/k/v, RMSNorm per head, RoPE, then the cache write.
-  const std::vector<float> x = decode(qkv, c.act);
+  const std::vector<float>& x = qkv;
   std::vector<float> q(q_elements), k(static_cast<std::size_t>(t_count) * kvh * d), v(k.size());
   for (int t = 0; t < t_count; ++t) {
     for (int h = 0; h < heads; ++h) {
