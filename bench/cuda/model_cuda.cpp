@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   const double kv_bytes_per_token =
       2.0 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * 2.0;  // K and V, bf16
   for (int batch_size : batches) {
-    std::vector<double> step_times;
+    std::vector<double> step_times, enqueue_times;
     for (int r = 0; r < repeats; ++r) {
       BenchSequences seqs = make_sequences(batch_size, max_len);
       // Context first (not timed), in chunks the runner takes.
@@ -104,14 +104,16 @@ int main(int argc, char** argv) {
         run_step(runner, seqs.step(tokens, config.vocab_size), greedy, no_ids);
         done += tokens;
       }
-      std::vector<double> times;
+      std::vector<double> times, enqueue;
       for (int s = 0; s < steps; ++s) {
         const ForwardBatch batch = seqs.step(1, config.vocab_size);
         const auto start = std::chrono::steady_clock::now();
         run_step(runner, batch, greedy, no_ids);
         times.push_back(seconds_since(start));
+        enqueue.push_back(runner.last_step_timing().enqueue_seconds);
       }
       step_times.push_back(median(times));
+      enqueue_times.push_back(median(enqueue));
     }
     const double step = median(step_times);
     const double live_tokens = static_cast<double>(batch_size) * (context + steps / 2);
@@ -119,9 +121,9 @@ int main(int argc, char** argv) {
     std::printf(
         "decode batch %3d, context ~%d: step %.3f ms (median of %d runs x %d steps) = %.0f tok/s; floor %.3f "
         "ms "
-        "(%.0f tok/s); step / floor %.2f\n",
+        "(%.0f tok/s); step / floor %.2f; host enqueue %.3f ms of the step\n",
         batch_size, context, step * 1e3, repeats, steps, batch_size / step, floor * 1e3, batch_size / floor,
-        step / floor);
+        step / floor, median(enqueue_times) * 1e3);
   }
 
   // Prefill: prefill_seqs prompts of prefill_len tokens, chunk tokens per step (whole prompts).

@@ -23,10 +23,9 @@ class CublasGemm {
   CublasGemm(const CublasGemm&) = delete;
   CublasGemm& operator=(const CublasGemm&) = delete;
 
-  // y[m, n] = x[m, k] * w[n, k]^T (+ y when accumulate). x and w share `in` (bf16 | f16);
+  // y[m, n] = x[m, k] * w[n, k]^T. x and w share `in` (bf16 | f16);
   // y is `out` (= in, or f32). Row-major, contiguous, device pointers. m == 0 does nothing.
-  void matmul(const void* x, const void* w, void* y, DType in, DType out, int m, int n, int k,
-              bool accumulate = false);
+  void matmul(const void* x, const void* w, void* y, DType in, DType out, int m, int n, int k);
 
  private:
   void* handle_ = nullptr;  // cublasHandle_t

@@ -121,10 +121,10 @@ __global__ void embedding_gather_kernel(const typename Table::Storage* table,  /
 // ---- residual add + RMSNorm: grid [num_tokens], one block per row ----
 
 template <typename Act, bool kVector>
-__global__ void add_rms_norm_kernel(float* residual,              // [num_tokens, hidden]
-                                    const float* delta,           // [num_tokens, hidden] or nullptr
-                                    const float* weight,          // [hidden]
-                                    unsigned short* out,          // [num_tokens, hidden]
+__global__ void add_rms_norm_kernel(float* residual,      // [num_tokens, hidden]
+                                    const float* delta,   // [num_tokens, hidden] or nullptr
+                                    const float* weight,  // [hidden]
+                                    unsigned short* out,  // [num_tokens, hidden]
                                     int hidden, float eps) {
   __shared__ float warp_sums[kWarp];
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * hidden;
@@ -386,8 +386,8 @@ void launch_embedding_gather(const void* table, const std::int32_t* token_ids, i
 template <typename Act>
 void launch_add_rms_norm(float* residual, const float* delta, const float* weight, void* out, int num_tokens,
                          int hidden, float eps, cudaStream_t stream) {
-  const bool vector =
-      hidden % 4 == 0 && aligned(residual, 16) && aligned(weight, 16) && aligned(delta, 16) && aligned(out, 8);
+  const bool vector = hidden % 4 == 0 && aligned(residual, 16) && aligned(weight, 16) && aligned(delta, 16) &&
+                      aligned(out, 8);
   const int threads = threads_for((hidden + 3) / 4);
   const float* typed_delta = delta;
   auto* typed_out = static_cast<unsigned short*>(out);

@@ -114,6 +114,8 @@ struct CudaModelRunner::Impl {
   SampledTokenRow* sampled_host = nullptr;  // [S] pinned
 
   std::unordered_map<std::uint64_t, std::uint64_t> seeds;  // sequence -> seed of unseeded requests
+  CudaModelRunner::StepTiming last_timing;
+  std::chrono::steady_clock::time_point step_start;
 };
 
 CudaModelRunner::Impl::Impl(const ModelConfig& model_config, const WeightSource& source,
@@ -450,12 +452,16 @@ class CudaForwardStep {
 };
 
 std::vector<SampledToken> CudaModelRunner::Impl::collect(std::span<const SampleRow> rows) {
+  const auto enqueued = std::chrono::steady_clock::now();
   const int num_rows = static_cast<int>(rows.size());
   check(cudaMemcpyAsync(sampled_host, sampled.data(),
                         static_cast<std::size_t>(num_rows) * sizeof(SampledTokenRow), cudaMemcpyDeviceToHost,
                         stream),
         "cudaMemcpyAsync(sampled tokens)");
   check(cudaStreamSynchronize(stream), "cudaStreamSynchronize(step)");
+  const auto done = std::chrono::steady_clock::now();
+  last_timing.enqueue_seconds = std::chrono::duration<double>(enqueued - step_start).count();
+  last_timing.total_seconds = std::chrono::duration<double>(done - step_start).count();
   std::vector<SampledToken> out(rows.size());
   for (int i = 0; i < num_rows; ++i) {
     const SampledTokenRow& row = sampled_host[i];
@@ -480,11 +486,13 @@ int CudaModelRunner::max_num_batched_tokens() const noexcept { return impl_->opt
 int CudaModelRunner::max_num_seqs() const noexcept { return impl_->options.max_num_seqs; }
 const KVCache& CudaModelRunner::kv_cache() const noexcept { return *impl_->cache; }
 DType CudaModelRunner::activation_dtype() const noexcept { return impl_->act; }
+CudaModelRunner::StepTiming CudaModelRunner::last_step_timing() const noexcept { return impl_->last_timing; }
 void CudaModelRunner::release(std::uint64_t sequence_id) { impl_->seeds.erase(sequence_id); }
 
 std::vector<SampledToken> CudaModelRunner::execute(const ForwardBatch& batch,
                                                    std::span<const SampleRow> rows) {
   Impl& m = *impl_;
+  m.step_start = std::chrono::steady_clock::now();
   m.check_batch(batch, rows);
   const int num_tokens = batch.num_tokens();
   if (num_tokens == 0) return {};

@@ -48,6 +48,15 @@ class CudaModelRunner final : public ModelRunner {
   void release(std::uint64_t sequence_id) override;
 
   const KVCache& kv_cache() const noexcept;
+
+  // Where the last execute() spent its time on the host: enqueueing (checks, staging, every
+  // launch) and then waiting for the GPU. Enqueue close to the whole step means the GPU waited on
+  // the host's launches (what CUDA graphs remove).
+  struct StepTiming {
+    double enqueue_seconds = 0.0;
+    double total_seconds = 0.0;
+  };
+  StepTiming last_step_timing() const noexcept;
   DType activation_dtype() const noexcept;
 
  private:

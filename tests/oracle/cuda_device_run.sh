@@ -27,9 +27,15 @@ pack() {
   for b in $binaries; do ldd "$build/$b"; done | awk '/=> \// {print $3}' | sort -u |
     grep -vE '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas[^/]*)\.so' |
     xargs -r -I{} cp -L {} "$bin/lib/"
-  cp -r models/tiny-qwen3 models/tiny-llama "$bin/models/"
+  cp -r models/tiny-qwen3 "$bin/models/"
+  [[ -n ${SLIM:-} ]] || cp -r models/tiny-llama "$bin/models/"
+  [[ -n ${SLIM:-} ]] && rm -f "$bin/runner_tokens"
   mkdir -p .devpack && tar -cf - .devbin | xz -T0 -6 > .devpack/devbin.tar.xz
-  du -sh "$bin" .devpack/devbin.tar.xz
+  rm -f .devpack/node.tar.xz
+  if [[ -n ${WITH_NODE:-} ]]; then  # Node.js and the openai npm client, for the integration tests there
+    tar -cf - -C / usr/bin/node -C "$PWD" tests/integration/client/node_modules | xz -T0 -6 > .devpack/node.tar.xz
+  fi
+  du -sh "$bin" .devpack/*
 }
 
 prompts_file() {  # a few prompts of token ids for the sanitizer run
@@ -66,7 +72,7 @@ serve_checks() {  # $1 label, then the serve flags
     grep -L '"finish_reason"' /tmp/concurrent-*.json | sed 's/^/missing finish_reason: /'
     grep -h -o '"completion_tokens":[0-9]*' /tmp/concurrent-*.json | sort | uniq -c
     echo "== $label: metrics"
-    curl -sS localhost:8123/metrics | grep -E '^vllm:(generation_tokens_total|prompt_tokens_total|time_to_first_token_seconds_count)'
+    curl -sS localhost:8123/metrics | grep -E '^pagedserve:(generation_tokens_total|prompt_tokens_total|time_to_first_token_seconds_count)'
   } > "$out/curl-$label.log" 2>&1
   kill -TERM $pid
   wait $pid
@@ -76,7 +82,17 @@ serve_checks() {  # $1 label, then the serve flags
 for step in ${*:-tests oracle sanitize serve bench}; do
   case $step in
     pack) pack ;;
-    unpack) tar -xJf .devpack/devbin.tar.xz ;;
+    unpack)
+      tar -xJf .devpack/devbin.tar.xz
+      [[ -f .devpack/node.tar.xz ]] && tar -xJf .devpack/node.tar.xz -C /tmp/ && mv /tmp/tests/integration/client/node_modules tests/integration/client/
+      ;;
+    client)  # the openai npm client's integration tests against --backend cuda
+      for t in completions errors load; do
+        PAGEDSERVE_BIN=$bin/pagedserve PAGEDSERVE_MODEL=$bin/models/tiny-qwen3 PAGEDSERVE_SERVE_ARGS="--backend cuda" \
+          /tmp/usr/bin/node --test tests/integration/client/$t.test.mjs > "$out/client-$t.log" 2>&1
+        echo "client $t: exit $?"; grep -E "^# (tests|pass|fail)" "$out/client-$t.log"
+      done
+      ;;
     tests)
       nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$out/device.txt"
       "$bin/kernels_cuda_test" --gtest_filter="${OPS_FILTER:-*}" > "$out/kernels_cuda_test.log" 2>&1

@@ -4,6 +4,7 @@
 //   PAGEDSERVE_BIN     the executable
 //   PAGEDSERVE_MODEL   the model directory (models/tiny-qwen3)
 //   PAGEDSERVE_LOAD_FORMAT  optional: "dummy" for a config+tokenizer-only directory
+//   PAGEDSERVE_SERVE_ARGS   optional: more serve flags, space-separated (e.g. "--backend cuda" on the GPU machine)
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -18,6 +19,7 @@ export async function startServer(extraArgs = [], { timeoutMs = 120000 } = {}) {
   const args = ['serve', '--model', model, '--served-model-name', MODEL_NAME, '--host', '127.0.0.1',
     '--port', '0', '--kv-cache-memory', '64MiB', '--threads', '2', '--log-level', 'info'];
   if (process.env.PAGEDSERVE_LOAD_FORMAT) args.push('--load-format', process.env.PAGEDSERVE_LOAD_FORMAT);
+  if (process.env.PAGEDSERVE_SERVE_ARGS) args.push(...process.env.PAGEDSERVE_SERVE_ARGS.split(' ').filter(Boolean));
   args.push(...extraArgs);
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
