@@ -28,6 +28,20 @@ __global__ void read_all(const uint4* data, std::size_t words, unsigned* sink) {
   if (acc == 0x12345678u) sink[blockIdx.x] = acc;
 }
 
+// bf16 values spread like activations (|x| in [2^-4, 2^4), random sign and mantissa): a GEMM on
+// constant or zero data draws less power and clocks higher than on real data.
+__global__ void fill_random_bf16(unsigned short* data, std::size_t count, unsigned seed) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < count;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    unsigned h = static_cast<unsigned>(i) * 0x9E3779B1u ^ seed;
+    h ^= h >> 15;
+    h *= 0x2C1B3C6Du;
+    h ^= h >> 12;
+    const unsigned exponent = 123u + (h >> 29);  // 2^-4 .. 2^3
+    data[i] = static_cast<unsigned short>(((h & 1u) << 15) | (exponent << 7) | ((h >> 8) & 0x7Fu));
+  }
+}
+
 template <typename Body>
 double median_seconds(int repeats, Body&& body) {
   cudaEvent_t start, stop;
@@ -69,13 +83,26 @@ double measure_device_read_bandwidth(double bytes, int repeats) {
 double measure_gemm_flops(int size, int repeats) {
   const std::size_t elements = static_cast<std::size_t>(size) * size;
   Buffer a(elements * 2, Device::cuda), b(elements * 2, Device::cuda), c(elements * 2, Device::cuda);
-  ok(cudaMemset(a.data(), 0x3c, a.nbytes()), "cudaMemset");  // bf16 0x3c3c: nonzero, like real data
-  ok(cudaMemset(b.data(), 0x3c, b.nbytes()), "cudaMemset");
+  fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(a.data()), elements, 1u);
+  fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(b.data()), elements, 2u);
+  ok(cudaGetLastError(), "fill_random_bf16");
   CublasGemm gemm(nullptr);
   const double seconds = median_seconds(repeats, [&] {
     gemm.matmul(a.data(), b.data(), c.data(), DType::bf16, DType::bf16, size, size, size);
   });
   return 2.0 * static_cast<double>(size) * size * size / seconds;
+}
+
+double measure_gemm_seconds(int m, int n, int k, bool f32_out, int repeats) {
+  Buffer x(static_cast<std::size_t>(m) * k * 2, Device::cuda), w(static_cast<std::size_t>(n) * k * 2, Device::cuda);
+  Buffer y(static_cast<std::size_t>(m) * n * 4, Device::cuda);
+  fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(x.data()), static_cast<std::size_t>(m) * k, 3u);
+  fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(w.data()), static_cast<std::size_t>(n) * k, 4u);
+  ok(cudaGetLastError(), "fill_random_bf16");
+  CublasGemm gemm(nullptr);
+  return median_seconds(repeats, [&] {
+    gemm.matmul(x.data(), w.data(), y.data(), DType::bf16, f32_out ? DType::f32 : DType::bf16, m, n, k);
+  });
 }
 
 }  // namespace pagedserve

@@ -11,4 +11,8 @@ double measure_device_read_bandwidth(double bytes = 4e9, int repeats = 10);
 // bf16 GEMM (m = n = k = `size`, f32 accumulate, cuBLAS) in FLOP/s, median of `repeats`.
 double measure_gemm_flops(int size = 8192, int repeats = 10);
 
+// Seconds of one y[m, n] = x[m, k] w[n, k]^T through CublasGemm (bf16 in, `f32_out` or bf16 out),
+// median of `repeats`, w larger than L2 is re-read each time (what a decode step's GEMMs do).
+double measure_gemm_seconds(int m, int n, int k, bool f32_out, int repeats = 20);
+
 }  // namespace pagedserve

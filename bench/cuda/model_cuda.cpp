@@ -89,6 +89,25 @@ int main(int argc, char** argv) {
       model_dir.c_str(), load_seconds, bandwidth / 1e9, gemm_flops / 1e12);
   std::printf("weights read per decode step %.2f GB\n", weight_bytes / 1e9);
 
+  // The decode step's GEMMs alone (cuBLAS, w re-read from DRAM each time): where a slow step goes.
+  {
+    const int h = config.hidden_size, q = config.q_size(), kv = config.kv_size(), i = config.intermediate_size;
+    const struct {
+      const char* name;
+      int n, k;
+    } shapes[] = {{"qkv", q + 2 * kv, h}, {"o_proj", h, q}, {"gate_up", 2 * i, h}, {"down", h, i},
+                  {"lm_head", config.vocab_size, h}};
+    for (int m : {1, 16, 64}) {
+      std::printf("gemm m=%d:", m);
+      for (const auto& shape : shapes) {
+        const bool f32_out = std::string(shape.name) != "gate_up";  // as the runner writes them
+        const double seconds = measure_gemm_seconds(m, shape.n, shape.k, f32_out);
+        std::printf("  %s %.1f us (%.0f GB/s)", shape.name, seconds * 1e6, 2.0 * shape.n * shape.k / seconds / 1e9);
+      }
+      std::printf("\n");
+    }
+  }
+
   SamplingParams greedy;
   greedy.temperature = 0.0f;
   std::vector<std::int32_t> no_ids;
