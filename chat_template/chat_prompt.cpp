@@ -1,7 +1,7 @@
 #include "chat_template/chat_prompt.h"
 
-#include "chat_template/template_error.h"
 #include "chat_template/template_builtins.h"
+#include "chat_template/template_error.h"
 
 namespace pagedserve {
 namespace {
@@ -17,7 +17,8 @@ std::string final_message_text(const ordered_json& messages) {
   if (content.is_string()) return content.get<std::string>();
   if (content.is_array()) {
     for (auto it = content.rbegin(); it != content.rend(); ++it) {
-      if (it->is_object() && it->contains("text") && (*it)["text"].is_string()) return (*it)["text"].get<std::string>();
+      if (it->is_object() && it->contains("text") && (*it)["text"].is_string())
+        return (*it)["text"].get<std::string>();
     }
   }
   throw chat_template::TemplateError("continue_final_message: the final message has no text content");

@@ -24,7 +24,8 @@ struct ChatPromptInput {
 // `special_tokens`: {"bos_token": "...", "eos_token": "...", ...} as the tokenizer names them.
 // Throws chat_template::TemplateError when the template fails or when continue_final_message
 // cannot find the final message in the output.
-std::string render_chat_prompt(const ChatTemplate& chat_template, const nlohmann::ordered_json& special_tokens,
-                               const ChatPromptInput& input, std::time_t now);
+std::string render_chat_prompt(const ChatTemplate& chat_template,
+                               const nlohmann::ordered_json& special_tokens, const ChatPromptInput& input,
+                               std::time_t now);
 
 }  // namespace pagedserve

@@ -32,7 +32,8 @@ std::optional<std::string> token_text(const ordered_json& value) {
 std::optional<std::string> template_from_config(const ordered_json& value, const std::string& file) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return std::nullopt;
-  if (!value.is_array()) throw SetupError(file, "'chat_template' must be a string or a list of named templates");
+  if (!value.is_array())
+    throw SetupError(file, "'chat_template' must be a string or a list of named templates");
   for (const ordered_json& entry : value) {
     if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
         entry["template"].is_string()) {
@@ -49,7 +50,8 @@ ModelChatTemplate load_model_chat_template(const std::string& model_dir, const s
   const fs::path config_path = fs::path(model_dir) / "tokenizer_config.json";
   if (std::optional<std::string> text = read_file(config_path)) {
     ordered_json config = ordered_json::parse(*text, nullptr, false);
-    if (config.is_discarded() || !config.is_object()) throw SetupError(config_path.string(), "not a JSON object");
+    if (config.is_discarded() || !config.is_object())
+      throw SetupError(config_path.string(), "not a JSON object");
     for (const char* name :
          {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
       if (auto it = config.find(name); it != config.end()) {

@@ -21,6 +21,7 @@ struct ModelChatTemplate {
 // Reads <model_dir>/tokenizer_config.json and <model_dir>/chat_template.jinja when present;
 // `override_file` (non-empty) replaces the template. Throws SetupError naming the file on a
 // malformed file or an unreadable override.
-ModelChatTemplate load_model_chat_template(const std::string& model_dir, const std::string& override_file = {});
+ModelChatTemplate load_model_chat_template(const std::string& model_dir,
+                                           const std::string& override_file = {});
 
 }  // namespace pagedserve

@@ -22,7 +22,8 @@ Json items_of(const Value& v, std::string_view filter) {
   if (d.is_string()) {
     const std::string& s = d.get_ref<const std::string&>();
     std::vector<std::size_t> offsets = code_point_offsets(s);
-    for (std::size_t i = 0; i + 1 < offsets.size(); ++i) out.push_back(s.substr(offsets[i], offsets[i + 1] - offsets[i]));
+    for (std::size_t i = 0; i + 1 < offsets.size(); ++i)
+      out.push_back(s.substr(offsets[i], offsets[i + 1] - offsets[i]));
     return out;
   }
   throw TemplateError(std::string(filter) + ": '" + type_name(v) + "' object is not iterable");
@@ -36,7 +37,9 @@ Value attribute_of(const Json& item, const std::string& path) {
     std::size_t dot = path.find('.', start);
     std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (!current.is_data()) return Value::undefined(part);
-    if (!part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
+    if (!part.empty() &&
+        std::all_of(part.begin(), part.end(),
+                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
         current.data.is_array()) {
       current = python_index(current, Value::of(std::stoll(part)));
     } else if (current.data.is_object()) {
@@ -94,8 +97,11 @@ Value select_items(const Value& input, const CallArgs& args, bool by_attribute, 
 }
 
 std::string indent_text(std::string s, const Value& width, bool first, bool blank) {
-  std::string indention = width.is_string() ? width.str()
-                                            : std::string(std::size_t(width.is_data() && width.data.is_number() ? width.data.get<int>() : 4), ' ');
+  std::string indention =
+      width.is_string()
+          ? width.str()
+          : std::string(std::size_t(width.is_data() && width.data.is_number() ? width.data.get<int>() : 4),
+                        ' ');
   s += "\n";
   std::vector<std::string> lines;
   std::size_t start = 0;
@@ -117,7 +123,8 @@ std::string indent_text(std::string s, const Value& width, bool first, bool blan
 
 bool json_less(const Json& a, const Json& b) {
   if (a.is_number() && b.is_number()) return a.get<double>() < b.get<double>();
-  if (a.is_string() && b.is_string()) return a.get_ref<const std::string&>() < b.get_ref<const std::string&>();
+  if (a.is_string() && b.is_string())
+    return a.get_ref<const std::string&>() < b.get_ref<const std::string&>();
   throw TemplateError("cannot compare these values");
 }
 
@@ -133,8 +140,8 @@ Value tojson(const Value& input, const CallArgs& args) {
     key_separator = separators.data[1].get<std::string>();
   }
   const bool sort_keys = truthy(args.get(3, "sort_keys"));
-  return Value::of(python_json_dumps(data, has_indent ? indent.data.get<int>() : 0, has_indent, item_separator,
-                                     key_separator, sort_keys));
+  return Value::of(python_json_dumps(data, has_indent ? indent.data.get<int>() : 0, has_indent,
+                                     item_separator, key_separator, sort_keys));
 }
 
 }  // namespace
@@ -226,7 +233,8 @@ Value apply_filter(std::string_view name, const Value& input, const CallArgs& ar
     for (auto& [k, v] : pairs) out.push_back(Json::array({k, v}));
     return Value::of(out);
   }
-  if (name == "selectattr" || name == "rejectattr") return select_items(input, args, true, name == "selectattr");
+  if (name == "selectattr" || name == "rejectattr")
+    return select_items(input, args, true, name == "selectattr");
   if (name == "select" || name == "reject") return select_items(input, args, false, name == "select");
   if (name == "map") {
     Json out = Json::array();
@@ -256,8 +264,11 @@ Value apply_filter(std::string_view name, const Value& input, const CallArgs& ar
     Json items = items_of(input, name);
     const Value& attribute = args.get(2, "attribute");
     std::vector<Json> v(items.begin(), items.end());
-    auto key = [&](const Json& j) { return attribute.is_string() ? attribute_of(j, attribute.str()).data : j; };
-    std::stable_sort(v.begin(), v.end(), [&](const Json& a, const Json& b) { return json_less(key(a), key(b)); });
+    auto key = [&](const Json& j) {
+      return attribute.is_string() ? attribute_of(j, attribute.str()).data : j;
+    };
+    std::stable_sort(v.begin(), v.end(),
+                     [&](const Json& a, const Json& b) { return json_less(key(a), key(b)); });
     if (truthy(args.get(0, "reverse"))) std::reverse(v.begin(), v.end());
     return Value::of(Json(v));
   }
@@ -332,7 +343,8 @@ bool apply_test(std::string_view name, const Value& input, const CallArgs& args)
   if (name == "none") return data && d.is_null();
   if (name == "string") return data && d.is_string();
   if (name == "mapping") return (data && d.is_object()) || input.kind == Value::Kind::name_space;
-  if (name == "iterable") return input.is_undefined() || (data && (d.is_string() || d.is_array() || d.is_object()));
+  if (name == "iterable")
+    return input.is_undefined() || (data && (d.is_string() || d.is_array() || d.is_object()));
   if (name == "sequence") return data && (d.is_string() || d.is_array() || d.is_object());
   if (name == "number") return data && (d.is_number() || d.is_boolean());
   if (name == "integer") return data && d.is_number_integer();
@@ -341,7 +353,8 @@ bool apply_test(std::string_view name, const Value& input, const CallArgs& args)
   if (name == "true") return data && d.is_boolean() && d.get<bool>();
   if (name == "false") return data && d.is_boolean() && !d.get<bool>();
   if (name == "callable") return input.kind == Value::Kind::callable;
-  if (name == "equalto" || name == "eq" || name == "==" || name == "sameas") return python_equal(input, args.get(0, "other"));
+  if (name == "equalto" || name == "eq" || name == "==" || name == "sameas")
+    return python_equal(input, args.get(0, "other"));
   if (name == "ne" || name == "!=") return !python_equal(input, args.get(0, "other"));
   if (name == "lower" || name == "upper") {
     if (!input.is_string()) return false;
@@ -360,7 +373,8 @@ bool apply_test(std::string_view name, const Value& input, const CallArgs& args)
   if (name == "in") {
     const Value& container = args.get(0, "seq");
     const Json& c = require_data(container, "in");
-    if (c.is_string()) return input.is_string() && c.get_ref<const std::string&>().find(input.str()) != std::string::npos;
+    if (c.is_string())
+      return input.is_string() && c.get_ref<const std::string&>().find(input.str()) != std::string::npos;
     if (c.is_object()) return input.is_data() && c.contains(encode_key(input.data));
     if (c.is_array()) {
       for (const Json& item : c) {
@@ -369,8 +383,8 @@ bool apply_test(std::string_view name, const Value& input, const CallArgs& args)
     }
     return false;
   }
-  if (name == "gt" || name == "ge" || name == "lt" || name == "le" || name == ">" || name == "<" || name == ">=" ||
-      name == "<=") {
+  if (name == "gt" || name == "ge" || name == "lt" || name == "le" || name == ">" || name == "<" ||
+      name == ">=" || name == "<=") {
     const Json& other = require_data(args.get(0, "other"), name);
     const Json& self = require_data(input, name);
     if (name == "gt" || name == ">") return json_less(other, self);

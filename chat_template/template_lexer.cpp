@@ -67,7 +67,8 @@ class Lexer {
         line_pos = line_pos == std::string::npos ? 0 : line_pos + 1;
         if (line_pos > 0 || line_starting) {
           bool blank = true;
-          for (std::size_t i = line_pos; i < text.size(); ++i) blank = blank && (text[i] == ' ' || text[i] == '\t');
+          for (std::size_t i = line_pos; i < text.size(); ++i)
+            blank = blank && (text[i] == ' ' || text[i] == '\t');
           if (blank) text.resize(line_pos);
         }
       }
@@ -115,7 +116,8 @@ class Lexer {
 
   bool lex_comment() {
     std::size_t end = src_.find("#}", pos_);
-    if (end == std::string::npos) throw TemplateError("line " + std::to_string(line_) + ": unterminated comment");
+    if (end == std::string::npos)
+      throw TemplateError("line " + std::to_string(line_) + ": unterminated comment");
     const bool strip = end > pos_ && src_[end - 1] == '-';
     const bool keep = end > pos_ && src_[end - 1] == '+';
     count_lines(pos_, end);
@@ -146,7 +148,8 @@ class Lexer {
       const char c = src_[pos_];
       if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
         std::size_t end = pos_;
-        while (end < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[end])) || src_[end] == '_')) ++end;
+        while (end < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[end])) || src_[end] == '_'))
+          ++end;
         tokens_.push_back({Token::Type::name, src_.substr(pos_, end - pos_), line_});
         pos_ = end;
       } else if (std::isdigit(static_cast<unsigned char>(c))) {
@@ -154,8 +157,9 @@ class Lexer {
       } else if (c == '\'' || c == '"') {
         lex_string(c);
       } else {
-        static const char* const ops[] = {"==", "!=", "<=", ">=", "//", "**", "<", ">", "/", "*", "+", "-", "%",
-                                          "~",  "(",  ")",  "[",  "]",  "{",  "}", ",", ".", ":", "|", "="};
+        static const char* const ops[] = {"==", "!=", "<=", ">=", "//", "**", "<", ">", "/",
+                                          "*",  "+",  "-",  "%",  "~",  "(",  ")", "[", "]",
+                                          "{",  "}",  ",",  ".",  ":",  "|",  "="};
         bool matched = false;
         for (const char* op : ops) {
           std::string_view o(op);
@@ -169,7 +173,8 @@ class Lexer {
           }
         }
         if (!matched) {
-          throw TemplateError("line " + std::to_string(line_) + ": unexpected character '" + std::string(1, c) + "'");
+          throw TemplateError("line " + std::to_string(line_) + ": unexpected character '" +
+                              std::string(1, c) + "'");
         }
       }
     }
@@ -178,8 +183,10 @@ class Lexer {
   void lex_number() {
     std::size_t end = pos_;
     bool is_float = false;
-    while (end < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[end])) || src_[end] == '_')) ++end;
-    if (end + 1 < src_.size() && src_[end] == '.' && std::isdigit(static_cast<unsigned char>(src_[end + 1]))) {
+    while (end < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[end])) || src_[end] == '_'))
+      ++end;
+    if (end + 1 < src_.size() && src_[end] == '.' &&
+        std::isdigit(static_cast<unsigned char>(src_[end + 1]))) {
       is_float = true;
       ++end;
       while (end < src_.size() && std::isdigit(static_cast<unsigned char>(src_[end]))) ++end;
@@ -278,6 +285,8 @@ class Lexer {
 
 }  // namespace
 
-std::vector<Token> tokenize_template(std::string_view source) { return Lexer(normalize_source(source)).run(); }
+std::vector<Token> tokenize_template(std::string_view source) {
+  return Lexer(normalize_source(source)).run();
+}
 
 }  // namespace pagedserve::chat_template

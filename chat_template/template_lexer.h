@@ -13,7 +13,19 @@
 namespace pagedserve::chat_template {
 
 struct Token {
-  enum class Type { text, variable_begin, variable_end, block_begin, block_end, name, string, integer, number, op, end };
+  enum class Type {
+    text,
+    variable_begin,
+    variable_end,
+    block_begin,
+    block_end,
+    name,
+    string,
+    integer,
+    number,
+    op,
+    end
+  };
   Type type = Type::end;
   std::string value;  // text, name, unescaped string literal, number spelling or operator
   int line = 1;

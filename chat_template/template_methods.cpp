@@ -151,19 +151,22 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
   if (name == "rstrip") return Value::of(python_strip(s, chars_arg(), false, true));
   if (name == "upper" || name == "lower") {
     std::string out = s;
-    for (char& c : out) c = char(name == "upper" ? std::toupper(static_cast<unsigned char>(c))
-                                                 : std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : out)
+      c = char(name == "upper" ? std::toupper(static_cast<unsigned char>(c))
+                               : std::tolower(static_cast<unsigned char>(c)));
     return Value::of(out);
   }
   if (name == "title") return Value::of(title_case(s));
   if (name == "capitalize") return Value::of(capitalize(s));
   if (name == "split") {
     Json parts = Json::array();
-    for (std::string& p : split(s, args.get(0, "sep"), arg_int(args.get(1, "maxsplit"), -1))) parts.push_back(p);
+    for (std::string& p : split(s, args.get(0, "sep"), arg_int(args.get(1, "maxsplit"), -1)))
+      parts.push_back(p);
     return Value::of(parts);
   }
   if (name == "startswith" || name == "endswith") {
-    return Value::of(affix_matches(s, args.get(0, name == "startswith" ? "prefix" : "suffix"), name == "startswith"));
+    return Value::of(
+        affix_matches(s, args.get(0, name == "startswith" ? "prefix" : "suffix"), name == "startswith"));
   }
   if (name == "replace") {
     return Value::of(replace_all(s, arg_string(args, 0, "old", name), arg_string(args, 1, "new", name),
@@ -173,7 +176,8 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
     std::string needle = arg_string(args, 0, "sub", name);
     if (name == "count") {
       std::int64_t n = 0;
-      for (std::size_t p = s.find(needle); p != std::string::npos && !needle.empty(); p = s.find(needle, p + needle.size()))
+      for (std::size_t p = s.find(needle); p != std::string::npos && !needle.empty();
+           p = s.find(needle, p + needle.size()))
         ++n;
       return Value::of(n);
     }
@@ -304,7 +308,8 @@ Value global_function(std::string_view name, std::time_t now) {
       for (const Value& p : args.positional) {
         if (p.is_data() && p.data.is_object()) object.update(p.data);
       }
-      for (const auto& [key, value] : args.keyword) object[key] = value.is_data() ? value.data : Json(nullptr);
+      for (const auto& [key, value] : args.keyword)
+        object[key] = value.is_data() ? value.data : Json(nullptr);
       if (!is_namespace) return Value::of(object);
       Value v;
       v.kind = Value::Kind::name_space;
@@ -313,9 +318,8 @@ Value global_function(std::string_view name, std::time_t now) {
     });
   }
   if (name == "raise_exception") {
-    return Value::function([](CallArgs& args) -> Value {
-      throw TemplateError(to_python_str(args.get(0, "message")));
-    });
+    return Value::function(
+        [](CallArgs& args) -> Value { throw TemplateError(to_python_str(args.get(0, "message"))); });
   }
   if (name == "strftime_now") {
     return Value::function([now](CallArgs& args) {
@@ -349,12 +353,14 @@ Value python_index(const Value& target, const Value& index) {
     const auto n = std::int64_t(offsets.size() - 1);
     if (i < 0) i += n;
     if (i < 0 || i >= n) return Value::undefined("index " + std::to_string(i));
-    return Value::of(s.substr(offsets[std::size_t(i)], offsets[std::size_t(i) + 1] - offsets[std::size_t(i)]));
+    return Value::of(
+        s.substr(offsets[std::size_t(i)], offsets[std::size_t(i) + 1] - offsets[std::size_t(i)]));
   }
   return Value::undefined(to_python_str(index));
 }
 
-Value python_slice(const Value& target, const Value& start_value, const Value& stop_value, const Value& step_value) {
+Value python_slice(const Value& target, const Value& start_value, const Value& stop_value,
+                   const Value& step_value) {
   const Json& d = require_data(target, "slice");
   if (!d.is_array() && !d.is_string()) throw TemplateError("cannot slice a " + type_name(target));
   std::vector<std::size_t> offsets;
@@ -386,7 +392,8 @@ Value python_slice(const Value& target, const Value& start_value, const Value& s
   }
   const std::string& s = d.get_ref<const std::string&>();
   std::string out;
-  for (std::int64_t i : picked) out += s.substr(offsets[std::size_t(i)], offsets[std::size_t(i) + 1] - offsets[std::size_t(i)]);
+  for (std::int64_t i : picked)
+    out += s.substr(offsets[std::size_t(i)], offsets[std::size_t(i) + 1] - offsets[std::size_t(i)]);
   return Value::of(out);
 }
 

@@ -72,7 +72,8 @@ class Parser {
     while (true) {
       const Token& t = peek();
       if (t.type == Type::end) {
-        if (ends.size() != 0) fail("unexpected end of template, expected '" + std::string(*ends.begin()) + "'");
+        if (ends.size() != 0)
+          fail("unexpected end of template, expected '" + std::string(*ends.begin()) + "'");
         return body;
       }
       if (t.type == Type::text) {
@@ -486,8 +487,9 @@ class Parser {
         e->args.push_back(std::move(node));
         if (at_op("(")) {
           parse_arguments(*e);
-        } else if ((peek().type == Type::name || peek().type == Type::string || peek().type == Type::integer ||
-                    peek().type == Type::number || at_op("[") || at_op("{")) &&
+        } else if ((peek().type == Type::name || peek().type == Type::string ||
+                    peek().type == Type::integer || peek().type == Type::number || at_op("[") ||
+                    at_op("{")) &&
                    !at_name("else") && !at_name("or") && !at_name("and")) {
           ExprPtr argument = parse_primary();
           e->args.push_back(parse_postfix(std::move(argument)));

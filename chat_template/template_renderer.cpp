@@ -112,8 +112,8 @@ class Renderer {
     }
     const Json& items = require_data(value, "unpacking");
     if (!items.is_array() || items.size() != targets.size()) {
-      throw TemplateError("cannot unpack " + std::to_string(items.is_array() ? items.size() : 1) + " values into " +
-                          std::to_string(targets.size()));
+      throw TemplateError("cannot unpack " + std::to_string(items.is_array() ? items.size() : 1) +
+                          " values into " + std::to_string(targets.size()));
     }
     for (std::size_t i = 0; i < targets.size(); ++i) frame.variables[targets[i]] = Value::of(items[i]);
   }
@@ -129,7 +129,8 @@ class Renderer {
     } else if (d.is_string()) {
       const std::string& s = d.get_ref<const std::string&>();
       std::vector<std::size_t> offsets = code_point_offsets(s);
-      for (std::size_t i = 0; i + 1 < offsets.size(); ++i) out.push_back(s.substr(offsets[i], offsets[i + 1] - offsets[i]));
+      for (std::size_t i = 0; i + 1 < offsets.size(); ++i)
+        out.push_back(s.substr(offsets[i], offsets[i + 1] - offsets[i]));
     } else {
       throw TemplateError("'" + type_name(v) + "' object is not iterable");
     }
@@ -150,8 +151,8 @@ class Renderer {
     const std::size_t n = items.size();
     for (std::size_t i = 0; i < n; ++i) {
       Frame inner{{}, &frame};
-      Json loop = {{"index", i + 1},          {"index0", i},     {"revindex", n - i}, {"revindex0", n - i - 1},
-                   {"first", i == 0},         {"last", i + 1 == n}, {"length", n},    {"depth", 1},
+      Json loop = {{"index", i + 1},  {"index0", i},        {"revindex", n - i}, {"revindex0", n - i - 1},
+                   {"first", i == 0}, {"last", i + 1 == n}, {"length", n},       {"depth", 1},
                    {"depth0", 0}};
       if (i > 0) loop["previtem"] = items[i - 1];
       if (i + 1 < n) loop["nextitem"] = items[i + 1];
@@ -221,7 +222,9 @@ class Renderer {
         Json items = Json::array();
         for (const ExprPtr& item : e.args) {
           Value v = eval(*item, frame);
-          items.push_back(v.is_data() ? v.data : v.kind == Value::Kind::name_space ? *v.name_space : Json(nullptr));
+          items.push_back(v.is_data()                         ? v.data
+                          : v.kind == Value::Kind::name_space ? *v.name_space
+                                                              : Json(nullptr));
         }
         return Value::of(items);
       }
@@ -240,13 +243,16 @@ class Renderer {
         Value target = eval(*e.args[0], frame);
         Value index = eval(*e.args[1], frame);
         if (target.is_undefined()) throw TemplateError("'" + target.undefined_hint + "' is undefined");
-        if (index.is_string() && !(target.is_data() && target.data.is_object())) return attribute(target, index.str());
+        if (index.is_string() && !(target.is_data() && target.data.is_object()))
+          return attribute(target, index.str());
         if (!target.is_data()) return Value::undefined(to_python_str(index));
         return python_index(target, index);
       }
       case Expr::Kind::slice: {
         Value target = eval(*e.args[0], frame);
-        auto part = [&](int i) { return e.args[std::size_t(i)] ? eval(*e.args[std::size_t(i)], frame) : Value(); };
+        auto part = [&](int i) {
+          return e.args[std::size_t(i)] ? eval(*e.args[std::size_t(i)], frame) : Value();
+        };
         return python_slice(target, part(1), part(2), part(3));
       }
       case Expr::Kind::call:
@@ -259,7 +265,8 @@ class Renderer {
         return Value::of(apply_test(e.name, subject, args) != e.negated);
       }
       case Expr::Kind::negate: {
-        const Json& d = require_data(eval(*e.args[0], frame), "unary -");
+        const Value operand = eval(*e.args[0], frame);
+        const Json& d = require_data(operand, "unary -");
         if (d.is_number_integer()) return Value::of(-d.get<std::int64_t>());
         if (d.is_number()) return Value::of(-d.get<double>());
         throw TemplateError("bad operand type for unary -");
@@ -287,7 +294,8 @@ class Renderer {
   // when missing; an error only on an undefined object itself.
   Value attribute(const Value& object, const std::string& name) {
     if (object.is_undefined()) {
-      throw TemplateError("'" + (object.undefined_hint.empty() ? std::string("value") : object.undefined_hint) +
+      throw TemplateError("'" +
+                          (object.undefined_hint.empty() ? std::string("value") : object.undefined_hint) +
                           "' is undefined (reading '." + name + "')");
     }
     if (object.kind == Value::Kind::name_space) {
@@ -320,7 +328,8 @@ class Renderer {
     if (callee.kind == Expr::Kind::attribute) {
       Value object = eval(*callee.args[0], frame);
       if (object.is_undefined()) {
-        throw TemplateError("'" + object.undefined_hint + "' is undefined (calling '." + callee.name + "()')");
+        throw TemplateError("'" + object.undefined_hint + "' is undefined (calling '." + callee.name +
+                            "()')");
       }
       if (std::optional<Value> result = call_method(object, callee.name, args)) return *result;
       Value function = attribute(object, callee.name);
@@ -339,7 +348,9 @@ class Renderer {
 
   static bool is_number(const Json& d) { return d.is_number() || d.is_boolean(); }
   static double as_double(const Json& d) { return d.is_boolean() ? double(d.get<bool>()) : d.get<double>(); }
-  static std::int64_t as_int(const Json& d) { return d.is_boolean() ? std::int64_t(d.get<bool>()) : d.get<std::int64_t>(); }
+  static std::int64_t as_int(const Json& d) {
+    return d.is_boolean() ? std::int64_t(d.get<bool>()) : d.get<std::int64_t>();
+  }
 
   Value binary(const std::string& op, const Value& left, const Value& right) {
     if (op == "~") return Value::of(to_python_str(left) + to_python_str(right));
@@ -361,7 +372,8 @@ class Renderer {
       } else if (a.is_string() && b.is_string()) {
         cmp = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
       } else {
-        throw TemplateError("'" + op + "' not supported between '" + type_name(left) + "' and '" + type_name(right) + "'");
+        throw TemplateError("'" + op + "' not supported between '" + type_name(left) + "' and '" +
+                            type_name(right) + "'");
       }
       if (op == "<") return Value::of(cmp < 0);
       if (op == ">") return Value::of(cmp > 0);

@@ -259,8 +259,9 @@ std::string to_python_str(const Value& value) {
   return python_repr(value.data);
 }
 
-std::string python_json_dumps(const Json& data, int indent, bool has_indent, const std::string& item_separator,
-                              const std::string& key_separator, bool sort_keys) {
+std::string python_json_dumps(const Json& data, int indent, bool has_indent,
+                              const std::string& item_separator, const std::string& key_separator,
+                              bool sort_keys) {
   std::string out;
   dump_json(out, data, DumpStyle{indent, has_indent, item_separator, key_separator, sort_keys}, 0);
   return out;

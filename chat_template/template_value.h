@@ -35,7 +35,7 @@ struct Value {
   std::shared_ptr<Json> name_space;  // kind name_space: an object, shared between copies
   std::string undefined_hint;        // kind undefined: what was looked up, for error messages
   bool generator = false;            // made by select/map/...: always truthy, no len(), not JSON
-  bool markup = false;               // a markupsafe.Markup string (|safe, |escape): `+` escapes the other side
+  bool markup = false;  // a markupsafe.Markup string (|safe, |escape): `+` escapes the other side
 
   static Value undefined(std::string hint = {});
   static Value of(Json data);
@@ -62,8 +62,9 @@ bool truthy(const Value& value);
 std::string to_python_str(const Value& value);
 std::string python_repr(const Json& data);
 // Python's json.dumps(x, ensure_ascii=False, indent, separators, sort_keys) — HF's tojson.
-std::string python_json_dumps(const Json& data, int indent, bool has_indent, const std::string& item_separator,
-                              const std::string& key_separator, bool sort_keys);
+std::string python_json_dumps(const Json& data, int indent, bool has_indent,
+                              const std::string& item_separator, const std::string& key_separator,
+                              bool sort_keys);
 bool python_equal(const Value& a, const Value& b);
 std::string html_escape(std::string_view text);  // markupsafe.escape
 // The data of a value for places that need JSON (lists, tojson); undefined is an error there.

@@ -1,5 +1,7 @@
 #include "server/completion_job.h"
 
+#include "server/chat_response.h"
+
 namespace pagedserve {
 namespace {
 
@@ -13,6 +15,17 @@ const char* reason_name(GenerationFinishReason reason) {
       return "abort";
   }
   return "abort";
+}
+
+// The wire shape of the job's API: completions' text_completion or chat's chat.completion objects.
+std::string chunk_json(CompletionApi api, const CompletionHeader& header, const CompletionChoice& choice) {
+  return api == CompletionApi::chat_completions ? chat_chunk_json(header, choice)
+                                                : completion_chunk_json(header, choice);
+}
+
+std::string usage_json(CompletionApi api, const CompletionHeader& header, const CompletionUsage& usage) {
+  return api == CompletionApi::chat_completions ? chat_usage_chunk_json(header, usage)
+                                                : usage_chunk_json(header, usage);
 }
 
 }  // namespace
@@ -43,7 +56,9 @@ CompletionJob::CompletionJob(CompletionStart start, std::shared_ptr<CompletionBa
       state_(state),
       output_(std::move(output)),
       post_(std::move(post)) {
-  header_ = {make_completion_id(), unix_time_now(), state_.options().served_model_name};
+  const bool chat = start_.api == CompletionApi::chat_completions;
+  header_ = {chat ? make_chat_completion_id() : make_completion_id(), unix_time_now(),
+             state_.options().served_model_name};
   choices_.resize(start_.prompt_ids.size() * std::size_t(start_.request.n));
 }
 
@@ -98,6 +113,10 @@ void CompletionJob::start() {
     return;
   }
   output_->start_stream();
+  if (start_.api == CompletionApi::chat_completions) {
+    for (int c = 0; c < int(choices_.size()); ++c)
+      output_->write_stream(sse_event(chat_role_chunk_json(header_, c)));
+  }
   if (start_.request.echo) {
     for (int c = 0; c < int(choices_.size()); ++c) {
       output_->write_stream(
@@ -149,7 +168,7 @@ void CompletionJob::on_delta(int c, const GenerationDelta& delta) {
     return;
   }
   if (delta.text.empty() && (!lp || lp->tokens.empty())) return;
-  output_->write_stream(sse_event(completion_chunk_json(header_, {c, delta.text, std::move(lp), ""})));
+  output_->write_stream(sse_event(chunk_json(start_.api, header_, {c, delta.text, std::move(lp), ""})));
 }
 
 void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
@@ -164,7 +183,7 @@ void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
     std::optional<ChoiceLogprobs> lp;
     if (start_.request.logprobs) lp.emplace();
     output_->write_stream(
-        sse_event(completion_chunk_json(header_, {c, "", std::move(lp), choice.finish_reason})));
+        sse_event(chunk_json(start_.api, header_, {c, "", std::move(lp), choice.finish_reason})));
   }
   if (++num_finished_ == int(choices_.size())) complete();
 }
@@ -180,7 +199,7 @@ void CompletionJob::complete() {
   if (start_.request.stream) {
     if (!engine_error_.empty())
       out->write_stream(sse_event(error_body_json(ApiError::unavailable(engine_error_))));
-    if (start_.request.include_usage) out->write_stream(sse_event(usage_chunk_json(header_, usage)));
+    if (start_.request.include_usage) out->write_stream(sse_event(usage_json(start_.api, header_, usage)));
     out->write_stream(std::string(kSseDone));
     out->end_stream();
     return;
@@ -195,7 +214,10 @@ void CompletionJob::complete() {
     if (start_.request.logprobs && !choice.logprobs) choice.logprobs.emplace();
     result.push_back({c, std::move(choice.text), std::move(choice.logprobs), choice.finish_reason});
   }
-  out->respond(HttpReply{200, "application/json", completion_response_json(header_, result, usage), {}});
+  std::string body = start_.api == CompletionApi::chat_completions
+                         ? chat_response_json(header_, result, usage)
+                         : completion_response_json(header_, result, usage);
+  out->respond(HttpReply{200, "application/json", std::move(body), {}});
 }
 
 }  // namespace pagedserve

@@ -1,6 +1,7 @@
-// One POST /v1/completions in flight: submits one engine request per choice (prompts x n),
-// gathers their outputs, and answers through a CompletionOutput — one JSON body, or SSE chunks
-// ending in [DONE]. No Beast here: the session implements CompletionOutput.
+// One POST /v1/completions or /v1/chat/completions in flight: submits one engine request per
+// choice (prompts x n), gathers their outputs, and answers through a CompletionOutput — one JSON
+// body, or SSE chunks ending in [DONE] — in the shape of the request's API. No Beast here: the session
+// implements CompletionOutput.
 //
 // Threads: start(), and every CompletionOutput call, run on the connection's strand (`post` puts
 // work there). Engine callbacks arrive on the engine thread and are posted to the strand;

@@ -1,7 +1,11 @@
 #include "server/http_routes.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "chat_template/chat_prompt.h"
+#include "server/chat_format.h"
+#include "server/chat_protocol.h"
 #include "server/completion_protocol.h"
 
 namespace pagedserve {
@@ -53,6 +57,35 @@ RouteResult completions(const HttpRequestView& request, ServerState& state) {
                                              : (start.request.echo ? backend->detokenize(ids) : ""));
     start.prompt_ids.push_back(std::move(ids));
   }
+  return start;
+}
+
+// Messages -> the model's chat template -> prompt ids (the template writes the special tokens,
+// so none are added), then the same job as /v1/completions in chat's wire shape.
+RouteResult chat_completions(const HttpRequestView& request, ServerState& state) {
+  auto backend = state.backend();
+  if (!backend) return error_reply(loading_error());
+  if (state.draining()) return error_reply(ApiError::unavailable("The server is shutting down"));
+  auto parsed = parse_chat_request(request.body, limits_for(state, *backend));
+  if (auto* error = std::get_if<ApiError>(&parsed)) return error_reply(*error);
+  ChatRequest& chat = std::get<ChatRequest>(parsed);
+  std::shared_ptr<const ChatFormat> format = state.chat_format();
+  if (!format) format = ChatFormat::from_source(std::nullopt);
+  auto prompt = format->render(*chat.prompt);
+  if (auto* error = std::get_if<ApiError>(&prompt)) return error_reply(*error);
+  std::vector<std::int32_t> ids = backend->tokenize(std::get<std::string>(prompt), false);
+  if (!chat.max_tokens_given) {
+    chat.completion.max_tokens = std::max(1, backend->max_model_len() - int(ids.size()));
+    chat.completion.min_tokens = std::min(chat.completion.min_tokens, chat.completion.max_tokens);
+  }
+  if (auto error =
+          check_context_length(int(ids.size()), chat.completion.max_tokens, backend->max_model_len())) {
+    if (error->param == "max_tokens") error->param = "messages";
+    return error_reply(*error);
+  }
+  CompletionStart start{std::move(chat.completion), {}, {}, CompletionApi::chat_completions};
+  start.prompt_ids.push_back(std::move(ids));
+  start.prompt_texts.emplace_back();
   return start;
 }
 
@@ -150,9 +183,11 @@ HttpReply error_reply(const ApiError& error) {
 RouteResult route_request(const HttpRequestView& request, ServerState& state) {
   const ServerOptions& o = state.options();
   const bool open_probe = !o.api_key_for_health_and_metrics;
-  static constexpr Route routes[] = {{"/v1/completions", "POST", true}, {"/v1/models", "GET", true},
-                                     {"/health", "GET", false},         {"/metrics", "GET", false},
-                                     {"/tokenize", "POST", true},       {"/detokenize", "POST", true}};
+  static constexpr Route routes[] = {
+      {"/v1/completions", "POST", true}, {"/v1/chat/completions", "POST", true},
+      {"/v1/models", "GET", true},       {"/health", "GET", false},
+      {"/metrics", "GET", false},        {"/tokenize", "POST", true},
+      {"/detokenize", "POST", true}};
   std::string_view path = path_of(request.target);
   const Route* route = nullptr;
   for (const Route& r : routes) {
@@ -171,6 +206,7 @@ RouteResult route_request(const HttpRequestView& request, ServerState& state) {
         ApiError::unauthorized("Missing or wrong API key: send 'Authorization: Bearer <key>'"));
   }
   if (path == "/v1/completions") return completions(request, state);
+  if (path == "/v1/chat/completions") return chat_completions(request, state);
   if (path == "/v1/models") return models(state);
   if (path == "/health") return health(state);
   if (path == "/metrics") return metrics(state);

@@ -32,11 +32,15 @@ struct HttpReply {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (e.g. Allow)
 };
 
+// Which OpenAI API a job answers in: text_completion or chat.completion objects.
+enum class CompletionApi { completions, chat_completions };
+
 // A validated, tokenized completion ready to be submitted: one entry per prompt.
 struct CompletionStart {
   CompletionRequest request;
   std::vector<std::vector<std::int32_t>> prompt_ids;  // [num_prompts][prompt_len]
   std::vector<std::string> prompt_texts;              // for echo
+  CompletionApi api = CompletionApi::completions;
 };
 
 using RouteResult = std::variant<HttpReply, CompletionStart>;

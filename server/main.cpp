@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "server/chat_format.h"
 #include "server/cli.h"
 #include "server/completion_protocol.h"
 #include "server/engine_backend.h"
@@ -39,6 +40,7 @@ int run_serve(ServeCommand command) {
   spdlog::info("listening on http://{}:{} (/health answers 503 until the model is loaded)",
                command.server.host, port);
   std::shared_ptr<CompletionBackend> backend = load_engine_backend(command.engine);
+  server.state().set_chat_format(ChatFormat::load(command.engine.model_dir));
   server.set_backend(backend);
   spdlog::info("ready: serving '{}' on http://{}:{} (max_model_len {}, vocab {})",
                command.server.served_model_name, command.server.host, port, backend->max_model_len(),

@@ -16,6 +16,16 @@ void ServerState::set_backend(std::shared_ptr<CompletionBackend> backend) {
   backend_ = std::move(backend);
 }
 
+std::shared_ptr<const ChatFormat> ServerState::chat_format() const {
+  std::lock_guard lock(mutex_);
+  return chat_format_;
+}
+
+void ServerState::set_chat_format(std::shared_ptr<const ChatFormat> format) {
+  std::lock_guard lock(mutex_);
+  chat_format_ = std::move(format);
+}
+
 bool ServerState::begin_job(const std::shared_ptr<CompletionJob>& job, std::uint64_t& job_key) {
   std::lock_guard lock(mutex_);
   if (options_.max_concurrent_requests > 0 && int(jobs_.size()) >= options_.max_concurrent_requests)

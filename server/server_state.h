@@ -1,4 +1,5 @@
-// State shared by every connection: options, the backend (absent while weights load), metrics,
+// State shared by every connection: options, the backend (absent while weights load), the chat
+// template, metrics,
 // the set of in-flight completion jobs (for 429 and graceful shutdown) and the draining flag.
 //
 // Threads: every method may be called from any thread. The backend pointer is swapped under a
@@ -18,6 +19,7 @@
 namespace pagedserve {
 
 class CompletionJob;
+class ChatFormat;
 
 class ServerState {
  public:
@@ -29,6 +31,11 @@ class ServerState {
 
   std::shared_ptr<CompletionBackend> backend() const;  // null while loading
   void set_backend(std::shared_ptr<CompletionBackend> backend);
+
+  // The model's chat template for /v1/chat/completions; null until set (the routes then answer
+  // as for a model without a template).
+  std::shared_ptr<const ChatFormat> chat_format() const;
+  void set_chat_format(std::shared_ptr<const ChatFormat> format);
 
   bool draining() const { return draining_.load(); }
   void start_draining() { draining_.store(true); }
@@ -46,6 +53,7 @@ class ServerState {
   ServerMetrics& metrics_;
   mutable std::mutex mutex_;
   std::shared_ptr<CompletionBackend> backend_;
+  std::shared_ptr<const ChatFormat> chat_format_;
   std::map<std::uint64_t, std::weak_ptr<CompletionJob>> jobs_;
   std::uint64_t next_job_key_ = 1;
   std::atomic<bool> draining_{false};

@@ -37,7 +37,8 @@ std::string first_difference(const std::string& got, const std::string& want) {
   std::size_t at = 0;
   while (at < got.size() && at < want.size() && got[at] == want[at]) ++at;
   const std::size_t from = at > 80 ? at - 80 : 0;
-  return "first difference at byte " + std::to_string(at) + "\n  ours:   " + ordered_json(got.substr(from, 160)).dump() +
+  return "first difference at byte " + std::to_string(at) +
+         "\n  ours:   " + ordered_json(got.substr(from, 160)).dump() +
          "\n  jinja2: " + ordered_json(want.substr(from, 160)).dump();
 }
 
@@ -64,7 +65,8 @@ TEST_P(ChatTemplateOracle, RendersLikeJinja2) {
   std::string expected_name = GetParam();
   expected_name.replace(expected_name.find('/'), 1, "__");
   const ordered_json cases = ordered_json::parse(read_text(kData / "cases.json"));
-  const ordered_json expected = ordered_json::parse(read_text(kData / "expected" / (expected_name + ".json")));
+  const ordered_json expected =
+      ordered_json::parse(read_text(kData / "expected" / (expected_name + ".json")));
   const ordered_json special_tokens = {{"bos_token", "<s>"}, {"eos_token", "</s>"}};
 
   std::optional<ChatTemplate> chat_template;
@@ -102,7 +104,8 @@ std::vector<std::string> template_names() {
   std::vector<std::string> names;
   for (const char* folder : {"features", "lenml", "llama.cpp"}) {
     for (const auto& entry : fs::directory_iterator(kData / folder)) {
-      if (entry.path().extension() == ".jinja") names.push_back(std::string(folder) + "/" + entry.path().stem().string());
+      if (entry.path().extension() == ".jinja")
+        names.push_back(std::string(folder) + "/" + entry.path().stem().string());
     }
   }
   std::sort(names.begin(), names.end());

@@ -8,11 +8,13 @@ fixtures for chat_template_oracle_test.cpp:
   tests/data/chat_templates/cases.json           the conversations (inputs)
   tests/data/chat_templates/expected/<t>.json    {"<case>": {"output": "..."} | {"error": "..."}}
 
-Usage: python3 tests/unit/chat_template/render_fixtures.py   (needs python3-jinja2)
+Usage: python3 tests/unit/chat_template/render_fixtures.py [--check]   (needs python3-jinja2)
+  --check   write nothing; exit 1 when the committed fixtures differ from what jinja2 renders now
 """
 import glob
 import json
 import os
+import sys
 from datetime import datetime, timezone
 
 import jinja2
@@ -179,10 +181,31 @@ def apply_chat_template(template, case):
     return rendered
 
 
+def write_or_check(path, data, check, stale):
+    text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    if check:
+        # Outputs must match exactly; error messages may differ between jinja2 versions.
+        def outcome(d):
+            if isinstance(d, dict) and "error" in d and len(d) == 1:
+                return "error"
+            return {k: outcome(v) for k, v in d.items()} if isinstance(d, dict) else d
+
+        try:
+            with open(path, encoding="utf-8") as f:
+                if outcome(json.load(f)) == outcome(data):
+                    return
+        except FileNotFoundError:
+            pass
+        stale.append(os.path.relpath(path, DATA))
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def main():
-    with open(os.path.join(DATA, "cases.json"), "w", encoding="utf-8") as f:
-        json.dump(CASES, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+    check = "--check" in sys.argv[1:]
+    stale = []
+    write_or_check(os.path.join(DATA, "cases.json"), CASES, check, stale)
     os.makedirs(os.path.join(DATA, "expected"), exist_ok=True)
     paths = sorted(glob.glob(os.path.join(DATA, "*", "*.jinja")))
     counts = {"output": 0, "error": 0}
@@ -205,10 +228,11 @@ def main():
             except Exception as e:
                 results[case_name] = {"error": f"{type(e).__name__}: {e}"}
             counts["output" if "output" in results[case_name] else "error"] += 1
-        with open(os.path.join(DATA, "expected", name + ".json"), "w", encoding="utf-8") as f:
-            json.dump(results, f, ensure_ascii=False, indent=1)
-            f.write("\n")
+        write_or_check(os.path.join(DATA, "expected", name + ".json"), results, check, stale)
     print(f"{len(paths)} templates x {len(CASES)} cases: {counts['output']} rendered, {counts['error']} errors")
+    if stale:
+        print("stale fixtures (rerun without --check and commit): " + ", ".join(stale))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+// POST /v1/chat/completions with the official `openai` client against the real binary and the
+// tiny model (random weights: texts are arbitrary, so the checks compare the server with itself
+// and with the chat template's prompt as /tokenize counts it).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { startServer, curl, MODEL_NAME } from './server.mjs';
+
+let server;
+let client;
+
+before(async () => {
+  server = await startServer();
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+
+after(async () => {
+  const { code } = await server.stop();
+  assert.equal(code, 0, `graceful SIGTERM exit:\n${server.log()}`);
+});
+
+const greedy = { model: MODEL_NAME, temperature: 0, max_tokens: 10 };
+const hello = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello!' }];
+
+async function tokenCount(prompt) {
+  const r = await curl(`${server.url}/tokenize`, {
+    method: 'POST', body: JSON.stringify({ prompt, add_special_tokens: false }),
+  });
+  return JSON.parse(r.body).count;
+}
+
+test('chat: shape, usage, and the prompt is the Qwen3 template of the messages', async () => {
+  const r = await client.chat.completions.create({ ...greedy, messages: hello });
+  assert.match(r.id, /^chatcmpl-/);
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.model, MODEL_NAME);
+  assert.equal(r.choices.length, 1);
+  assert.equal(r.choices[0].message.role, 'assistant');
+  assert.equal(typeof r.choices[0].message.content, 'string');
+  assert.ok(['stop', 'length'].includes(r.choices[0].finish_reason));
+  const prompt = '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n';
+  assert.equal(r.usage.prompt_tokens, await tokenCount(prompt));
+  assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+});
+
+test('chat streaming equals non-streaming (greedy): role first, content deltas, usage, [DONE]', async () => {
+  const body = { ...greedy, messages: hello, ignore_eos: true };
+  const whole = await client.chat.completions.create(body);
+  const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+  let text = '';
+  let finish = null;
+  let usage = null;
+  let first = true;
+  for await (const chunk of stream) {
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    assert.match(chunk.id, /^chatcmpl-/);
+    if (chunk.usage) {
+      usage = chunk.usage;
+      assert.equal(chunk.choices.length, 0);
+      continue;
+    }
+    if (first) assert.equal(chunk.choices[0].delta.role, 'assistant');
+    first = false;
+    text += chunk.choices[0].delta.content ?? '';
+    if (chunk.choices[0].finish_reason) finish = chunk.choices[0].finish_reason;
+  }
+  assert.equal(text, whole.choices[0].message.content);
+  assert.equal(finish, 'length');
+  assert.deepEqual(usage, whole.usage);
+});
+
+test('max_completion_tokens, n, seed and logprobs with top_logprobs', async () => {
+  const r = await client.chat.completions.create({
+    model: MODEL_NAME, messages: hello, max_completion_tokens: 4, ignore_eos: true, n: 2, seed: 7,
+    logprobs: true, top_logprobs: 2,
+  });
+  assert.equal(r.choices.length, 2);
+  for (const choice of r.choices) {
+    assert.equal(choice.finish_reason, 'length');
+    assert.equal(choice.logprobs.content.length, 4);
+    for (const t of choice.logprobs.content) {
+      assert.equal(typeof t.token, 'string');
+      assert.ok(t.logprob <= 0);
+      assert.ok(Array.isArray(t.bytes));
+      assert.equal(t.top_logprobs.length, 2);
+    }
+    assert.equal(choice.logprobs.content.map((t) => t.token).join(''), choice.message.content);
+  }
+  assert.equal(r.usage.completion_tokens, 8);
+});
+
+test('chat_template_kwargs, text parts and continue_final_message reach the template', async () => {
+  const plain = await client.chat.completions.create({ ...greedy, messages: [{ role: 'user', content: 'Hi' }] });
+  const noThinking = await client.chat.completions.create({
+    ...greedy, messages: [{ role: 'user', content: 'Hi' }], chat_template_kwargs: { enable_thinking: false },
+  });
+  assert.equal(noThinking.usage.prompt_tokens - plain.usage.prompt_tokens, await tokenCount('<think>\n\n</think>\n\n'));
+  const parts = await client.chat.completions.create({
+    ...greedy, messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
+  });
+  assert.equal(parts.usage.prompt_tokens, plain.usage.prompt_tokens);
+  const cont = await client.chat.completions.create({
+    ...greedy, add_generation_prompt: false, continue_final_message: true,
+    messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Well,' }],
+  });
+  // Qwen3's template gives the turn after the last user message an empty think block.
+  const prompt = '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nWell,';
+  assert.equal(cont.usage.prompt_tokens, await tokenCount(prompt));
+});
+
+test('bad chat bodies get a 400 with an OpenAI error body; the server keeps serving', async () => {
+  const cases = [
+    [{ messages: [] }, 'messages'],
+    [{ messages: [{ role: 'wizard', content: 'x' }] }, 'messages[0].role'],
+    [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }] },
+      'messages[0].content'],
+    [{ messages: hello, max_completion_tokens: 0 }, 'max_completion_tokens'],
+    [{ messages: hello, logprobs: true, top_logprobs: 99 }, 'top_logprobs'],
+    [{ messages: hello, add_generation_prompt: true, continue_final_message: true }, 'continue_final_message'],
+  ];
+  for (const [body, param] of cases) {
+    const r = await curl(`${server.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal(r.status, 400, r.body);
+    const error = JSON.parse(r.body).error;
+    assert.equal(error.type, 'invalid_request_error');
+    assert.equal(error.param, param, r.body);
+  }
+  await assert.rejects(
+    client.chat.completions.create({ ...greedy, messages: [{ role: 'user', content: [{ type: 'input_audio' }] }] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400,
+  );
+  const ok = await client.chat.completions.create({ ...greedy, messages: hello });
+  assert.equal(ok.object, 'chat.completion');
+});
+
+test('a model without a chat template: 400 that says how to add one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pagedserve-no-template-'));
+  const model = process.env.PAGEDSERVE_MODEL;
+  for (const name of readdirSync(model)) {
+    if (name !== 'tokenizer_config.json' && name !== 'chat_template.jinja') symlinkSync(join(model, name), join(dir, name));
+  }
+  const config = JSON.parse(readFileSync(join(model, 'tokenizer_config.json'), 'utf8'));
+  delete config.chat_template;
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+  const bare = await startServer(['--model', dir]);
+  try {
+    const r = await curl(`${bare.url}/v1/chat/completions`, {
+      method: 'POST', body: JSON.stringify({ messages: hello, max_tokens: 2 }),
+    });
+    assert.equal(r.status, 400, r.body);
+    assert.match(JSON.parse(r.body).error.message, /chat_template/);
+    const completion = await curl(`${bare.url}/v1/completions`, {
+      method: 'POST', body: JSON.stringify({ prompt: 'still fine', max_tokens: 2 }),
+    });
+    assert.equal(completion.status, 200, completion.body);
+  } finally {
+    assert.equal((await bare.stop()).code, 0, bare.log());
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
