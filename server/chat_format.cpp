@@ -10,9 +10,10 @@ namespace pagedserve {
 
 ChatFormat::~ChatFormat() = default;
 
-std::shared_ptr<const ChatFormat> ChatFormat::load(const std::string& model_dir) {
+std::shared_ptr<const ChatFormat> ChatFormat::load(const std::string& model_dir,
+                                                   const std::string& template_file) {
   std::shared_ptr<ChatFormat> format(new ChatFormat());
-  format->model_ = std::make_unique<ModelChatTemplate>(load_model_chat_template(model_dir));
+  format->model_ = std::make_unique<ModelChatTemplate>(load_model_chat_template(model_dir, template_file));
   format->parse(format->model_->source, format->model_->origin);
   if (format->template_) spdlog::info("chat template from {}", format->model_->origin);
   return format;
@@ -32,7 +33,8 @@ void ChatFormat::parse(std::optional<std::string> source, std::string origin) {
     unavailable_reason_ =
         "This model has no chat template, so /v1/chat/completions cannot build a prompt: add a "
         "'chat_template' to its tokenizer_config.json or a chat_template.jinja file to the model "
-        "directory (or use /v1/completions with a prompt you format yourself)";
+        "directory, or start the server with --chat-template FILE (or use /v1/completions with a prompt "
+        "you format yourself)";
     return;
   }
   try {

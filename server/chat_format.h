@@ -23,9 +23,11 @@ struct ModelChatTemplate;
 class ChatFormat {
  public:
   // Reads the model directory's template (tokenizer_config.json `chat_template` or
-  // chat_template.jinja). A template that does not parse is logged and answered per request;
-  // a malformed tokenizer_config.json throws SetupError.
-  static std::shared_ptr<const ChatFormat> load(const std::string& model_dir);
+  // chat_template.jinja), or `template_file` instead when given (--chat-template). A template that
+  // does not parse is logged and answered per request; a malformed tokenizer_config.json or an
+  // unreadable template file throws SetupError.
+  static std::shared_ptr<const ChatFormat> load(const std::string& model_dir,
+                                                const std::string& template_file = {});
   // From template source directly (tests); `special_tokens_json` is a JSON object text.
   static std::shared_ptr<const ChatFormat> from_source(std::optional<std::string> source,
                                                        const std::string& special_tokens_json = "{}");

@@ -209,6 +209,15 @@ std::vector<Flag<ServeCommand>> serve_flags() {
          return {};
        },
        [](const C& c) { return c.server.served_model_name; }},
+      {"chat-template", "FILE",
+       "Jinja chat template for /v1/chat/completions, replacing the model's (tokenizer_config.json or "
+       "chat_template.jinja). Default: the model's.",
+       [](C& c, const std::string& v) -> Problem {
+         if (v.empty()) return "must not be empty";
+         c.server.chat_template_file = v;
+         return {};
+       },
+       [](const C& c) { return c.server.chat_template_file; }},
       {"api-key", "KEY", "Require 'Authorization: Bearer KEY' on the API (401 otherwise). Default none.",
        [](C& c, const std::string& v) -> Problem {
          c.server.api_key = v;

@@ -40,7 +40,8 @@ int run_serve(ServeCommand command) {
   spdlog::info("listening on http://{}:{} (/health answers 503 until the model is loaded)",
                command.server.host, port);
   std::shared_ptr<CompletionBackend> backend = load_engine_backend(command.engine);
-  server.state().set_chat_format(ChatFormat::load(command.engine.model_dir));
+  server.state().set_chat_format(
+      ChatFormat::load(command.engine.model_dir, command.server.chat_template_file));
   server.set_backend(backend);
   spdlog::info("ready: serving '{}' on http://{}:{} (max_model_len {}, vocab {})",
                command.server.served_model_name, command.server.host, port, backend->max_model_len(),

@@ -14,6 +14,7 @@ struct ServerOptions {
   std::uint16_t port = 8000;  // 0 = any free port (tests)
   int http_threads = 4;
   std::string served_model_name;                // what /v1/models lists and requests may name
+  std::string chat_template_file;               // replaces the model's chat template when set
   std::string api_key;                          // empty = no authentication
   bool api_key_for_health_and_metrics = false;  // /health and /metrics are open unless set
   std::size_t max_body_bytes = 4u << 20;

@@ -158,6 +158,22 @@ test('a model without a chat template: 400 that says how to add one', async () =
     assert.equal(completion.status, 200, completion.body);
   } finally {
     assert.equal((await bare.stop()).code, 0, bare.log());
+  }
+  // --chat-template FILE gives the same model a template: the prompt is exactly what it renders.
+  const templateFile = join(dir, 'plain.jinja');
+  writeFileSync(templateFile, '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}[assistant] ');
+  const templated = await startServer(['--model', dir, '--chat-template', templateFile]);
+  try {
+    const r = await curl(`${templated.url}/v1/chat/completions`, {
+      method: 'POST', body: JSON.stringify({ messages: hello, max_tokens: 2 }),
+    });
+    assert.equal(r.status, 200, r.body);
+    const tokens = await curl(`${templated.url}/tokenize`, {
+      method: 'POST', body: JSON.stringify({ prompt: hello.map((m) => `[${m.role}] ${m.content}\n`).join('') + '[assistant] ', add_special_tokens: false }),
+    });
+    assert.equal(JSON.parse(r.body).usage.prompt_tokens, JSON.parse(tokens.body).count, tokens.body);
+  } finally {
+    assert.equal((await templated.stop()).code, 0, templated.log());
     rmSync(dir, { recursive: true, force: true });
   }
 });

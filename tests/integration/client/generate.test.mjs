@@ -43,3 +43,19 @@ test('generate: bad flags exit 2 with a message; a missing model exits 1 naming 
   await assert.rejects(execFileP(process.env.PAGEDSERVE_BIN, ['generate', '--model', '/nonexistent/model', '--prompt', 'x']),
     (e) => e.code === 1 && /\/nonexistent\/model/.test(e.stderr));
 });
+
+test('generate --backend cuda: runs where a GPU is, refuses in one line where none is', async () => {
+  const { existsSync } = await import('node:fs');
+  const args = generateArgs(['--backend', 'cuda', '--prompt', 'x', '--max-tokens', '2', '--temperature', '0']);
+  if (existsSync('/dev/nvidiactl')) {
+    const r = await execFileP(process.env.PAGEDSERVE_BIN, args);
+    assert.match(r.stderr, /completion_tokens=2/);
+    return;
+  }
+  await assert.rejects(execFileP(process.env.PAGEDSERVE_BIN, args), (e) => {
+    assert.equal(e.code, 1, e.stderr);
+    // No driver or no GPU (or a build without nvcc): the reason, naming the flag, on one line.
+    assert.match(e.stderr, /--backend cuda.*(no usable CUDA driver or GPU|no CUDA GPU found|no CUDA backend)/);
+    return true;
+  });
+});
