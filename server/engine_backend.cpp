@@ -11,8 +11,8 @@
 #include "model/cpu_model_runner.h"
 #include "model/llama_model.h"
 #include "model/model_config.h"
-#include "tokenizer/tokenizer.h"
 #include "scheduler/engine.h"
+#include "tokenizer/tokenizer.h"
 #ifdef PAGEDSERVE_HAVE_CUDA
 #include "model/cuda/cuda_model_runner.h"
 #endif
@@ -217,6 +217,10 @@ class EngineBackend final : public CompletionBackend {
 
   void make_cuda_runner(const EngineSettings& s) {
 #ifdef PAGEDSERVE_HAVE_CUDA
+    if (s.kv_cache_dtype == "f32") {
+      throw SetupError("--kv-cache-dtype f32",
+                       "not supported on --backend cuda (the GPU kernels take bf16 or f16)");
+    }
     CudaRunnerOptions options;
     options.device = s.device;
     options.gpu_memory_utilization = s.gpu_memory_utilization;
