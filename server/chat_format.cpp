@@ -37,6 +37,7 @@ void ChatFormat::parse(std::optional<std::string> source, std::string origin) {
         "you format yourself)";
     return;
   }
+  tool_call_format_ = tool_call_format_for(*source);
   try {
     template_.emplace(*source);
   } catch (const chat_template::TemplateError& e) {

@@ -14,6 +14,7 @@
 
 #include "chat_template/chat_template.h"
 #include "server/api_error.h"
+#include "server/chat_tool_calls.h"
 
 namespace pagedserve {
 
@@ -36,11 +37,15 @@ class ChatFormat {
   // The prompt text (special tokens included: tokenize it without adding BOS), or a 400.
   std::variant<std::string, ApiError> render(const ChatPromptInput& input) const;
 
+  // How this model writes tool calls, judged from its template's text (server/chat_tool_calls.h).
+  ToolCallFormat tool_call_format() const { return tool_call_format_; }
+
  private:
   ChatFormat() = default;
   void parse(std::optional<std::string> source, std::string origin);
 
   std::optional<ChatTemplate> template_;
+  ToolCallFormat tool_call_format_ = ToolCallFormat::llama3_json;
   std::string unavailable_reason_;  // why there is no template, for the 400
   std::unique_ptr<ModelChatTemplate> model_;
 };

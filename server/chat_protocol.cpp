@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "chat_template/chat_prompt.h"
 #include "server/completion_protocol.h"
@@ -52,6 +53,22 @@ Error read_content(ordered_json& message, std::size_t index) {
   return {};
 }
 
+// An assistant turn's tool_calls carry arguments as a JSON string (OpenAI's shape); templates
+// expect an object (Qwen's `arguments | tojson`), so a string that holds an object becomes one, as
+// vLLM does. Anything else is left for the template to render as it is.
+void decode_tool_call_arguments(ordered_json& message) {
+  auto calls = message.find("tool_calls");
+  if (calls == message.end() || !calls->is_array()) return;
+  for (ordered_json& call : *calls) {
+    if (!call.is_object() || !call.contains("function") || !call["function"].is_object()) continue;
+    ordered_json& function = call["function"];
+    auto arguments = function.find("arguments");
+    if (arguments == function.end() || !arguments->is_string()) continue;
+    ordered_json decoded = ordered_json::parse(arguments->get<std::string>(), nullptr, false);
+    if (decoded.is_object()) *arguments = std::move(decoded);
+  }
+}
+
 Error read_messages(const ordered_json& body, ChatPromptInput& input) {
   auto it = body.find("messages");
   if (it == body.end() || !it->is_array()) return bad("'messages' must be a list of messages", "messages");
@@ -70,16 +87,84 @@ Error read_messages(const ordered_json& body, ChatPromptInput& input) {
                  param + ".role");
     }
     if (Error e = read_content(message, i)) return e;
+    decode_tool_call_arguments(message);
     input.messages.push_back(std::move(message));
   }
   return {};
 }
 
-Error read_template_fields(const ordered_json& body, ChatPromptInput& input) {
-  if (present(body, "tools")) {
-    if (!body["tools"].is_array()) return bad("'tools' must be a list", "tools");
-    input.tools = body["tools"];
+// tools: [{"type": "function", "function": {"name", "description"?, "parameters"?}}]. Fills
+// `names` with the function names, for tool_choice.
+Error read_tools(const ordered_json& body, ChatPromptInput& input, std::vector<std::string>& names) {
+  if (!present(body, "tools")) return {};
+  const ordered_json& tools = body["tools"];
+  if (!tools.is_array()) return bad("'tools' must be a list", "tools");
+  for (std::size_t i = 0; i < tools.size(); ++i) {
+    const std::string param = "tools[" + std::to_string(i) + "]";
+    const ordered_json& tool = tools[i];
+    if (!tool.is_object() || tool.value("type", ordered_json()) != "function") {
+      return bad("'" + param + "' must be an object with \"type\": \"function\"", param);
+    }
+    auto function = tool.find("function");
+    if (function == tool.end() || !function->is_object())
+      return bad("'" + param + ".function' must be an object", param + ".function");
+    auto name = function->find("name");
+    if (name == function->end() || !name->is_string() || name->get_ref<const std::string&>().empty())
+      return bad("'" + param + ".function.name' must be a non-empty string", param + ".function.name");
+    auto parameters = function->find("parameters");
+    if (parameters != function->end() && !parameters->is_null() && !parameters->is_object()) {
+      return bad("'" + param + ".function.parameters' must be a JSON Schema object",
+                 param + ".function.parameters");
+    }
+    auto description = function->find("description");
+    if (description != function->end() && !description->is_null() && !description->is_string()) {
+      return bad("'" + param + ".function.description' must be a string", param + ".function.description");
+    }
+    names.push_back(name->get<std::string>());
   }
+  input.tools = tools;
+  return {};
+}
+
+// tool_choice: "none", "auto", "required" or {"type": "function", "function": {"name"}} naming one
+// of the tools. Returns whether the output is to be parsed for tool calls. "required" and a named
+// function are passed on but not enforced (no constrained decoding): the output is parsed as for
+// "auto".
+std::variant<bool, ApiError> read_tool_choice(const ordered_json& body,
+                                              const std::vector<std::string>& names) {
+  const bool has_tools = !names.empty();
+  if (!present(body, "tool_choice")) return has_tools;
+  const ordered_json& choice = body["tool_choice"];
+  if (choice.is_string()) {
+    const std::string& value = choice.get_ref<const std::string&>();
+    if (value == "none") return false;
+    if (value != "auto" && value != "required")
+      return bad("'tool_choice' must be \"none\", \"auto\", \"required\" or a named function", "tool_choice");
+  } else if (choice.is_object()) {
+    auto function = choice.find("function");
+    if (choice.value("type", ordered_json()) != "function" || function == choice.end() ||
+        !function->is_object() || !function->contains("name") || !(*function)["name"].is_string()) {
+      return bad("'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                 "tool_choice");
+    }
+    const std::string& name = (*function)["name"].get_ref<const std::string&>();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      return bad("'tool_choice' names the function '" + name + "', which is not in 'tools'", "tool_choice");
+  } else {
+    return bad("'tool_choice' must be a string or an object", "tool_choice");
+  }
+  if (!has_tools) return bad("'tool_choice' needs 'tools'", "tool_choice");
+  return true;
+}
+
+Error read_template_fields(const ordered_json& body, ChatPromptInput& input, bool& parse_tool_calls) {
+  std::vector<std::string> names;
+  if (Error e = read_tools(body, input, names)) return e;
+  auto choice = read_tool_choice(body, names);
+  if (auto* error = std::get_if<ApiError>(&choice)) return *error;
+  parse_tool_calls = std::get<bool>(choice);
+  if (present(body, "parallel_tool_calls") && !body["parallel_tool_calls"].is_boolean())
+    return bad("'parallel_tool_calls' must be a boolean", "parallel_tool_calls");
   if (present(body, "chat_template_kwargs")) {
     if (!body["chat_template_kwargs"].is_object()) {
       return bad("'chat_template_kwargs' must be an object", "chat_template_kwargs");
@@ -141,7 +226,7 @@ std::variant<ChatRequest, ApiError> parse_chat_request(std::string_view body, co
   auto input = std::make_shared<ChatPromptInput>();
   try {
     if (Error e = read_messages(parsed, *input)) return *std::move(e);
-    if (Error e = read_template_fields(parsed, *input)) return *std::move(e);
+    if (Error e = read_template_fields(parsed, *input, request.parse_tool_calls)) return *std::move(e);
     auto completion_body = as_completion_body(parsed, limits.max_model_len, request.max_tokens_given);
     if (auto* error = std::get_if<ApiError>(&completion_body)) return *error;
     auto completion = parse_completion_request(std::get<ordered_json>(completion_body).dump(), limits);

@@ -1,7 +1,8 @@
 // Parsing and validation of POST /v1/chat/completions bodies. Pure functions, any thread; JSON
 // stays in the .cpp. The sampling fields are exactly /v1/completions' (one parser for both);
 // chat adds messages, max_completion_tokens, logprobs as a boolean with top_logprobs,
-// chat_template_kwargs, add_generation_prompt and continue_final_message.
+// chat_template_kwargs, add_generation_prompt and continue_final_message, and tools with
+// tool_choice (validated; the tools go to the template).
 #pragma once
 
 #include <memory>
@@ -19,6 +20,7 @@ struct ChatRequest {
   CompletionRequest completion;   // sampling, stop, n, stream, logprobs (= top_logprobs); no prompts
   bool max_tokens_given = false;  // absent: generate up to the context length, as OpenAI does
   std::shared_ptr<const ChatPromptInput> prompt;  // messages (text parts joined), tools, template kwargs
+  bool parse_tool_calls = false;                  // `tools` given and tool_choice is not "none"
 };
 
 std::variant<ChatRequest, ApiError> parse_chat_request(std::string_view body, const ProtocolLimits& limits);

@@ -62,12 +62,25 @@ std::string dump(const ordered_json& j) {
 std::string make_chat_completion_id() { return "chat" + make_completion_id(); }  // "chat" + "cmpl-..."
 
 std::string chat_response_json(const CompletionHeader& header, const std::vector<CompletionChoice>& choices,
-                               const CompletionUsage& usage) {
+                               const CompletionUsage& usage, const std::vector<ParsedToolCalls>* tool_calls) {
   ordered_json body = header_json(header, "chat.completion");
   ordered_json list = ordered_json::array();
-  for (const CompletionChoice& choice : choices) {
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    const CompletionChoice& choice = choices[i];
+    ordered_json message = {{"role", "assistant"}, {"content", choice.text}};
+    if (tool_calls && i < tool_calls->size() && !(*tool_calls)[i].calls.empty()) {
+      const ParsedToolCalls& parsed = (*tool_calls)[i];
+      message["content"] = parsed.content.empty() ? ordered_json(nullptr) : ordered_json(parsed.content);
+      ordered_json calls = ordered_json::array();
+      for (const ToolCall& call : parsed.calls) {
+        calls.push_back({{"id", call.id},
+                         {"type", "function"},
+                         {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+      }
+      message["tool_calls"] = std::move(calls);
+    }
     list.push_back({{"index", choice.index},
-                    {"message", {{"role", "assistant"}, {"content", choice.text}}},
+                    {"message", std::move(message)},
                     {"logprobs", logprobs_json(choice.logprobs)},
                     {"finish_reason", finish_json(choice.finish_reason)}});
   }
@@ -95,6 +108,24 @@ std::string chat_chunk_json(const CompletionHeader& header, const CompletionChoi
         {"logprobs", choice.logprobs && !choice.logprobs->tokens.empty() ? logprobs_json(choice.logprobs)
                                                                          : ordered_json(nullptr)},
         {"finish_reason", finish_json(choice.finish_reason)}}});
+  return dump(body);
+}
+
+std::string chat_tool_call_chunk_json(const CompletionHeader& header, int index, int tool_index,
+                                      const ToolCall& call, bool arguments_part) {
+  ordered_json tool_call = {{"index", tool_index}};
+  if (arguments_part) {
+    tool_call["function"] = {{"arguments", call.arguments}};
+  } else {
+    tool_call["id"] = call.id;
+    tool_call["type"] = "function";
+    tool_call["function"] = {{"name", call.name}, {"arguments", ""}};
+  }
+  ordered_json body = header_json(header, "chat.completion.chunk");
+  body["choices"] = ordered_json::array({{{"index", index},
+                                          {"delta", {{"tool_calls", ordered_json::array({tool_call})}}},
+                                          {"logprobs", nullptr},
+                                          {"finish_reason", nullptr}}});
   return dump(body);
 }
 

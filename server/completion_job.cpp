@@ -113,6 +113,9 @@ void CompletionJob::start() {
     return;
   }
   output_->start_stream();
+  if (start_.tool_call_format != ToolCallFormat::none) {
+    for (Choice& choice : choices_) choice.tool_calls.emplace(start_.tool_call_format);
+  }
   if (start_.api == CompletionApi::chat_completions) {
     for (int c = 0; c < int(choices_.size()); ++c)
       output_->write_stream(sse_event(chat_role_chunk_json(header_, c)));
@@ -167,8 +170,27 @@ void CompletionJob::on_delta(int c, const GenerationDelta& delta) {
     }
     return;
   }
-  if (delta.text.empty() && (!lp || lp->tokens.empty())) return;
-  output_->write_stream(sse_event(chunk_json(start_.api, header_, {c, delta.text, std::move(lp), ""})));
+  std::string text = delta.text;
+  std::vector<ToolCall> calls;
+  if (choice.tool_calls) {
+    ParsedToolCalls parsed = choice.tool_calls->feed(delta.text);
+    text = std::move(parsed.content);
+    calls = std::move(parsed.calls);
+  }
+  if (!text.empty() || (lp && !lp->tokens.empty()))
+    output_->write_stream(
+        sse_event(chunk_json(start_.api, header_, {c, std::move(text), std::move(lp), ""})));
+  write_tool_calls(c, calls);
+}
+
+void CompletionJob::write_tool_calls(int c, const std::vector<ToolCall>& calls) {
+  for (const ToolCall& call : calls) {
+    const int tool_index = choices_[c].num_tool_calls++;
+    for (bool arguments_part : {false, true}) {
+      output_->write_stream(
+          sse_event(chat_tool_call_chunk_json(header_, c, tool_index, call, arguments_part)));
+    }
+  }
 }
 
 void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
@@ -180,6 +202,15 @@ void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
   choice.completion_tokens = finish.completion_tokens;
   if (!finish.error.empty() && engine_error_.empty()) engine_error_ = finish.error;
   if (start_.request.stream && finish.error.empty()) {
+    if (choice.tool_calls) {  // what was held back: content, or calls completed by the end
+      ParsedToolCalls rest = choice.tool_calls->finish();
+      if (!rest.content.empty())
+        output_->write_stream(
+            sse_event(chunk_json(start_.api, header_, {c, std::move(rest.content), {}, ""})));
+      write_tool_calls(c, rest.calls);
+      if (choice.tool_calls->called() && finish.reason != GenerationFinishReason::abort)
+        choice.finish_reason = "tool_calls";
+    }
     std::optional<ChoiceLogprobs> lp;
     if (start_.request.logprobs) lp.emplace();
     output_->write_stream(
@@ -209,13 +240,19 @@ void CompletionJob::complete() {
     return;
   }
   std::vector<CompletionChoice> result;
+  std::vector<ParsedToolCalls> tool_calls;
   for (int c = 0; c < int(choices_.size()); ++c) {
     Choice& choice = choices_[c];
+    if (start_.tool_call_format != ToolCallFormat::none) {
+      tool_calls.push_back(parse_tool_calls(start_.tool_call_format, choice.text));
+      if (!tool_calls.back().calls.empty() && choice.finish_reason != "abort")
+        choice.finish_reason = "tool_calls";
+    }
     if (start_.request.logprobs && !choice.logprobs) choice.logprobs.emplace();
     result.push_back({c, std::move(choice.text), std::move(choice.logprobs), choice.finish_reason});
   }
   std::string body = start_.api == CompletionApi::chat_completions
-                         ? chat_response_json(header_, result, usage)
+                         ? chat_response_json(header_, result, usage, &tool_calls)
                          : completion_response_json(header_, result, usage);
   out->respond(HttpReply{200, "application/json", std::move(body), {}});
 }

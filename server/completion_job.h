@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "server/chat_tool_calls.h"
 #include "server/completion_backend.h"
 #include "server/completion_response.h"
 #include "server/http_routes.h"
@@ -57,13 +58,16 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
     std::string finish_reason;
     int completion_tokens = 0;
     bool finished = false;
+    std::optional<ToolCallStream> tool_calls;  // streaming chat with tools: holds back possible calls
+    int num_tool_calls = 0;                    // streamed so far: the next call's index
   };
   class Sink;
 
-  void on_delta(int choice, const GenerationDelta& delta);     // strand
-  void on_finish(int choice, const GenerationFinish& finish);  // strand
-  void complete();                                             // strand
-  void abort_on_strand();                                      // strand
+  void on_delta(int choice, const GenerationDelta& delta);                // strand
+  void on_finish(int choice, const GenerationFinish& finish);             // strand
+  void complete();                                                        // strand
+  void abort_on_strand();                                                 // strand
+  void write_tool_calls(int choice, const std::vector<ToolCall>& calls);  // strand, streaming
   ChoiceLogprobs logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens);
   GenerationSpec spec_for(int prompt_index) const;
   // The job holds its connection until the final answer is handed over, then lets go.

@@ -84,6 +84,7 @@ RouteResult chat_completions(const HttpRequestView& request, ServerState& state)
     return error_reply(*error);
   }
   CompletionStart start{std::move(chat.completion), {}, {}, CompletionApi::chat_completions};
+  if (chat.parse_tool_calls) start.tool_call_format = format->tool_call_format();
   start.prompt_ids.push_back(std::move(ids));
   start.prompt_texts.emplace_back();
   return start;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "server/api_error.h"
+#include "server/chat_tool_calls.h"
 #include "server/completion_request.h"
 #include "server/server_state.h"
 
@@ -41,6 +42,7 @@ struct CompletionStart {
   std::vector<std::vector<std::int32_t>> prompt_ids;  // [num_prompts][prompt_len]
   std::vector<std::string> prompt_texts;              // for echo
   CompletionApi api = CompletionApi::completions;
+  ToolCallFormat tool_call_format = ToolCallFormat::none;  // chat with tools: parse the output's calls
 };
 
 using RouteResult = std::variant<HttpReply, CompletionStart>;

@@ -136,6 +136,40 @@ test('bad chat bodies get a 400 with an OpenAI error body; the server keeps serv
   assert.equal(ok.object, 'chat.completion');
 });
 
+test('tools: shown to the template and validated; output without a call stays content', async () => {
+  const tools = [{
+    type: 'function',
+    function: {
+      name: 'get_weather', description: 'Weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
+  }];
+  const body = { ...greedy, messages: hello, ignore_eos: true };
+  const plain = await client.chat.completions.create(body);
+  const r = await client.chat.completions.create({ ...body, tools, tool_choice: 'auto' });
+  assert.ok(r.usage.prompt_tokens > plain.usage.prompt_tokens, 'the Qwen3 template lists the tools');
+  const message = r.choices[0].message;
+  // Random weights: a well-formed <tool_call> is not expected, so the text is content as it was.
+  if (!message.tool_calls) {
+    assert.equal(typeof message.content, 'string');
+    const stream = await client.chat.completions.create({ ...body, tools, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    assert.equal(text, message.content);
+  }
+  for (const [extra, param] of [
+    [{ tools: [{ type: 'function' }] }, 'tools[0].function'],
+    [{ tools, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
+    [{ tool_choice: 'required' }, 'tool_choice'],
+  ]) {
+    const bad = await curl(`${server.url}/v1/chat/completions`, {
+      method: 'POST', body: JSON.stringify({ messages: hello, ...extra }),
+    });
+    assert.equal(bad.status, 400, bad.body);
+    assert.equal(JSON.parse(bad.body).error.param, param, bad.body);
+  }
+});
+
 test('a model without a chat template: 400 that says how to add one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pagedserve-no-template-'));
   const model = process.env.PAGEDSERVE_MODEL;

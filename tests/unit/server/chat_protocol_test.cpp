@@ -71,7 +71,7 @@ TEST(ChatProtocol, ChatFieldsMapOntoCompletionFields) {
   ChatRequest r = parse_ok(
       R"({"messages":[{"role":"user","content":"x"}],"max_completion_tokens":7,"logprobs":true,"top_logprobs":3,)"
       R"("n":2,"seed":5,"stop":["\n"],"temperature":0,"stream":true,"stream_options":{"include_usage":true},)"
-      R"("chat_template_kwargs":{"enable_thinking":false},"tools":[{"type":"function"}]})");
+      R"("chat_template_kwargs":{"enable_thinking":false},"tools":[{"type":"function","function":{"name":"f"}}]})");
   EXPECT_TRUE(r.max_tokens_given);
   EXPECT_EQ(r.completion.max_tokens, 7);
   EXPECT_EQ(r.completion.logprobs, 3);
@@ -103,6 +103,59 @@ TEST(ChatProtocol, BadBodiesNameTheField) {
             "continue_final_message");
   EXPECT_EQ(parse_error(R"({"messages":[{"role":"user","content":"x"}],"model":"other"})").status, 404);
   EXPECT_EQ(parse_error("{bad").code, "invalid_json");
+}
+
+TEST(ChatProtocol, ToolsAndToolChoice) {
+  const std::string messages = R"({"messages":[{"role":"user","content":"x"}])";
+  const std::string tools =
+      R"(,"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}])";
+  EXPECT_FALSE(parse_ok(messages + "}").parse_tool_calls);
+  ChatRequest r = parse_ok(messages + tools + "}");
+  EXPECT_TRUE(r.parse_tool_calls);
+  EXPECT_EQ(r.prompt->tools[0]["function"]["name"], "get_weather");
+  EXPECT_TRUE(parse_ok(messages + tools + R"(,"tool_choice":"auto"})").parse_tool_calls);
+  EXPECT_TRUE(parse_ok(messages + tools + R"(,"tool_choice":"required"})").parse_tool_calls);
+  EXPECT_TRUE(
+      parse_ok(messages + tools + R"(,"tool_choice":{"type":"function","function":{"name":"get_weather"}}})")
+          .parse_tool_calls);
+  ChatRequest none = parse_ok(messages + tools + R"(,"tool_choice":"none","parallel_tool_calls":false})");
+  EXPECT_FALSE(none.parse_tool_calls);
+  EXPECT_EQ(none.prompt->tools.size(), 1u);  // still shown to the template
+  EXPECT_FALSE(parse_ok(messages + R"(,"tool_choice":"none"})").parse_tool_calls);
+
+  EXPECT_EQ(parse_error(messages + R"(,"tools":{}})").param, "tools");
+  EXPECT_EQ(parse_error(messages + R"(,"tools":[{"type":"code"}]})").param, "tools[0]");
+  EXPECT_EQ(parse_error(messages + R"(,"tools":[{"type":"function"}]})").param, "tools[0].function");
+  EXPECT_EQ(parse_error(messages + R"(,"tools":[{"type":"function","function":{"name":""}}]})").param,
+            "tools[0].function.name");
+  EXPECT_EQ(
+      parse_error(messages + R"(,"tools":[{"type":"function","function":{"name":"f","parameters":3}}]})")
+          .param,
+      "tools[0].function.parameters");
+  EXPECT_EQ(parse_error(messages + tools + R"(,"tool_choice":"sometimes"})").param, "tool_choice");
+  EXPECT_EQ(parse_error(messages + tools + R"(,"tool_choice":3})").param, "tool_choice");
+  EXPECT_EQ(
+      parse_error(messages + tools + R"(,"tool_choice":{"type":"function","function":{"name":"other"}}})")
+          .param,
+      "tool_choice");
+  EXPECT_EQ(parse_error(messages + R"(,"tool_choice":"auto"})").param, "tool_choice");
+  EXPECT_EQ(parse_error(messages + tools + R"(,"parallel_tool_calls":"yes"})").param, "parallel_tool_calls");
+}
+
+TEST(ChatProtocol, AssistantToolCallArgumentsBecomeObjects) {
+  ChatRequest r = parse_ok(
+      R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}},)"
+      R"({"id":"call_2","type":"function","function":{"name":"g","arguments":"not json"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"2"}]})");
+  const auto& calls = r.prompt->messages[1]["tool_calls"];
+  EXPECT_EQ(calls[0]["function"]["arguments"]["a"], 1);
+  EXPECT_EQ(calls[1]["function"]["arguments"], "not json");
+}
+
+TEST(ChatFormat, ToolCallFormatFollowsTheTemplate) {
+  EXPECT_EQ(ChatFormat::from_source("{{ '<tool_call>' }}")->tool_call_format(), ToolCallFormat::hermes);
+  EXPECT_EQ(ChatFormat::from_source("{{ messages }}")->tool_call_format(), ToolCallFormat::llama3_json);
 }
 
 TEST(ChatFormat, RendersTheTemplateAndAnswersFailuresWith400) {

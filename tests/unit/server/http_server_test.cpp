@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "server/chat_format.h"
+#include "server/server_state.h"
 #include "tests/unit/server/http_test_client.h"
 #include "tests/unit/server/scripted_backend.h"
 
@@ -228,6 +230,85 @@ TEST_F(HttpServerTest, StreamingChunksUsageAndDone) {
   EXPECT_TRUE(usage["choices"].empty());
   EXPECT_EQ(usage["usage"]["completion_tokens"], 6);
   EXPECT_EQ(usage["usage"]["prompt_tokens"], 2);
+}
+
+// Chat with tools against scripted output that holds a Hermes tool call between text: the
+// template mentions <tool_call>, so the output is parsed into OpenAI tool_calls.
+class ChatToolCallTest : public HttpServerTest {
+ protected:
+  void SetUp() override {
+    start();
+    server_->state().set_chat_format(
+        ChatFormat::from_source("{% for m in messages %}{{ m.content }}{% endfor %}{# calls come as "
+                                "<tool_call>{json}</tool_call> #}"));
+    backend_->set_script({"Checking", ". <tool", "_call>{\"name\": \"get_weather\", ",
+                          "\"arguments\": {\"city\": \"Paris\"}}</tool_call>",
+                          "\n<tool_call>{bad}</tool_call>"});
+  }
+  static std::string body(const std::string& extra) {
+    return R"({"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":)"
+           R"({"name":"get_weather","parameters":{"type":"object"}}}])" +
+           extra + "}";
+  }
+};
+
+TEST_F(ChatToolCallTest, NonStreamingResponseHasToolCalls) {
+  HttpResult r = http_call(port_, "POST", "/v1/chat/completions", body(""));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json choice = json::parse(r.body)["choices"][0];
+  // The malformed second call stays in the content, so the message is not a tool call at all.
+  EXPECT_EQ(choice["finish_reason"], "stop");
+  EXPECT_FALSE(choice["message"].contains("tool_calls"));
+
+  backend_->set_script(
+      {"<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}", "</tool_call>"});
+  r = http_call(port_, "POST", "/v1/chat/completions", body(""));
+  ASSERT_EQ(r.status, 200) << r.body;
+  choice = json::parse(r.body)["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_TRUE(choice["message"]["content"].is_null());
+  ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u);
+  const json& call = choice["message"]["tool_calls"][0];
+  EXPECT_EQ(call["id"].get<std::string>().rfind("call_", 0), 0u);
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["function"]["name"], "get_weather");
+  EXPECT_EQ(json::parse(call["function"]["arguments"].get<std::string>()), json({{"city", "Paris"}}));
+
+  // tool_choice "none": the same output is plain content.
+  r = http_call(port_, "POST", "/v1/chat/completions", body(R"(,"tool_choice":"none")"));
+  choice = json::parse(r.body)["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "stop");
+  EXPECT_EQ(choice["message"]["content"].get<std::string>().rfind("<tool_call>", 0), 0u);
+}
+
+TEST_F(ChatToolCallTest, StreamingSendsContentThenToolCallDeltas) {
+  backend_->set_script({"Checking", ". <tool", "_call>{\"name\": \"get_weather\", ",
+                        "\"arguments\": {\"city\": \"Paris\"}}</tool_call>", "\n"});
+  HttpResult r = http_call(port_, "POST", "/v1/chat/completions", body(R"(,"stream":true)"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  bool done = false;
+  std::vector<json> events = sse_events(r.body, done);
+  EXPECT_TRUE(done);
+  std::string content;
+  std::vector<json> tool_deltas;
+  std::string finish;
+  for (const json& chunk : events) {
+    const json& delta = chunk["choices"][0]["delta"];
+    if (delta.contains("content")) content += delta["content"].get<std::string>();
+    if (delta.contains("tool_calls")) tool_deltas.push_back(delta["tool_calls"][0]);
+    if (!chunk["choices"][0]["finish_reason"].is_null()) finish = chunk["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(content, "Checking.");
+  EXPECT_EQ(finish, "tool_calls");
+  ASSERT_EQ(tool_deltas.size(), 2u);
+  EXPECT_EQ(tool_deltas[0]["index"], 0);
+  EXPECT_EQ(tool_deltas[0]["type"], "function");
+  EXPECT_EQ(tool_deltas[0]["id"].get<std::string>().rfind("call_", 0), 0u);
+  EXPECT_EQ(tool_deltas[0]["function"]["name"], "get_weather");
+  EXPECT_EQ(tool_deltas[1]["index"], 0);
+  EXPECT_FALSE(tool_deltas[1].contains("id"));
+  EXPECT_EQ(json::parse(tool_deltas[1]["function"]["arguments"].get<std::string>()),
+            json({{"city", "Paris"}}));
 }
 
 TEST_F(HttpServerTest, StreamWithoutUsageHasNoUsageChunk) {

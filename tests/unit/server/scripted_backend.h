@@ -2,13 +2,17 @@
 // Each request emits `max_tokens` tokens (ids 1000 + i, text "t<i> ") one delta each, then
 // finishes with "length"; prompts over kPoolLimit ids are refused; prompts whose first id is kHoldToken
 // instead hold after one token until aborted. Tokenizer: one id per byte (id = byte value), vocabulary 2000.
+// With set_script(pieces), each request instead emits the pieces as its deltas (one token each) and
+// finishes with "stop" after the last (or "length" at max_tokens first): output a test chooses.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "server/completion_backend.h"
 
@@ -74,6 +78,11 @@ class ScriptedBackend : public CompletionBackend {
   int max_model_len() const override { return 64; }
   int vocab_size() const override { return 2000; }
 
+  void set_script(std::vector<std::string> pieces) {
+    std::lock_guard lock(mutex_);
+    script_ = std::move(pieces);
+  }
+
   int submitted() const {
     std::lock_guard lock(mutex_);
     return submitted_;
@@ -107,9 +116,12 @@ class ScriptedBackend : public CompletionBackend {
         Live& r = it->second;
         bool hold = !r.spec.prompt_ids.empty() && r.spec.prompt_ids[0] == kHoldToken;
         bool fail = !r.spec.prompt_ids.empty() && r.spec.prompt_ids[0] == kFailToken && r.emitted == 1;
-        if (r.aborted || fail || (!hold && r.emitted == r.spec.stop.max_tokens)) {
+        const bool script_done = !script_.empty() && r.emitted == int(script_.size());
+        if (r.aborted || fail || script_done || (!hold && r.emitted == r.spec.stop.max_tokens)) {
           GenerationFinish finish;
-          finish.reason = r.aborted || fail ? GenerationFinishReason::abort : GenerationFinishReason::length;
+          finish.reason = r.aborted || fail ? GenerationFinishReason::abort
+                          : script_done     ? GenerationFinishReason::stop
+                                            : GenerationFinishReason::length;
           if (fail) finish.error = "scripted engine failure";
           finish.prompt_tokens = int(r.spec.prompt_ids.size());
           finish.completion_tokens = r.emitted;
@@ -134,7 +146,7 @@ class ScriptedBackend : public CompletionBackend {
         for (int k = 0; k < r.spec.sampling.num_logprobs; ++k)
           token.top_logprobs.emplace_back(1000 + k, -1.0f * k);
         delta.tokens.push_back(token);
-        delta.text = token_text(token.token);
+        delta.text = script_.empty() ? token_text(token.token) : script_[std::size_t(r.emitted)];
         ++r.emitted;
         ++generated_;
         auto sink = r.sink;
@@ -162,6 +174,7 @@ class ScriptedBackend : public CompletionBackend {
   int abort_calls_ = 0;
   std::uint64_t generated_ = 0;
   bool stopping_ = false;
+  std::vector<std::string> script_;
   std::thread thread_;  // last: starts after the members it uses
 };
 
