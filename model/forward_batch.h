@@ -6,14 +6,15 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace pagedserve {
 
 // Metadata of one attention launch (the decode part or the prefill part), per kernels/attention.h.
 struct AttentionBatch {
-  int num_rows = 0;           // sequences in this part
-  int max_pages_per_seq = 0;  // row width of block_table
+  int num_rows = 0;                           // sequences in this part
+  int max_pages_per_seq = 0;                  // row width of block_table
   std::vector<std::int32_t> query_start_len;  // [num_rows + 1], 0-based within this part's tokens
   std::vector<std::int32_t> seq_lens;         // [num_rows], live K/V length after this step
   std::vector<std::int32_t> block_table;      // [num_rows, max_pages_per_seq], -1 padded
@@ -33,5 +34,11 @@ struct ForwardBatch {
 
   int num_tokens() const { return static_cast<int>(token_ids.size()); }
 };
+
+// The invariants every backend needs before it writes anything: one position and slot per token,
+// the decode and prefill parts covering the tokens, token ids in [0, vocab_size), positions >= 0,
+// sample indices inside the batch, at most max_tokens tokens. Throws std::invalid_argument whose
+// message starts with `who` (e.g. "LlamaModel::forward").
+void check_forward_batch(const ForwardBatch& batch, int vocab_size, int max_tokens, const std::string& who);
 
 }  // namespace pagedserve

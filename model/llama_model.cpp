@@ -92,29 +92,8 @@ void LlamaModel::for_row_chunks(std::int64_t rows, RowFn&& fn) {
 
 void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache,
                              const TensorView& logits) const {
-  const int num_tokens = batch.num_tokens();
+  check_forward_batch(batch, config_.vocab_size, max_tokens_, "LlamaModel::forward");
   auto fail = [](const std::string& what) { throw std::invalid_argument("LlamaModel::forward: " + what); };
-  if (num_tokens > max_tokens_) {
-    fail(std::to_string(num_tokens) + " tokens exceed max_num_batched_tokens " + std::to_string(max_tokens_));
-  }
-  if (static_cast<int>(batch.positions.size()) != num_tokens ||
-      static_cast<int>(batch.slot_mapping.size()) != num_tokens) {
-    fail("positions and slot_mapping must have one entry per token");
-  }
-  if (batch.decode.num_tokens() + batch.prefill.num_tokens() != num_tokens) {
-    fail("decode and prefill parts do not cover the tokens");
-  }
-  for (std::int32_t id : batch.token_ids) {
-    if (id < 0 || id >= config_.vocab_size)
-      fail("token id " + std::to_string(id) + " outside the vocabulary");
-  }
-  for (std::int32_t position : batch.positions) {
-    if (position < 0) fail("negative position");
-  }
-  for (std::int32_t index : batch.sample_token_indices) {
-    if (index < 0 || index >= num_tokens)
-      fail("sample index " + std::to_string(index) + " outside the batch");
-  }
   const auto num_samples = static_cast<std::int64_t>(batch.sample_token_indices.size());
   if (num_samples > 0 &&
       (logits.rank() != 2 || logits.size(0) != num_samples || logits.size(1) != config_.vocab_size ||

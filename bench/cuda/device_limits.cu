@@ -8,14 +8,13 @@
 
 #include "bench/cuda/device_limits.h"
 #include "core/buffer.h"
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm_cuda.h"
 
 namespace pagedserve {
 namespace {
 
-void ok(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
-}
+using cuda_detail::check_cuda;
 
 // Sums 16-byte words so the loads cannot be dropped; one write per block.
 __global__ void read_all(const uint4* data, std::size_t words, unsigned* sink) {
@@ -45,17 +44,17 @@ __global__ void fill_random_bf16(unsigned short* data, std::size_t count, unsign
 template <typename Body>
 double median_seconds(int repeats, Body&& body) {
   cudaEvent_t start, stop;
-  ok(cudaEventCreate(&start), "cudaEventCreate");
-  ok(cudaEventCreate(&stop), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
   body();  // warm-up
   std::vector<double> times;
   for (int r = 0; r < repeats; ++r) {
-    ok(cudaEventRecord(start), "cudaEventRecord");
+    check_cuda(cudaEventRecord(start), "cudaEventRecord");
     body();
-    ok(cudaEventRecord(stop), "cudaEventRecord");
-    ok(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    check_cuda(cudaEventRecord(stop), "cudaEventRecord");
+    check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
     float ms = 0;
-    ok(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    check_cuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
     times.push_back(ms / 1e3);
   }
   cudaEventDestroy(start);
@@ -70,9 +69,9 @@ double measure_device_read_bandwidth(double bytes, int repeats) {
   const std::size_t words = static_cast<std::size_t>(bytes) / sizeof(uint4);
   Buffer data(words * sizeof(uint4), Device::cuda);
   Buffer sink(4096 * sizeof(unsigned), Device::cuda);
-  ok(cudaMemset(data.data(), 1, data.nbytes()), "cudaMemset");
+  check_cuda(cudaMemset(data.data(), 1, data.nbytes()), "cudaMemset");
   int sms = 0;
-  ok(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "cudaDeviceGetAttribute");
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "cudaDeviceGetAttribute");
   const double seconds = median_seconds(repeats, [&] {
     read_all<<<sms * 8, 512>>>(static_cast<const uint4*>(data.data()), words,
                                static_cast<unsigned*>(sink.data()));
@@ -85,7 +84,7 @@ double measure_gemm_flops(int size, int repeats) {
   Buffer a(elements * 2, Device::cuda), b(elements * 2, Device::cuda), c(elements * 2, Device::cuda);
   fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(a.data()), elements, 1u);
   fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(b.data()), elements, 2u);
-  ok(cudaGetLastError(), "fill_random_bf16");
+  check_cuda(cudaGetLastError(), "fill_random_bf16");
   CublasGemm gemm(nullptr);
   const double seconds = median_seconds(repeats, [&] {
     gemm.matmul(a.data(), b.data(), c.data(), DType::bf16, DType::bf16, size, size, size);
@@ -94,11 +93,14 @@ double measure_gemm_flops(int size, int repeats) {
 }
 
 double measure_gemm_seconds(int m, int n, int k, bool f32_out, int repeats) {
-  Buffer x(static_cast<std::size_t>(m) * k * 2, Device::cuda), w(static_cast<std::size_t>(n) * k * 2, Device::cuda);
+  Buffer x(static_cast<std::size_t>(m) * k * 2, Device::cuda),
+      w(static_cast<std::size_t>(n) * k * 2, Device::cuda);
   Buffer y(static_cast<std::size_t>(m) * n * 4, Device::cuda);
-  fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(x.data()), static_cast<std::size_t>(m) * k, 3u);
-  fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(w.data()), static_cast<std::size_t>(n) * k, 4u);
-  ok(cudaGetLastError(), "fill_random_bf16");
+  fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(x.data()), static_cast<std::size_t>(m) * k,
+                                  3u);
+  fill_random_bf16<<<1024, 256>>>(static_cast<unsigned short*>(w.data()), static_cast<std::size_t>(n) * k,
+                                  4u);
+  check_cuda(cudaGetLastError(), "fill_random_bf16");
   CublasGemm gemm(nullptr);
   return median_seconds(repeats, [&] {
     gemm.matmul(x.data(), w.data(), y.data(), DType::bf16, f32_out ? DType::f32 : DType::bf16, m, n, k);

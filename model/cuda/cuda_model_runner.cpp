@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cuda/attention_cuda.h"
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/model_ops_cuda.h"
 #include "kernels/cuda/sampling_cuda.h"
@@ -25,9 +26,7 @@
 namespace pagedserve {
 namespace {
 
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw SetupError(std::string("cuda: ") + what, cudaGetErrorString(status));
-}
+using cuda_detail::check_cuda;
 
 float* f32(const Buffer& buffer) { return static_cast<float*>(buffer.data()); }
 
@@ -46,9 +45,9 @@ cudaDeviceProp open_device(int device) {
     throw SetupError("--device " + std::to_string(device),
                      "out of range: this machine has " + std::to_string(count) + " CUDA GPU(s)");
   }
-  check(cudaSetDevice(device), "cudaSetDevice");
+  check_cuda(cudaSetDevice(device), "cudaSetDevice");
   cudaDeviceProp prop{};
-  check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  check_cuda(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
   if (prop.major != 9 || prop.minor != 0) {
     throw SetupError("--backend cuda", std::string("GPU ") + std::to_string(device) + " (" + prop.name +
                                            ") is compute capability " + std::to_string(prop.major) + "." +
@@ -66,7 +65,7 @@ DType activation_dtype_for(const ModelWeights& weights) {
   return DType::bf16;
 }
 
-// Mixes a request's seed with nothing else: an unseeded request gets a fresh random seed once.
+// The seed of a request that gave none, drawn once per sequence (kept in Impl::seeds).
 std::uint64_t fresh_seed() {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   return generator();
@@ -114,6 +113,7 @@ struct CudaModelRunner::Impl {
   SampledTokenRow* sampled_host = nullptr;  // [S] pinned
 
   std::unordered_map<std::uint64_t, std::uint64_t> seeds;  // sequence -> seed of unseeded requests
+  std::vector<SamplingRowParams> row_params;               // [S] host scratch of stage(), reused every step
   CudaModelRunner::StepTiming last_timing;
   std::chrono::steady_clock::time_point step_start;
 };
@@ -124,10 +124,10 @@ CudaModelRunner::Impl::Impl(const ModelConfig& model_config, const WeightSource&
   prop = open_device(options.device);
   std::size_t free_bytes = 0;
   std::size_t total_bytes = 0;
-  check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
   spdlog::info("CUDA device {}: {} ({} SMs, {:.1f} GiB, {:.1f} GiB free)", options.device, prop.name,
                prop.multiProcessorCount, gib(total_bytes), gib(free_bytes));
-  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
 
   const auto t0 = std::chrono::steady_clock::now();
   {
@@ -172,9 +172,9 @@ CudaModelRunner::Impl::Impl(const ModelConfig& model_config, const WeightSource&
       std::max<std::size_t>(sample_tokens_cuda_workspace_bytes(static_cast<int>(s), config.vocab_size), 16),
       Device::cuda);
   sampled = device_buffer(s, sizeof(SampledTokenRow));
-  check(cudaMallocHost(reinterpret_cast<void**>(&sampled_host),
-                       static_cast<std::size_t>(s) * sizeof(SampledTokenRow)),
-        "cudaMallocHost");
+  check_cuda(cudaMallocHost(reinterpret_cast<void**>(&sampled_host),
+                            static_cast<std::size_t>(s) * sizeof(SampledTokenRow)),
+             "cudaMallocHost");
 
   max_pages_per_seq = (options.max_model_len + options.page_size - 1) / options.page_size;
   staging = std::make_unique<StepStaging>(StepStaging::Capacity{static_cast<int>(t), static_cast<int>(s),
@@ -199,8 +199,8 @@ CudaModelRunner::Impl::Impl(const ModelConfig& model_config, const WeightSource&
 
   // The KV cache takes what is left of the budget. Activations live in the scratch above, all
   // allocated already, so what is in use now is the measured peak (plus cuBLAS's own margin).
-  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-  check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
   const std::size_t used = total_bytes - free_bytes;
   constexpr std::size_t kLibraryMargin = std::size_t(256) << 20;  // cuBLAS/driver lazy allocations
   KVCacheConfig kv;
@@ -250,21 +250,10 @@ CudaModelRunner::Impl::~Impl() {
 }
 
 void CudaModelRunner::Impl::check_batch(const ForwardBatch& batch, std::span<const SampleRow> rows) const {
+  check_forward_batch(batch, config.vocab_size, options.max_num_batched_tokens, "CudaModelRunner::execute");
   auto fail = [](const std::string& what) {
     throw std::invalid_argument("CudaModelRunner::execute: " + what);
   };
-  const int num_tokens = batch.num_tokens();
-  if (num_tokens > options.max_num_batched_tokens) {
-    fail(std::to_string(num_tokens) + " tokens exceed max_num_batched_tokens " +
-         std::to_string(options.max_num_batched_tokens));
-  }
-  if (static_cast<int>(batch.positions.size()) != num_tokens ||
-      static_cast<int>(batch.slot_mapping.size()) != num_tokens) {
-    fail("positions and slot_mapping must have one entry per token");
-  }
-  if (batch.decode.num_tokens() + batch.prefill.num_tokens() != num_tokens) {
-    fail("decode and prefill parts do not cover the tokens");
-  }
   if (batch.decode.num_tokens() != batch.decode.num_rows) fail("a decode row has other than one token");
   for (const AttentionBatch* part : {&batch.decode, &batch.prefill}) {
     if (part->num_rows > options.max_num_seqs) fail("more rows than max_num_seqs");
@@ -275,19 +264,9 @@ void CudaModelRunner::Impl::check_batch(const ForwardBatch& batch, std::span<con
     fail(std::to_string(rows.size()) + " sampling rows for " +
          std::to_string(batch.sample_token_indices.size()) + " sampled tokens");
   }
-  for (std::int32_t id : batch.token_ids) {
-    if (id < 0 || id >= config.vocab_size) fail("token id " + std::to_string(id) + " outside the vocabulary");
-  }
   const std::int64_t slots = static_cast<std::int64_t>(cache->num_pages()) * cache->page_size();
   for (std::int32_t slot : batch.slot_mapping) {
     if (slot >= slots) fail("slot " + std::to_string(slot) + " outside the KV cache");
-  }
-  for (std::int32_t position : batch.positions) {
-    if (position < 0) fail("negative position");
-  }
-  for (std::int32_t index : batch.sample_token_indices) {
-    if (index < 0 || index >= num_tokens)
-      fail("sample index " + std::to_string(index) + " outside the batch");
   }
   for (const SampleRow& row : rows) {
     if (row.params == nullptr) fail("a sampling row without parameters");
@@ -299,7 +278,8 @@ void CudaModelRunner::Impl::check_batch(const ForwardBatch& batch, std::span<con
 }
 
 void CudaModelRunner::Impl::stage(const ForwardBatch& batch, std::span<const SampleRow> rows) {
-  std::vector<SamplingRowParams> params(rows.size());
+  std::vector<SamplingRowParams>& params = row_params;
+  params.assign(rows.size(), SamplingRowParams{});
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const SamplingParams& p = *rows[i].params;
     SamplingRowParams& r = params[i];
@@ -454,11 +434,11 @@ class CudaForwardStep {
 std::vector<SampledToken> CudaModelRunner::Impl::collect(std::span<const SampleRow> rows) {
   const auto enqueued = std::chrono::steady_clock::now();
   const int num_rows = static_cast<int>(rows.size());
-  check(cudaMemcpyAsync(sampled_host, sampled.data(),
-                        static_cast<std::size_t>(num_rows) * sizeof(SampledTokenRow), cudaMemcpyDeviceToHost,
-                        stream),
-        "cudaMemcpyAsync(sampled tokens)");
-  check(cudaStreamSynchronize(stream), "cudaStreamSynchronize(step)");
+  check_cuda(cudaMemcpyAsync(sampled_host, sampled.data(),
+                             static_cast<std::size_t>(num_rows) * sizeof(SampledTokenRow),
+                             cudaMemcpyDeviceToHost, stream),
+             "cudaMemcpyAsync(sampled tokens)");
+  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize(step)");
   const auto done = std::chrono::steady_clock::now();
   last_timing.enqueue_seconds = std::chrono::duration<double>(enqueued - step_start).count();
   last_timing.total_seconds = std::chrono::duration<double>(done - step_start).count();
@@ -501,7 +481,7 @@ std::vector<SampledToken> CudaModelRunner::execute(const ForwardBatch& batch,
   CudaForwardStep step(m, num_tokens, num_rows);
   run_llama_layers(step, m.config.num_hidden_layers);
   if (num_rows == 0) {
-    check(cudaStreamSynchronize(m.stream), "cudaStreamSynchronize(step)");
+    check_cuda(cudaStreamSynchronize(m.stream), "cudaStreamSynchronize(step)");
     return {};
   }
   const StagedStep& staged = m.staging->device_step();

@@ -7,17 +7,16 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/cuda/cuda_check.h"
 
 namespace pagedserve {
 namespace {
 
+using cuda_detail::check_cuda;
+
 constexpr std::size_t kAlign = 16;
 
 std::size_t aligned(std::size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
-
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw SetupError(std::string("cuda: ") + what, cudaGetErrorString(status));
-}
 
 bool has_penalty(const SamplingParams& p) {
   return p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f || p.repetition_penalty != 1.0f;
@@ -34,8 +33,9 @@ StepStaging::StepStaging(const Capacity& capacity) : capacity_(capacity) {
                          aligned(s * static_cast<std::size_t>(capacity.max_pages_per_seq) * i32)) +
                     aligned(s * sizeof(SamplingRowParams)) +
                     aligned(s * static_cast<std::size_t>(capacity.max_model_len) * i32) + kAlign;
-  check(cudaMallocHost(reinterpret_cast<void**>(&host_), capacity_bytes_), "cudaMallocHost(step staging)");
-  check(cudaMalloc(reinterpret_cast<void**>(&device_), capacity_bytes_), "cudaMalloc(step staging)");
+  check_cuda(cudaMallocHost(reinterpret_cast<void**>(&host_), capacity_bytes_),
+             "cudaMallocHost(step staging)");
+  check_cuda(cudaMalloc(reinterpret_cast<void**>(&device_), capacity_bytes_), "cudaMalloc(step staging)");
 }
 
 StepStaging::~StepStaging() {
@@ -110,8 +110,8 @@ void StepStaging::pack(const ForwardBatch& batch, std::span<const SampleRow> row
 
 void StepStaging::upload(CUstream_st* stream) {
   if (used_ == 0) return;
-  check(cudaMemcpyAsync(device_, host_, used_, cudaMemcpyHostToDevice, stream),
-        "cudaMemcpyAsync(step metadata)");
+  check_cuda(cudaMemcpyAsync(device_, host_, used_, cudaMemcpyHostToDevice, stream),
+             "cudaMemcpyAsync(step metadata)");
 }
 
 }  // namespace pagedserve

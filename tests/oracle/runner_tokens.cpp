@@ -25,9 +25,9 @@
 #include "model/cpu_model_runner.h"
 #include "model/llama_model.h"
 #include "model/model_config.h"
-#include "tokenizer/tokenizer.h"
 #include "scheduler/engine.h"
 #include "tests/oracle/prompt_file.h"
+#include "tokenizer/tokenizer.h"
 #ifdef PAGEDSERVE_HAVE_CUDA
 #include "model/cuda/cuda_model_runner.h"
 #endif
@@ -153,9 +153,8 @@ class CollectingSink : public RequestSink {
   std::string error;
 };
 
-std::vector<Result> run_engine(Backend& backend, const ModelConfig& config,
-                               const std::vector<std::vector<std::int32_t>>& prompts, const Options& o,
-                               int max_model_len) {
+std::vector<Result> run_engine(Backend& backend, const std::vector<std::vector<std::int32_t>>& prompts,
+                               const Options& o, int max_model_len) {
   const Tokenizer tokenizer = Tokenizer::load(o.model_dir);
   EngineConfig engine_config;
   engine_config.scheduler.max_num_seqs = o.max_num_seqs;
@@ -186,7 +185,6 @@ std::vector<Result> run_engine(Backend& backend, const ModelConfig& config,
     if (!sink->error.empty()) throw SetupError("engine", sink->error);
     results.push_back(sink->result);
   }
-  (void)config;
   return results;
 }
 
@@ -205,7 +203,7 @@ int run(const Options& o) {
 
   std::vector<Result> results;
   if (o.mode == "engine") {
-    results = run_engine(backend, config, prompts, options, max_model_len);
+    results = run_engine(backend, prompts, options, max_model_len);
   } else {
     for (const auto& prompt : prompts)
       results.push_back(run_single(*backend.runner, prompt, options, max_pages));
