@@ -41,4 +41,15 @@ struct ForwardBatch {
 // message starts with `who` (e.g. "LlamaModel::forward").
 void check_forward_batch(const ForwardBatch& batch, int vocab_size, int max_tokens, const std::string& who);
 
+// A decode-only step whose every row samples its one token, in row order: what a captured decode
+// graph can replay (model/cuda/decode_graphs.h).
+bool is_plain_decode(const ForwardBatch& batch);
+
+// `batch` (a plain decode step, or empty) widened to `rows` rows and a block table `table_width`
+// pages wide, so that its packed layout depends on (rows, table_width) only. The added rows are
+// inactive: token 0 at position 0, slot -1 (no K/V write), seq_len 0 (no K/V read), and they are
+// sampled (their logits are computed and ignored). rows >= batch.decode.num_rows, table_width >=
+// batch.decode.max_pages_per_seq.
+ForwardBatch padded_decode_batch(const ForwardBatch& batch, int rows, int table_width);
+
 }  // namespace pagedserve

@@ -168,6 +168,11 @@ std::vector<Flag<Command>> engine_flags() {
          return set_choice(c.engine.kv_cache_dtype, v, {"bf16", "f16", "f32"});
        },
        [](const C& c) { return c.engine.kv_cache_dtype; }},
+      {"enforce-eager", "true|false",
+       "CUDA: launch every step's kernels one by one instead of replaying captured decode graphs. "
+       "Default false.",
+       [](C& c, const std::string& v) { return set_bool(c.engine.enforce_eager, v); },
+       [](const C& c) { return bool_text(c.engine.enforce_eager); }},
       {"enable-prefix-caching", "true|false", "Reuse KV pages of identical prompt prefixes. Default true.",
        [](C& c, const std::string& v) { return set_bool(c.engine.enable_prefix_caching, v); },
        [](const C& c) { return bool_text(c.engine.enable_prefix_caching); }},

@@ -224,6 +224,7 @@ class EngineBackend final : public CompletionBackend {
     CudaRunnerOptions options;
     options.device = s.device;
     options.gpu_memory_utilization = s.gpu_memory_utilization;
+    options.enforce_eager = s.enforce_eager;
     if (s.kv_cache_memory_bytes != 0) options.kv_cache_memory_bytes = s.kv_cache_memory_bytes;
     options.page_size = s.page_size;
     options.max_num_seqs = s.max_num_seqs;

@@ -24,6 +24,7 @@ struct EngineSettings {
   int device = 0;                       // CUDA device index
   double gpu_memory_utilization = 0.9;  // CUDA: share of the card for weights + scratch + KV
   std::string kv_cache_dtype = "bf16";  // bf16 | f16 | f32
+  bool enforce_eager = false;           // CUDA: no decode graphs
   bool enable_prefix_caching = true;
 };
 

@@ -92,7 +92,7 @@ double measure_gemm_flops(int size, int repeats) {
   return 2.0 * static_cast<double>(size) * size * size / seconds;
 }
 
-double measure_gemm_seconds(int m, int n, int k, bool f32_out, int repeats) {
+double measure_gemm_seconds(int m, int n, int k, bool f32_out, int skinny_max_rows, int repeats) {
   Buffer x(static_cast<std::size_t>(m) * k * 2, Device::cuda),
       w(static_cast<std::size_t>(n) * k * 2, Device::cuda);
   Buffer y(static_cast<std::size_t>(m) * n * 4, Device::cuda);
@@ -102,6 +102,7 @@ double measure_gemm_seconds(int m, int n, int k, bool f32_out, int repeats) {
                                   4u);
   check_cuda(cudaGetLastError(), "fill_random_bf16");
   CublasGemm gemm(nullptr);
+  gemm.set_skinny_max_rows(skinny_max_rows);
   return median_seconds(repeats, [&] {
     gemm.matmul(x.data(), w.data(), y.data(), DType::bf16, f32_out ? DType::f32 : DType::bf16, m, n, k);
   });

@@ -13,6 +13,7 @@ double measure_gemm_flops(int size = 8192, int repeats = 10);
 
 // Seconds of one y[m, n] = x[m, k] w[n, k]^T through CublasGemm (bf16 in, `f32_out` or bf16 out),
 // median of `repeats`, w larger than L2 is re-read each time (what a decode step's GEMMs do).
-double measure_gemm_seconds(int m, int n, int k, bool f32_out, int repeats = 20);
+// skinny_max_rows as CublasGemm::set_skinny_max_rows (0: cuBLAS only).
+double measure_gemm_seconds(int m, int n, int k, bool f32_out, int skinny_max_rows, int repeats = 20);
 
 }  // namespace pagedserve

@@ -4,7 +4,7 @@
 // measured in the same run: decode = (weights read per step + live K/V bytes) / read bandwidth,
 // prefill = projection and attention FLOPs / the bf16 GEMM rate.
 //   model_cuda [--model configs/models/llama-3.1-8b] [--batches 1,16,64] [--context 600]
-//              [--steps 32] [--prefill 64x512] [--chunk 8192] [--repeats 3]
+//              [--steps 32] [--prefill 64x512] [--chunk 8192] [--repeats 3] [--enforce-eager true]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +14,7 @@
 
 #include "bench/bench_sequences.h"
 #include "bench/cuda/device_limits.h"
+#include "kernels/cuda/skinny_gemm_cuda.h"
 #include "model/cuda/cuda_model_runner.h"
 #include "model/cuda/device_weights.h"
 #include "model/model_config.h"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   std::string model_dir = "configs/models/llama-3.1-8b";
   std::vector<int> batches = {1, 16, 64};
   int context = 600, steps = 32, repeats = 3, prefill_seqs = 64, prefill_len = 512, chunk = 8192;
+  bool enforce_eager = false, gemm_table = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--model") model_dir = value;
@@ -58,6 +60,8 @@ int main(int argc, char** argv) {
     if (flag == "--steps") steps = std::stoi(value);
     if (flag == "--repeats") repeats = std::stoi(value);
     if (flag == "--chunk") chunk = std::stoi(value);
+    if (flag == "--enforce-eager") enforce_eager = value == "true";
+    if (flag == "--gemm-table") gemm_table = value == "true";
     if (flag == "--prefill") {
       prefill_seqs = std::stoi(value.substr(0, value.find('x')));
       prefill_len = std::stoi(value.substr(value.find('x') + 1));
@@ -73,6 +77,7 @@ int main(int argc, char** argv) {
   options.max_num_seqs = max_batch;
   options.max_num_batched_tokens = std::max(chunk, max_batch);
   options.max_model_len = max_len;
+  options.enforce_eager = enforce_eager;
   const auto load_start = std::chrono::steady_clock::now();
   CudaModelRunner runner(config, DummyWeights{1234, DType::bf16}, options, pool);
   const double load_seconds = seconds_since(load_start);
@@ -89,22 +94,26 @@ int main(int argc, char** argv) {
       model_dir.c_str(), load_seconds, bandwidth / 1e9, gemm_flops / 1e12);
   std::printf("weights read per decode step %.2f GB\n", weight_bytes / 1e9);
 
-  // The decode step's GEMMs alone (cuBLAS, w re-read from DRAM each time): where a slow step goes.
-  {
+  // The decode step's GEMMs alone (w re-read from DRAM each time): where a slow step goes.
+  if (gemm_table) {
     const int h = config.hidden_size, q = config.q_size(), kv = config.kv_size(), i = config.intermediate_size;
     const struct {
       const char* name;
       int n, k;
     } shapes[] = {{"qkv", q + 2 * kv, h}, {"o_proj", h, q}, {"gate_up", 2 * i, h}, {"down", h, i},
                   {"lm_head", config.vocab_size, h}};
-    for (int m : {1, 16, 64}) {
-      std::printf("gemm m=%d:", m);
-      for (const auto& shape : shapes) {
-        const bool f32_out = std::string(shape.name) != "gate_up";  // as the runner writes them
-        const double seconds = measure_gemm_seconds(m, shape.n, shape.k, f32_out);
-        std::printf("  %s %.1f us (%.0f GB/s)", shape.name, seconds * 1e6, 2.0 * shape.n * shape.k / seconds / 1e9);
+    for (int m : {1, 2, 4, 8, 16, 64}) {
+      for (int skinny_rows : {0, kSkinnyGemmMaxRows}) {
+        if (skinny_rows > 0 && m > skinny_rows) continue;
+        std::printf("gemm m=%d %s:", m, skinny_rows == 0 ? "cublas" : "skinny");
+        for (const auto& shape : shapes) {
+          const bool f32_out = std::string(shape.name) != "gate_up";  // as the runner writes them
+          const double seconds = measure_gemm_seconds(m, shape.n, shape.k, f32_out, skinny_rows);
+          std::printf("  %s %.1f us (%.0f GB/s)", shape.name, seconds * 1e6,
+                      2.0 * shape.n * shape.k / seconds / 1e9);
+        }
+        std::printf("\n");
       }
-      std::printf("\n");
     }
   }
 
@@ -114,7 +123,8 @@ int main(int argc, char** argv) {
   const double kv_bytes_per_token =
       2.0 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * 2.0;  // K and V, bf16
   for (int batch_size : batches) {
-    std::vector<double> step_times, enqueue_times;
+    std::vector<double> step_times, enqueue_times, idle_times;
+    int graphed = 0;
     for (int r = 0; r < repeats; ++r) {
       BenchSequences seqs = make_sequences(batch_size, max_len);
       // Context first (not timed), in chunks the runner takes.
@@ -123,16 +133,20 @@ int main(int argc, char** argv) {
         run_step(runner, seqs.step(tokens, config.vocab_size), greedy, no_ids);
         done += tokens;
       }
-      std::vector<double> times, enqueue;
+      std::vector<double> times, enqueue, idle;
       for (int s = 0; s < steps; ++s) {
         const ForwardBatch batch = seqs.step(1, config.vocab_size);
         const auto start = std::chrono::steady_clock::now();
         run_step(runner, batch, greedy, no_ids);
         times.push_back(seconds_since(start));
-        enqueue.push_back(runner.last_step_timing().enqueue_seconds);
+        const CudaModelRunner::StepTiming timing = runner.last_step_timing();
+        enqueue.push_back(timing.enqueue_seconds);
+        idle.push_back(timing.gpu_idle_seconds);
+        graphed += timing.graphed ? 1 : 0;
       }
       step_times.push_back(median(times));
       enqueue_times.push_back(median(enqueue));
+      idle_times.push_back(median(idle));
     }
     const double step = median(step_times);
     const double live_tokens = static_cast<double>(batch_size) * (context + steps / 2);
@@ -140,9 +154,11 @@ int main(int argc, char** argv) {
     std::printf(
         "decode batch %3d, context ~%d: step %.3f ms (median of %d runs x %d steps) = %.0f tok/s; floor %.3f "
         "ms "
-        "(%.0f tok/s); step / floor %.2f; host enqueue %.3f ms of the step\n",
+        "(%.0f tok/s); step / floor %.2f; host enqueue %.3f ms of the step; GPU idle between steps %.3f ms; "
+        "%s\n",
         batch_size, context, step * 1e3, repeats, steps, batch_size / step, floor * 1e3, batch_size / floor,
-        step / floor, median(enqueue_times) * 1e3);
+        step / floor, median(enqueue_times) * 1e3, median(idle_times) * 1e3,
+        graphed == repeats * steps ? "decode graphs" : graphed == 0 ? "eager" : "some steps graphed");
   }
 
   // Prefill: prefill_seqs prompts of prefill_len tokens, chunk tokens per step (whole prompts).

@@ -19,6 +19,7 @@
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/model_ops_cuda.h"
 #include "kernels/cuda/sampling_cuda.h"
+#include "model/cuda/decode_graphs.h"
 #include "model/cuda/device_weights.h"
 #include "model/cuda/step_staging.h"
 #include "model/llama_layers.h"
@@ -71,6 +72,15 @@ std::uint64_t fresh_seed() {
   return generator();
 }
 
+// Whether two stagings put a decode step's forward inputs at the same device addresses.
+bool same_inputs(const StagedStep& a, const StagedStep& b) {
+  return a.token_ids == b.token_ids && a.positions == b.positions && a.slot_mapping == b.slot_mapping &&
+         a.sample_token_indices == b.sample_token_indices && a.decode.query_start_len == b.decode.query_start_len &&
+         a.decode.seq_lens == b.decode.seq_lens && a.decode.block_table == b.decode.block_table &&
+         a.decode.num_rows == b.decode.num_rows && a.decode.max_pages_per_seq == b.decode.max_pages_per_seq &&
+         a.prefill.num_rows == b.prefill.num_rows && a.prefill.num_tokens == b.prefill.num_tokens;
+}
+
 }  // namespace
 
 struct CudaModelRunner::Impl {
@@ -80,6 +90,11 @@ struct CudaModelRunner::Impl {
 
   void check_batch(const ForwardBatch& batch, std::span<const SampleRow> rows) const;
   void stage(const ForwardBatch& batch, std::span<const SampleRow> rows);
+  void capture_decode_graphs();
+  void enqueue_forward(int num_tokens, int num_samples);
+  void begin_step_timing();
+  void finish_step_timing(const std::chrono::steady_clock::time_point& enqueued);
+  void log_step_summary() const;
   void run_attention(int layer, const StagedAttention& part, int first_token, bool decode);
   std::vector<SampledToken> collect(std::span<const SampleRow> rows);
   PagedAttentionArgs attention_args(int layer, const StagedAttention& part, int first_token) const;
@@ -111,6 +126,18 @@ struct CudaModelRunner::Impl {
   Buffer sampling_workspace;
   Buffer sampled;                           // [S] SampledTokenRow
   SampledTokenRow* sampled_host = nullptr;  // [S] pinned
+
+  // Decode graphs and the staged pointers each was captured with (a replay must find the same).
+  std::unique_ptr<DecodeGraphs> graphs;
+  std::unordered_map<int, StagedStep> graph_inputs;  // bucket -> staging of its capture
+
+  // Step timing: an event where each step's GPU work begins and two where steps end (this one's
+  // and the previous one's), plus totals for the summary logged at shutdown.
+  cudaEvent_t step_begin = nullptr;
+  cudaEvent_t step_end[2] = {nullptr, nullptr};
+  long long steps_run = 0;
+  long long steps_graphed = 0;
+  double sum_enqueue = 0.0, sum_total = 0.0, sum_idle = 0.0;
 
   std::unordered_map<std::uint64_t, std::uint64_t> seeds;  // sequence -> seed of unseeded requests
   std::vector<SamplingRowParams> row_params;               // [S] host scratch of stage(), reused every step
@@ -240,10 +267,59 @@ CudaModelRunner::Impl::Impl(const ModelConfig& model_config, const WeightSource&
       cache->num_pages(), options.page_size, tokens,
       gib(page_bytes * static_cast<std::size_t>(cache->num_pages())), dtype_name(act), page_bytes,
       static_cast<double>(tokens) / options.max_model_len, options.max_model_len);
+
+  for (cudaEvent_t* event : {&step_begin, &step_end[0], &step_end[1]}) {
+    check_cuda(cudaEventCreate(event), "cudaEventCreate");
+  }
+  if (options.enforce_eager) {
+    spdlog::info("CUDA graphs off (--enforce-eager): every step launches its kernels one by one");
+  } else {
+    capture_decode_graphs();
+  }
+}
+
+void CudaModelRunner::Impl::begin_step_timing() {
+  check_cuda(cudaEventRecord(step_begin, stream), "cudaEventRecord");
+}
+
+void CudaModelRunner::Impl::finish_step_timing(const std::chrono::steady_clock::time_point& enqueued) {
+  cudaEvent_t end = step_end[steps_run % 2];
+  cudaEvent_t previous_end = step_end[(steps_run + 1) % 2];
+  check_cuda(cudaEventRecord(end, stream), "cudaEventRecord");
+  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize(step)");
+  const auto done = std::chrono::steady_clock::now();
+  last_timing.enqueue_seconds = std::chrono::duration<double>(enqueued - step_start).count();
+  last_timing.total_seconds = std::chrono::duration<double>(done - step_start).count();
+  last_timing.gpu_idle_seconds = 0.0;
+  if (steps_run > 0) {
+    float idle_ms = 0.0f;
+    check_cuda(cudaEventElapsedTime(&idle_ms, previous_end, step_begin), "cudaEventElapsedTime");
+    last_timing.gpu_idle_seconds = std::max(0.0, static_cast<double>(idle_ms) * 1e-3);
+  }
+  ++steps_run;
+  steps_graphed += last_timing.graphed ? 1 : 0;
+  sum_enqueue += last_timing.enqueue_seconds;
+  sum_total += last_timing.total_seconds;
+  sum_idle += last_timing.gpu_idle_seconds;
+}
+
+void CudaModelRunner::Impl::log_step_summary() const {
+  if (steps_run == 0) return;
+  const double n = static_cast<double>(steps_run);
+  spdlog::info(
+      "CUDA steps: {} ({} from decode graphs); per step: host enqueue {:.3f} ms, step {:.3f} ms, GPU idle "
+      "before it {:.3f} ms (mean)",
+      steps_run, steps_graphed, sum_enqueue / n * 1e3, sum_total / n * 1e3,
+      steps_run > 1 ? sum_idle / (n - 1) * 1e3 : 0.0);
 }
 
 CudaModelRunner::Impl::~Impl() {
   if (stream != nullptr) cudaStreamSynchronize(stream);
+  log_step_summary();
+  graphs.reset();
+  for (cudaEvent_t event : {step_begin, step_end[0], step_end[1]}) {
+    if (event != nullptr) cudaEventDestroy(event);
+  }
   if (sampled_host != nullptr) cudaFreeHost(sampled_host);
   gemm.reset();
   if (stream != nullptr) cudaStreamDestroy(stream);
@@ -301,6 +377,7 @@ void CudaModelRunner::Impl::stage(const ForwardBatch& batch, std::span<const Sam
     r.output_index = static_cast<std::int32_t>(rows[i].output_ids.size());
   }
   staging->pack(batch, rows, params);
+  begin_step_timing();  // the GPU has been idle until this step's first copy
   staging->upload(stream);
 }
 
@@ -431,6 +508,34 @@ class CudaForwardStep {
   float eps_;
 };
 
+void CudaModelRunner::Impl::enqueue_forward(int num_tokens, int num_samples) {
+  CudaForwardStep step(*this, num_tokens, num_samples);
+  run_llama_layers(step, config.num_hidden_layers);
+}
+
+void CudaModelRunner::Impl::capture_decode_graphs() {
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t free_before = 0, free_after = 0, total = 0;
+  check_cuda(cudaMemGetInfo(&free_before, &total), "cudaMemGetInfo");
+  graphs = std::make_unique<DecodeGraphs>(stream);
+  const int max_rows = std::min(options.max_num_seqs, options.max_num_batched_tokens);
+  for (int rows : DecodeGraphs::bucket_sizes(max_rows)) {
+    // Inactive rows only: the capture records launches, and a replay of it touches no K/V.
+    const ForwardBatch padded = padded_decode_batch(ForwardBatch{}, rows, max_pages_per_seq);
+    staging->pack(padded, {}, {});
+    staging->upload(stream);
+    check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize(graph staging)");
+    graphs->capture(rows, [&] { enqueue_forward(rows, rows); });
+    graph_inputs[rows] = staging->device_step();
+  }
+  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize(graphs)");
+  check_cuda(cudaMemGetInfo(&free_after, &total), "cudaMemGetInfo");
+  spdlog::info("CUDA graphs: {} decode batch sizes (1..{}) captured in {:.2f} s, {:.1f} MiB of GPU memory",
+               graphs->count(), max_rows,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+               static_cast<double>(free_before > free_after ? free_before - free_after : 0) / double(1 << 20));
+}
+
 std::vector<SampledToken> CudaModelRunner::Impl::collect(std::span<const SampleRow> rows) {
   const auto enqueued = std::chrono::steady_clock::now();
   const int num_rows = static_cast<int>(rows.size());
@@ -438,10 +543,7 @@ std::vector<SampledToken> CudaModelRunner::Impl::collect(std::span<const SampleR
                              static_cast<std::size_t>(num_rows) * sizeof(SampledTokenRow),
                              cudaMemcpyDeviceToHost, stream),
              "cudaMemcpyAsync(sampled tokens)");
-  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize(step)");
-  const auto done = std::chrono::steady_clock::now();
-  last_timing.enqueue_seconds = std::chrono::duration<double>(enqueued - step_start).count();
-  last_timing.total_seconds = std::chrono::duration<double>(done - step_start).count();
+  finish_step_timing(enqueued);
   std::vector<SampledToken> out(rows.size());
   for (int i = 0; i < num_rows; ++i) {
     const SampledTokenRow& row = sampled_host[i];
@@ -476,17 +578,27 @@ std::vector<SampledToken> CudaModelRunner::execute(const ForwardBatch& batch,
   m.check_batch(batch, rows);
   const int num_tokens = batch.num_tokens();
   if (num_tokens == 0) return {};
-  m.stage(batch, rows);
   const int num_rows = static_cast<int>(rows.size());
-  CudaForwardStep step(m, num_tokens, num_rows);
-  run_llama_layers(step, m.config.num_hidden_layers);
+  const int bucket = m.graphs && is_plain_decode(batch) ? m.graphs->bucket_for(num_rows) : 0;
+  m.last_timing.graphed = bucket > 0;
+  if (bucket > 0) {
+    // Padded to the bucket, the step's metadata lands where the bucket's graph reads it.
+    m.stage(padded_decode_batch(batch, bucket, m.max_pages_per_seq), rows);
+    if (!same_inputs(m.staging->device_step(), m.graph_inputs.at(bucket))) {
+      throw std::logic_error("CudaModelRunner: staged decode step is not where its graph reads it");
+    }
+    m.graphs->launch(bucket);
+  } else {
+    m.stage(batch, rows);
+    m.enqueue_forward(num_tokens, num_rows);
+  }
   if (num_rows == 0) {
-    check_cuda(cudaStreamSynchronize(m.stream), "cudaStreamSynchronize(step)");
+    m.finish_step_timing(std::chrono::steady_clock::now());
     return {};
   }
   const StagedStep& staged = m.staging->device_step();
-  sample_tokens_cuda(f32(m.logits), staged.sampling_rows, staged.history, num_rows, m.config.vocab_size,
-                     m.sampling_workspace.data(), m.sampling_workspace.nbytes(),
+  sample_tokens_cuda(f32(m.logits), staged.sampling_rows, staged.history, num_rows,
+                     m.config.vocab_size, m.sampling_workspace.data(), m.sampling_workspace.nbytes(),
                      static_cast<SampledTokenRow*>(m.sampled.data()), m.stream);
   return m.collect(rows);
 }

@@ -32,6 +32,7 @@ struct CudaRunnerOptions {
   int max_num_seqs = 64;
   int max_num_batched_tokens = 2048;
   int max_model_len = 0;  // bounds block-table rows and penalty histories
+  bool enforce_eager = false;  // no CUDA graphs: every step's kernels launched one by one
 };
 
 class CudaModelRunner final : public ModelRunner {
@@ -50,11 +51,15 @@ class CudaModelRunner final : public ModelRunner {
   const KVCache& kv_cache() const noexcept;
 
   // Where the last execute() spent its time on the host: enqueueing (checks, staging, every
-  // launch) and then waiting for the GPU. Enqueue close to the whole step means the GPU waited on
-  // the host's launches (what CUDA graphs remove).
+  // launch, or one graph launch) and then waiting for the GPU. Enqueue close to the whole step
+  // means the GPU waited on the host's launches (what CUDA graphs remove). gpu_idle_seconds: from
+  // the end of the previous step's work on the GPU to the start of this one's (CUDA events): the
+  // host's time between steps (outputs, scheduling, packing), during which the GPU has nothing.
   struct StepTiming {
     double enqueue_seconds = 0.0;
     double total_seconds = 0.0;
+    double gpu_idle_seconds = 0.0;  // 0 for the first step
+    bool graphed = false;           // replayed from a decode graph
   };
   StepTiming last_step_timing() const noexcept;
   DType activation_dtype() const noexcept;

@@ -5,7 +5,7 @@
 # everything is built here (no GPU needed) and carried:
 #   tests/oracle/cuda_device_run.sh pack   # here: build; .devbin/ = binaries + libs + tiny models,
 #                                          # packed as .devpack/devbin.tar.xz (under the 64 MiB carry limit)
-#   run(carry [".devpack"]): tests/oracle/cuda_device_run.sh unpack tests oracle sanitize serve bench
+#   run(carry [".devpack"]): tests/oracle/cuda_device_run.sh unpack tests oracle oracle_cpu sanitize serve bench
 # Logs go to $OUT (or /tmp/out).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,8 +14,8 @@ mkdir -p "$out"
 bin=$PWD/.devbin
 build=${BUILD_DIR:-build}
 export LD_LIBRARY_PATH=$bin/lib:${LD_LIBRARY_PATH:-}
-binaries="server/pagedserve tests/oracle/runner_tokens bench/cuda/model_cuda tests/kernels/cuda/kernels_cuda_test
-  tests/kernels/cuda/sampling_cuda_test"
+binaries="server/pagedserve tests/oracle/runner_tokens tests/oracle/dump_logits bench/cuda/model_cuda
+  bench/serve/bench_serve tests/kernels/cuda/kernels_cuda_test tests/kernels/cuda/sampling_cuda_test"
 
 pack() {
   ninja -C "$build" $(for b in $binaries; do basename "$b"; done) make-tiny-model || exit 1
@@ -72,7 +72,7 @@ serve_checks() {  # $1 label, then the serve flags
     grep -L '"finish_reason"' /tmp/concurrent-*.json | sed 's/^/missing finish_reason: /'
     grep -h -o '"completion_tokens":[0-9]*' /tmp/concurrent-*.json | sort | uniq -c
     echo "== $label: metrics"
-    curl -sS localhost:8123/metrics | grep -E '^pagedserve:(generation_tokens_total|prompt_tokens_total|time_to_first_token_seconds_count)'
+    curl -sS localhost:8123/metrics | grep -E '^pagedserve_(generation_tokens_total|prompt_tokens_total|time_to_first_token_seconds_count)'
   } > "$out/curl-$label.log" 2>&1
   kill -TERM $pid
   wait $pid
@@ -107,6 +107,12 @@ for step in ${*:-tests oracle sanitize serve bench}; do
       echo "oracle exit $?"
       grep -E "^==|greedy identical|ALL PASS|SOME FAILED|Error|error" "$out/oracle.log" | head -60
       ;;
+    oracle_cpu)  # the CPU backend (f32) against transformers: compare_with_transformers.py
+      PYTHONUNBUFFERED=1 python3 tests/oracle/compare_with_transformers.py --dump "$bin/dump_logits" \
+        "$bin/models/tiny-qwen3" "$bin/models/tiny-llama" > "$out/oracle-cpu.log" 2>&1
+      echo "oracle_cpu exit $?"
+      grep -E "PASS|FAIL" "$out/oracle-cpu.log" | tail -12
+      ;;
     sanitize)
       prompts_file
       compute-sanitizer --tool memcheck --error-exitcode 3 "$bin/runner_tokens" --backend cuda --mode engine \
@@ -124,6 +130,36 @@ for step in ${*:-tests oracle sanitize serve bench}; do
       ;;
     bench)
       "$bin/model_cuda" ${BENCH_ARGS:-} 2>&1 | tee "$out/model_cuda.log"
+      ;;
+    serve_bench)  # issue 13's serving figures: bench_serve against a dummy Llama-3.1-8B on the GPU
+      mkdir -p /tmp/llama8b && cp configs/models/llama-3.1-8b/config.json /tmp/llama8b/ &&
+        cp "$bin/models/tiny-qwen3/tokenizer.json" /tmp/llama8b/
+      for mode in ${SERVE_MODES:-graphs}; do
+        extra=""
+        [[ $mode == eager ]] && extra="--enforce-eager true"
+        "$bin/pagedserve" serve --port 8124 --served-model-name m --backend cuda --load-format dummy \
+          --model /tmp/llama8b --max-model-len 4096 --max-num-seqs 64 $extra ${SERVE_ARGS:-} \
+          > "$out/serve-bench-$mode.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 1 600); do
+          curl -fsS localhost:8124/health > /dev/null 2>&1 && break
+          kill -0 $pid 2> /dev/null || break
+          sleep 0.5
+        done
+        for scenario in ${SCENARIOS:-c1 c64}; do
+          case $scenario in
+            c1) args="--num-prompts 24 --max-concurrency 1 --input-len 512 --output-len 128" ;;
+            c64) args="--num-prompts 256 --max-concurrency 64 --input-len 512 --output-len 256" ;;
+          esac
+          "$bin/bench_serve" --port 8124 --model m $args --ignore-eos --seed 1 --scrape-metrics --no-progress \
+            --result-file "$out/serve-$mode-$scenario.json" > "$out/serve-$mode-$scenario.txt" 2>&1
+          echo "== $mode $scenario (exit $?)"
+          grep -E "throughput|TTFT|TPOT|ITL|Successful|Failed|server" "$out/serve-$mode-$scenario.txt" | head -24
+        done
+        kill -TERM $pid
+        wait $pid
+        grep -hE "CUDA graphs|CUDA steps|KV cache on GPU" "$out/serve-bench-$mode.log"
+      done
       ;;
     *) echo "unknown step $step" && exit 2 ;;
   esac

@@ -3,6 +3,7 @@
 //   runner_tokens --backend cpu|cuda --model DIR --prompts FILE --out FILE.json
 //                 [--mode single|engine] [--greedy 32] [--logprobs 20]
 //                 [--max-num-batched-tokens N] [--kv-pages N] [--max-num-seqs N]
+//                 [--enforce-eager true|false]   (cuda: no decode graphs)
 // single: each prompt alone through the ModelRunner (whole-prompt prefill, then one decode step at
 // a time). engine: every prompt submitted to one Engine at once (batched; chunked prefill when
 // --max-num-batched-tokens is below the prompt lengths; preemption when --kv-pages is small).
@@ -45,6 +46,7 @@ struct Options {
   int max_num_batched_tokens = 2048;
   int kv_pages = 0;  // 0: room for every prompt at once
   int max_num_seqs = 64;
+  bool enforce_eager = false;
 };
 
 constexpr int kPageSize = 16;
@@ -72,6 +74,7 @@ Backend make_backend(const Options& o, const ModelConfig& config, ThreadPool& po
     options.max_num_seqs = o.max_num_seqs;
     options.max_num_batched_tokens = o.max_num_batched_tokens;
     options.max_model_len = max_model_len;
+    options.enforce_eager = o.enforce_eager;
     KVCacheConfig kv{config.num_hidden_layers,
                      config.num_key_value_heads,
                      config.head_dim,
@@ -236,6 +239,7 @@ int main(int argc, char** argv) {
     if (flag == "--max-num-batched-tokens") o.max_num_batched_tokens = std::stoi(value);
     if (flag == "--kv-pages") o.kv_pages = std::stoi(value);
     if (flag == "--max-num-seqs") o.max_num_seqs = std::stoi(value);
+    if (flag == "--enforce-eager") o.enforce_eager = value == "true";
   }
   if (o.model_dir.empty() || o.prompts_path.empty() || o.out_path.empty()) {
     std::fprintf(

@@ -16,6 +16,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/buffer.h"
@@ -24,6 +25,7 @@
 #include "kernels/attention.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cuda/gemm_cuda.h"
+#include "kernels/cuda/skinny_gemm_cuda.h"
 #include "kernels/cuda/model_ops_cuda.h"
 #include "kernels/reference/activation_reference.h"
 #include "kernels/reference/embedding_reference.h"
@@ -567,19 +569,23 @@ TEST(CudaGemm, MatchesHostMatmul) {
   std::mt19937 rng(seed);
   CublasGemm gemm(nullptr);
   for (DType in : {DType::bf16, DType::f16}) {
-    for (int m : {1, 7, 129}) {
+    for (int m : {1, 2, 3, 4, 5, 7, 129}) {  // up to kSkinnyGemmMaxRows: both paths
       for (int n : {40, 1000}) {
-        for (int k : {64, 4096}) {
+        for (int k : {64, 4096, 1000}) {  // 1000: k % 8 == 0 but not % 256 (a partial last chunk set)
           const std::vector<std::uint16_t> x = random_act(static_cast<std::size_t>(m) * k, in, 1.0, rng);
           const std::vector<std::uint16_t> w = random_act(static_cast<std::size_t>(n) * k, in, 1.0, rng);
           const std::vector<float> product = reference_matmul(decode(x, in), decode(w, in), m, n, k);
           const Buffer x_device = testing::to_device(x);
           const Buffer w_device = testing::to_device(w);
           const std::size_t y_elements = static_cast<std::size_t>(m) * n;
-          for (DType out : {in, DType::f32}) {
+          for (const auto& [out, skinny_rows] : {std::pair{in, 0}, std::pair{DType::f32, 0},
+                                                 std::pair{in, kSkinnyGemmMaxRows},
+                                                 std::pair{DType::f32, kSkinnyGemmMaxRows}}) {
             {
               SCOPED_TRACE(std::string(dtype_name(in)) + "->" + std::string(dtype_name(out)) + " m " +
-                           std::to_string(m) + " n " + std::to_string(n) + " k " + std::to_string(k));
+                           std::to_string(m) + " n " + std::to_string(n) + " k " + std::to_string(k) +
+                           (skinny_rows > 0 ? " skinny" : " cublas"));
+              gemm.set_skinny_max_rows(skinny_rows);
               // y starts as NaN: beta = 0 must not read it.
               const std::vector<float> y0(y_elements, std::nanf(""));
               const Buffer y_device =
