@@ -143,6 +143,16 @@ std::string Sampler::validation_error(const SamplingParams& params) {
     return "repetition_penalty must be > 0";
   }
   if (params.num_logprobs < 0) return "logprobs must be >= 0";
+  if (params.logit_bias.size() > static_cast<std::size_t>(kMaxLogitBiasEntries)) {
+    return "logit_bias may hold at most " + std::to_string(kMaxLogitBiasEntries) + " entries";
+  }
+  for (std::size_t i = 0; i < params.logit_bias.size(); ++i) {
+    const LogitBias& entry = params.logit_bias[i];
+    if (entry.token < 0) return "logit_bias token ids must be >= 0";
+    if (i > 0 && entry.token <= params.logit_bias[i - 1].token)
+      return "logit_bias ids must be ascending and unique";
+    if (!(std::fabs(entry.bias) <= kMaxLogitBias)) return "logit_bias values must be in [-100, 100]";
+  }
   return {};
 }
 
@@ -284,6 +294,10 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const std:
                              std::span<const std::int32_t> output_ids) {
   if (logits.empty()) throw std::invalid_argument("Sampler::sample: empty logits");
   processed_.assign(logits.begin(), logits.end());
+  for (const LogitBias& entry : params_.logit_bias) {
+    if (static_cast<std::size_t>(entry.token) < processed_.size())
+      processed_[static_cast<std::size_t>(entry.token)] += entry.bias;
+  }
   apply_penalties(prompt_ids, output_ids);
 
   SampledToken result;

@@ -2,6 +2,7 @@
 // request's random generator, so the same seed gives the same tokens. Engine thread only.
 //
 // Pipeline (vLLM's order), over a copy of the logits:
+//   0. logit_bias: each listed id's bias is added to its logit (OpenAI's logit_bias);
 //   1. penalties: repetition (tokens of prompt + output: positive logits divided by it, negative
 //      ones multiplied), then frequency (minus penalty x count in output), then presence (minus
 //      penalty once for every token present in output);
@@ -10,7 +11,7 @@
 //      likely, then the smallest most-likely set whose probability reaches top_p; sample from what
 //      is left, renormalised.
 // Logprobs (`logprob`, `top_logprobs`) are the log-softmax of the raw model logits, before
-// penalties and temperature (vLLM v1's default "raw_logprobs"): what the model itself assigned.
+// logit_bias, penalties and temperature (vLLM v1's default "raw_logprobs"): what the model itself assigned.
 // Cost is O(vocab) per token: top_k and top_p bin the candidates by logit and sort one bin.
 #pragma once
 
@@ -24,6 +25,17 @@
 
 namespace pagedserve {
 
+// One logit_bias entry: `bias` is added to the logit of `token` before anything else.
+struct LogitBias {
+  std::int32_t token = 0;
+  float bias = 0.0f;  // [-kMaxLogitBias, kMaxLogitBias]
+
+  friend bool operator==(const LogitBias&, const LogitBias&) = default;
+};
+
+inline constexpr float kMaxLogitBias = 100.0f;     // OpenAI's range: [-100, 100]
+inline constexpr int kMaxLogitBiasEntries = 1024;  // bounds what a step stages for the GPU
+
 struct SamplingParams {
   float temperature = 1.0f;
   float top_p = 1.0f;  // (0, 1]
@@ -34,6 +46,7 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;    // > 0; 1 = off
   std::optional<std::uint64_t> seed;  // absent: seeded from std::random_device
   int num_logprobs = 0;               // how many top alternatives to report per token
+  std::vector<LogitBias> logit_bias;  // ids ascending, each once, ids in [0, vocab)
 };
 
 struct SampledToken {
@@ -52,14 +65,14 @@ class Sampler {
 
   explicit Sampler(const SamplingParams& params);
 
-  // logits: [vocab] raw model output. Ids outside [0, vocab) in prompt/output are ignored.
+  // logits: [vocab] raw model output. Ids outside [0, vocab) in prompt/output/logit_bias are ignored.
   SampledToken sample(std::span<const float> logits, std::span<const std::int32_t> prompt_ids,
                       std::span<const std::int32_t> output_ids);
 
   const SamplingParams& params() const noexcept { return params_; }
 
-  // [vocab] the logits of the last sample() call after penalties (and, unless greedy, divided by
-  // temperature). Valid until the next call; for tests and debugging.
+  // [vocab] the logits of the last sample() call after logit_bias and penalties (and, unless greedy, divided
+  // by temperature). Valid until the next call; for tests and debugging.
   std::span<const float> processed_logits() const noexcept { return processed_; }
 
  private:

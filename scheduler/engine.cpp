@@ -87,7 +87,14 @@ SubmitResult Engine::submit(RequestSpec spec, std::shared_ptr<RequestSink> sink)
   if (auto error = scheduler_.can_ever_fit(static_cast<int>(spec.prompt_ids.size()), spec.stop.max_tokens)) {
     return {std::nullopt, *error};
   }
+  for (const LogitBias& entry : spec.sampling.logit_bias) {
+    if (entry.token >= vocab_size_) {
+      return {std::nullopt, "logit_bias token id " + std::to_string(entry.token) +
+                                " is outside the vocabulary [0, " + std::to_string(vocab_size_) + ")"};
+    }
+  }
   if (spec.stop.eos_token_ids.empty()) spec.stop.eos_token_ids = default_eos_ids_;
+  const bool skip_special_tokens = spec.skip_special_tokens.value_or(config_.skip_special_tokens);
 
   const RequestId id = next_id_.fetch_add(1);
   auto request =
@@ -97,6 +104,7 @@ SubmitResult Engine::submit(RequestSpec spec, std::shared_ptr<RequestSink> sink)
     if (stopping_) return {std::nullopt, "the engine is shutting down"};
     inbox_.push_back(std::move(request));
     inbox_sinks_.push_back(std::move(sink));
+    inbox_skip_special_.push_back(skip_special_tokens);
   }
   wake_.notify_one();
   return {id, {}};
@@ -148,16 +156,18 @@ void Engine::run_until_idle() {
 void Engine::drain_inbox() {
   std::vector<std::unique_ptr<Request>> requests;
   std::vector<std::shared_ptr<RequestSink>> sinks;
+  std::vector<bool> skip_special;
   std::vector<RequestId> aborts;
   {
     std::lock_guard lock(mutex_);
     requests.swap(inbox_);
     sinks.swap(inbox_sinks_);
+    skip_special.swap(inbox_skip_special_);
     aborts.swap(abort_inbox_);
   }
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const RequestId id = requests[i]->id();
-    live_.try_emplace(id, *requests[i], tokenizer_, config_.skip_special_tokens, std::move(sinks[i]));
+    live_.try_emplace(id, *requests[i], tokenizer_, skip_special[i], std::move(sinks[i]));
     scheduler_.add(std::move(requests[i]));
   }
   for (RequestId id : aborts) scheduler_.abort(id);
@@ -165,6 +175,14 @@ void Engine::drain_inbox() {
 
 void Engine::step() {
   const StepPlan plan = scheduler_.schedule();
+  for (const ScheduledChunk& chunk : plan.prefills) {
+    const int prompt_end = chunk.request->num_prompt_tokens();
+    computed_prompt_tokens_ +=
+        std::max(0, std::min(chunk.start_position + chunk.num_new_tokens, prompt_end) - chunk.start_position);
+  }
+  for (const ScheduledChunk& chunk : plan.decodes) {
+    computed_prompt_tokens_ += chunk.start_position < chunk.request->num_prompt_tokens() ? 1 : 0;
+  }
   if (!plan.empty()) {
     try {
       const ForwardBatch batch = build_forward_batch(plan, 0);
@@ -256,6 +274,7 @@ void Engine::deliver_finished() {
       info.reason = request->finish_reason().value_or(FinishReason::abort);
       info.prompt_tokens = request->num_prompt_tokens();
       info.completion_tokens = request->num_output_tokens();
+      info.cached_tokens = request->num_cached_prompt_tokens();
       info.timings = request->timings();
       it->second.sink->on_finish(info);
     }
@@ -273,6 +292,7 @@ void Engine::publish_stats() {
   stats_.prefix_cache_queries = s.prefix_query_tokens;
   stats_.prefix_cache_hits = s.prefix_hit_tokens;
   stats_.prompt_tokens = prompt_tokens_;
+  stats_.computed_prompt_tokens = computed_prompt_tokens_;
   stats_.generation_tokens = generation_tokens_;
   stats_.num_steps = num_steps_;
 }

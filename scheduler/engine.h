@@ -34,6 +34,8 @@ struct RequestSpec {
   std::vector<std::int32_t> prompt_ids;  // [prompt_len], ids in [0, vocab)
   SamplingParams sampling;
   StopCriteria stop;  // eos_token_ids empty: the model's EOS ids are used
+  // Whether the text leaves special tokens out; absent: EngineConfig's.
+  std::optional<bool> skip_special_tokens;
 };
 
 // New output of one request in one step. `text` is UTF-8 complete and never contains any part of
@@ -48,6 +50,7 @@ struct FinishInfo {
   std::string error;  // set when the engine itself failed the request
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  // prompt tokens found in the prefix cache when first scheduled
   RequestTimings timings;
 };
 
@@ -74,6 +77,8 @@ struct EngineStats {
   std::int64_t prefix_cache_queries = 0;  // tokens looked up
   std::int64_t prefix_cache_hits = 0;     // tokens found
   std::int64_t num_steps = 0;
+  // Prompt positions run through the model (recomputes included; prefix-cache hits are not).
+  std::int64_t computed_prompt_tokens = 0;
 };
 
 struct EngineConfig {
@@ -133,6 +138,7 @@ class Engine {
   Scheduler scheduler_;
   std::unordered_map<RequestId, LiveRequest> live_;
   std::int64_t prompt_tokens_ = 0;
+  std::int64_t computed_prompt_tokens_ = 0;
   std::int64_t generation_tokens_ = 0;
   std::int64_t num_steps_ = 0;
 
@@ -141,6 +147,7 @@ class Engine {
   std::condition_variable wake_;
   std::vector<std::unique_ptr<Request>> inbox_;            // guarded by mutex_
   std::vector<std::shared_ptr<RequestSink>> inbox_sinks_;  // guarded by mutex_, parallel to inbox_
+  std::vector<bool> inbox_skip_special_;                   // guarded by mutex_, parallel to inbox_
   std::vector<RequestId> abort_inbox_;                     // guarded by mutex_
   bool stopping_ = false;                                  // guarded by mutex_
   EngineStats stats_;                                      // guarded by mutex_

@@ -75,6 +75,9 @@ class Request {
   int num_tokens() const noexcept { return static_cast<int>(token_ids_.size()); }
   // Tokens whose K/V are in the cache; num_tokens() - num_computed_tokens() are still to compute.
   int num_computed_tokens() const noexcept { return num_computed_tokens_; }
+  // Prompt tokens whose K/V came from the prefix cache when the request was first scheduled
+  // (vLLM's num_cached_tokens; a recompute after preemption does not change it).
+  int num_cached_prompt_tokens() const noexcept { return num_cached_prompt_tokens_; }
 
   RequestState state() const noexcept { return state_; }
   bool is_finished() const noexcept { return state_ == RequestState::finished; }
@@ -97,6 +100,7 @@ class Request {
   std::vector<std::int32_t> token_ids_;  // [num_tokens] prompt then output
   int num_prompt_tokens_;
   int num_computed_tokens_ = 0;
+  int num_cached_prompt_tokens_ = 0;
   RequestState state_ = RequestState::waiting;
   std::optional<FinishReason> finish_reason_;
   RequestTimings timings_;

@@ -146,6 +146,7 @@ void Scheduler::admit_waiting(StepState& step) {
     Request* request = waiting_.front();
     SequenceBlocks& seq = *request->blocks_;
     const CachedPrefix prefix = blocks_.find_cached_prefix(request->token_ids());
+    if (shares_pages_in_flight(*request, prefix)) break;  // FIFO: the queue waits with it, a step or a few
     const int position = prefix.num_cached_tokens;
     const int remaining = request->num_tokens() - position;
     const int num_new = std::min(remaining, step.budget);
@@ -156,13 +157,34 @@ void Scheduler::admit_waiting(StepState& step) {
     blocks_.admit(seq, prefix, position + num_new);
     request->num_computed_tokens_ = position;
     request->state_ = RequestState::running;
-    if (!request->timings_.first_scheduled)
+    if (!request->timings_.first_scheduled) {
       request->timings_.first_scheduled = std::chrono::steady_clock::now();
+      request->num_cached_prompt_tokens_ = std::min(position, request->num_prompt_tokens());
+    }
     running_.push_back(request);
     const ScheduledChunk chunk{request, position, num_new, num_new == remaining};
     (remaining == 1 ? step.plan.decodes : step.plan.prefills).push_back(chunk);
     step.budget -= num_new;
   }
+}
+
+bool Scheduler::shares_pages_in_flight(const Request& request, const CachedPrefix& prefix) const {
+  if (!blocks_.prefix_caching_enabled()) return false;
+  const int page = config_.page_size;
+  const auto tokens = request.token_ids();
+  const int lookable_tokens = (request.num_tokens() - 1) / page * page;  // what a cache lookup may cover
+  if (lookable_tokens <= prefix.num_cached_tokens) return false;
+  for (const Request* other : running_) {
+    if (other->num_computed_tokens_ >= lookable_tokens) continue;  // its shared pages are cached already
+    const auto theirs = other->token_ids();
+    const std::size_t span =
+        std::min({tokens.size(), theirs.size(), static_cast<std::size_t>(lookable_tokens)});
+    const auto differ =
+        std::mismatch(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(span), theirs.begin());
+    const int shared_tokens = static_cast<int>(differ.first - tokens.begin()) / page * page;
+    if (shared_tokens > prefix.num_cached_tokens && other->num_computed_tokens_ < shared_tokens) return true;
+  }
+  return false;
 }
 
 void Scheduler::preempt_newest(StepState& step) {

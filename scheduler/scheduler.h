@@ -5,7 +5,9 @@
 // behind get a decode row, oldest first; (3) running sequences further behind get a prefill chunk
 // (chunked prefill: a long prompt is spread over steps), oldest first; (4) if nobody was preempted,
 // waiting requests are admitted in FIFO order while the budget, the row cap and the pool allow,
-// reusing cached prefix pages. When a running sequence cannot get a page, the newest running
+// reusing cached prefix pages. A request whose leading full pages a running sequence is computing
+// right now waits until they are cached (the n choices of one prompt compute it once; siblings
+// recompute only its last partial page). When a running sequence cannot get a page, the newest running
 // sequence is preempted: its pages are freed and it goes back to the front of the queue to be
 // recomputed (its generated tokens are kept and recomputed with the prompt). Because every accepted
 // request fits the pool alone (can_ever_fit), the oldest running sequence always progresses: no
@@ -107,6 +109,9 @@ class Scheduler {
   void schedule_decodes(StepState& step);
   void schedule_running_prefills(StepState& step);
   void admit_waiting(StepState& step);
+  // Whether a running sequence has yet to compute full pages that `request` shares with it beyond
+  // the `prefix` found in the cache now.
+  bool shares_pages_in_flight(const Request& request, const CachedPrefix& prefix) const;
   // Preempts running_.back(), unscheduling it if it already has a chunk in this step.
   void preempt_newest(StepState& step);
   // Removes a live request from the queues, frees its pages and moves it to the finished list.

@@ -50,7 +50,8 @@ ordered_json header_json(const CompletionHeader& header, const char* object) {
 ordered_json usage_json(const CompletionUsage& usage) {
   return ordered_json{{"prompt_tokens", usage.prompt_tokens},
                       {"completion_tokens", usage.completion_tokens},
-                      {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
+                      {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+                      {"prompt_tokens_details", {{"cached_tokens", usage.cached_tokens}}}};
 }
 
 std::string dump(const ordered_json& j) {

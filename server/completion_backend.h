@@ -32,7 +32,8 @@ struct GenerationSampling {
   float frequency_penalty = 0.0f;
   float repetition_penalty = 1.0f;
   std::optional<std::uint64_t> seed;
-  int num_logprobs = 0;  // top alternatives wanted per token
+  int num_logprobs = 0;                                    // top alternatives wanted per token
+  std::vector<std::pair<std::int32_t, float>> logit_bias;  // (token id, bias), ids ascending and unique
 };
 
 struct GenerationStop {
@@ -48,6 +49,7 @@ struct GenerationSpec {
   std::vector<std::int32_t> prompt_ids;  // [prompt_len]
   GenerationSampling sampling;
   GenerationStop stop;
+  bool skip_special_tokens = true;  // the text leaves special tokens out
 };
 
 struct GeneratedToken {
@@ -77,6 +79,7 @@ struct GenerationFinish {
   std::string error;  // non-empty when the engine aborted it for a reason of its own
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  // prompt tokens whose K/V came from the prefix cache when first scheduled
   GenerationTimings timings;
 };
 

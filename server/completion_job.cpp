@@ -74,8 +74,10 @@ GenerationSpec CompletionJob::spec_for(int prompt_index) const {
                    r.frequency_penalty,
                    r.repetition_penalty,
                    r.seed,
-                   r.logprobs.value_or(0)};
+                   r.logprobs.value_or(0),
+                   r.logit_bias};
   spec.stop = {r.max_tokens, r.min_tokens, r.ignore_eos, r.stop_token_ids, r.stop};
+  spec.skip_special_tokens = r.skip_special_tokens;
   return spec;
 }
 
@@ -139,14 +141,19 @@ void CompletionJob::abort_on_strand() {
 
 ChoiceLogprobs CompletionJob::logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens) {
   ChoiceLogprobs lp;
+  // vLLM's return_tokens_as_token_ids: "token_id:N" names tokens whose text is not valid UTF-8.
+  const bool as_ids = start_.request.return_tokens_as_token_ids;
+  const auto name = [&](std::int32_t id) {
+    return as_ids ? "token_id:" + std::to_string(id) : backend_->token_text(id);
+  };
   for (const GeneratedToken& t : tokens) {
-    std::string text = backend_->token_text(t.token);
+    std::string text = name(t.token);
     lp.text_offset.push_back(choice.text_offset);
-    choice.text_offset += int(text.size());
+    choice.text_offset += int(as_ids ? backend_->token_text(t.token).size() : text.size());
     lp.tokens.push_back(std::move(text));
     lp.token_logprobs.push_back(t.logprob);
     std::vector<std::pair<std::string, float>> top;
-    for (const auto& [id, logprob] : t.top_logprobs) top.emplace_back(backend_->token_text(id), logprob);
+    for (const auto& [id, logprob] : t.top_logprobs) top.emplace_back(name(id), logprob);
     lp.top_logprobs.push_back(std::move(top));
   }
   return lp;
@@ -200,6 +207,7 @@ void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
   choice.finished = true;
   choice.finish_reason = reason_name(finish.reason);
   choice.completion_tokens = finish.completion_tokens;
+  choice.cached_tokens = finish.cached_tokens;
   if (!finish.error.empty() && engine_error_.empty()) engine_error_ = finish.error;
   if (start_.request.stream && finish.error.empty()) {
     if (choice.tool_calls) {  // what was held back: content, or calls completed by the end
@@ -223,8 +231,12 @@ void CompletionJob::complete() {
   done_ = true;
   if (admitted_) state_.end_job(job_key_);
   CompletionUsage usage;
-  for (std::size_t p = 0; p < start_.prompt_ids.size(); ++p)
+  // A prompt counts once however many choices it has, and so do its cached tokens: those of its
+  // first choice, the one submitted first (its siblings reuse the pages it computes).
+  for (std::size_t p = 0; p < start_.prompt_ids.size(); ++p) {
     usage.prompt_tokens += int(start_.prompt_ids[p].size());
+    usage.cached_tokens += choices_[p * std::size_t(start_.request.n)].cached_tokens;
+  }
   for (const Choice& choice : choices_) usage.completion_tokens += choice.completion_tokens;
   std::shared_ptr<CompletionOutput> out = release_output();
   if (start_.request.stream) {

@@ -57,6 +57,7 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
     int text_offset = 0;
     std::string finish_reason;
     int completion_tokens = 0;
+    int cached_tokens = 0;
     bool finished = false;
     std::optional<ToolCallStream> tool_calls;  // streaming chat with tools: holds back possible calls
     int num_tool_calls = 0;                    // streamed so far: the next call's index

@@ -1,5 +1,6 @@
 #include "server/completion_protocol.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -180,6 +181,59 @@ Error read_stream_options(const json& body, CompletionRequest& req) {
   return read_bool(*v, "include_usage", req.include_usage);
 }
 
+// logit_bias: {"<token id>": bias, ...} as OpenAI's; ids in the vocabulary, each once (so "7" and
+// "07" together are refused), bias a number in [-100, 100].
+Error read_logit_bias(const json& body, const ProtocolLimits& limits, CompletionRequest& req) {
+  const json* v = field(body, "logit_bias");
+  if (!v) return {};
+  if (!v->is_object()) return bad("'logit_bias' must be an object mapping token ids to biases", "logit_bias");
+  if (v->size() > std::size_t(kMaxLogitBiasEntriesPerRequest)) {
+    return bad("'logit_bias' holds " + std::to_string(v->size()) + " entries; at most " +
+                   std::to_string(kMaxLogitBiasEntriesPerRequest) + " are allowed",
+               "logit_bias");
+  }
+  for (const auto& [key, value] : v->items()) {
+    const bool digits = !key.empty() && key.size() <= 9 &&
+                        std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const long id = digits ? std::stol(key) : -1;
+    if (!digits || id >= limits.vocab_size) {
+      return bad("'logit_bias' key '" + key + "' is not a token id in the vocabulary [0, " +
+                     std::to_string(limits.vocab_size) + ")",
+                 "logit_bias");
+    }
+    if (!value.is_number() || !(std::fabs(value.get<double>()) <= 100.0)) {
+      return bad("'logit_bias' value for token " + key + " must be a number in [-100, 100]", "logit_bias");
+    }
+    req.logit_bias.emplace_back(static_cast<std::int32_t>(id), value.get<float>());
+  }
+  std::sort(req.logit_bias.begin(), req.logit_bias.end());
+  for (std::size_t i = 1; i < req.logit_bias.size(); ++i) {
+    if (req.logit_bias[i].first == req.logit_bias[i - 1].first) {
+      return bad("'logit_bias' names token " + std::to_string(req.logit_bias[i].first) + " twice",
+                 "logit_bias");
+    }
+  }
+  return {};
+}
+
+// Fields of OpenAI's and vLLM's surface that this server does not implement: refused, never
+// silently ignored. best_of equal to n is the same request without ranking, so it is accepted.
+Error refuse_unsupported(const json& body, const CompletionRequest& req) {
+  if (const json* v = field(body, "suffix");
+      v && !(v->is_string() && v->get_ref<const std::string&>().empty())) {
+    return bad("'suffix' is not supported (no model served here is trained for insertion)", "suffix");
+  }
+  if (const json* v = field(body, "best_of")) {
+    if (!v->is_number_integer()) return bad("'best_of' must be an integer", "best_of");
+    if (v->get<std::int64_t>() != req.n) {
+      return bad("'best_of' other than n is not supported (got best_of " + v->dump() + ", n " +
+                     std::to_string(req.n) + "): ask for n choices and rank them by their logprobs",
+                 "best_of");
+    }
+  }
+  return {};
+}
+
 Error read_model(const json& body, const ProtocolLimits& limits, CompletionRequest& req) {
   if (Error e = read_string(body, "model", req.model)) return e;
   if (!req.model.empty() && req.model != limits.served_model_name) {
@@ -254,6 +308,10 @@ Error read_fields(const json& body, const ProtocolLimits& limits, CompletionRequ
                       "min_tokens"))
     return e;
   if (Error e = read_string(body, "user", req.user)) return e;
+  if (Error e = read_logit_bias(body, limits, req)) return e;
+  if (Error e = read_bool(body, "return_tokens_as_token_ids", req.return_tokens_as_token_ids)) return e;
+  if (Error e = read_bool(body, "skip_special_tokens", req.skip_special_tokens)) return e;
+  if (Error e = refuse_unsupported(body, req)) return e;
   return {};
 }
 

@@ -12,7 +12,9 @@
 namespace pagedserve {
 
 // Everything that can be checked before tokenization: JSON shape, types, ranges, token ids
-// against the vocabulary, a model name other than the served one (404). Unknown fields are ignored.
+// against the vocabulary (prompt, stop_token_ids, logit_bias), a model name other than the served
+// one (404). Unknown fields are ignored; known ones this server does not implement (suffix,
+// best_of other than n) are refused.
 std::variant<CompletionRequest, ApiError> parse_completion_request(std::string_view body,
                                                                    const ProtocolLimits& limits);
 

@@ -5,9 +5,14 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pagedserve {
+
+// logit_bias entries one request may carry: the engine's kMaxLogitBiasEntries (model/sampler.h,
+// which the server library does not include; server/engine_backend.cpp checks they agree).
+inline constexpr int kMaxLogitBiasEntriesPerRequest = 1024;
 
 // One prompt: text to tokenize, or token ids given by the client (exactly one is used).
 struct CompletionPrompt {
@@ -37,6 +42,9 @@ struct CompletionRequest {
   bool ignore_eos = false;
   int min_tokens = 0;
   std::string user;
+  std::vector<std::pair<std::int32_t, float>> logit_bias;  // (token id, bias in [-100, 100]), ids ascending
+  bool return_tokens_as_token_ids = false;                 // logprobs name tokens "token_id:N"
+  bool skip_special_tokens = true;                         // the text leaves special tokens out
 };
 
 // What validation needs to know about the served model; filled from the backend at request time.

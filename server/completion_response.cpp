@@ -43,7 +43,8 @@ ordered_json choice_json(const CompletionChoice& choice) {
 ordered_json usage_json(const CompletionUsage& usage) {
   return ordered_json{{"prompt_tokens", usage.prompt_tokens},
                       {"completion_tokens", usage.completion_tokens},
-                      {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
+                      {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+                      {"prompt_tokens_details", {{"cached_tokens", usage.cached_tokens}}}};
 }
 
 ordered_json header_json(const CompletionHeader& header) {

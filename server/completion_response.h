@@ -29,6 +29,7 @@ struct CompletionChoice {
 struct CompletionUsage {
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  int cached_tokens = 0;  // of prompt_tokens, found in the prefix cache (prompt_tokens_details)
 };
 
 // Identity shared by a response and all its chunks.

@@ -12,6 +12,7 @@
 #include "model/llama_model.h"
 #include "model/model_config.h"
 #include "scheduler/engine.h"
+#include "server/completion_request.h"
 #include "tokenizer/tokenizer.h"
 #ifdef PAGEDSERVE_HAVE_CUDA
 #include "model/cuda/cuda_model_runner.h"
@@ -53,6 +54,7 @@ class SinkAdapter : public RequestSink {
     out.error = finish.error;
     out.prompt_tokens = finish.prompt_tokens;
     out.completion_tokens = finish.completion_tokens;
+    out.cached_tokens = finish.cached_tokens;
     out.timings.arrival = finish.timings.arrival;
     out.timings.scheduled = or_never(finish.timings.first_scheduled);
     out.timings.first_token = or_never(finish.timings.first_token);
@@ -149,7 +151,10 @@ class EngineBackend final : public CompletionBackend {
     const GenerationSampling& g = spec.sampling;
     request.sampling = {
         g.temperature,        g.top_p, g.top_k,       g.min_p, g.presence_penalty, g.frequency_penalty,
-        g.repetition_penalty, g.seed,  g.num_logprobs};
+        g.repetition_penalty, g.seed,  g.num_logprobs, {}};
+    static_assert(kMaxLogitBiasEntries == kMaxLogitBiasEntriesPerRequest);
+    for (const auto& [token, bias] : g.logit_bias) request.sampling.logit_bias.push_back({token, bias});
+    request.skip_special_tokens = spec.skip_special_tokens;
     request.stop.max_tokens = spec.stop.max_tokens;
     request.stop.min_tokens = spec.stop.min_tokens;
     request.stop.ignore_eos = spec.stop.ignore_eos;

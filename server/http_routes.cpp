@@ -60,6 +60,11 @@ RouteResult completions(const HttpRequestView& request, ServerState& state) {
   return start;
 }
 
+std::shared_ptr<const ChatFormat> chat_format_of(ServerState& state) {
+  std::shared_ptr<const ChatFormat> format = state.chat_format();
+  return format ? format : ChatFormat::from_source(std::nullopt);
+}
+
 // Messages -> the model's chat template -> prompt ids (the template writes the special tokens,
 // so none are added), then the same job as /v1/completions in chat's wire shape.
 RouteResult chat_completions(const HttpRequestView& request, ServerState& state) {
@@ -69,8 +74,7 @@ RouteResult chat_completions(const HttpRequestView& request, ServerState& state)
   auto parsed = parse_chat_request(request.body, limits_for(state, *backend));
   if (auto* error = std::get_if<ApiError>(&parsed)) return error_reply(*error);
   ChatRequest& chat = std::get<ChatRequest>(parsed);
-  std::shared_ptr<const ChatFormat> format = state.chat_format();
-  if (!format) format = ChatFormat::from_source(std::nullopt);
+  std::shared_ptr<const ChatFormat> format = chat_format_of(state);
   auto prompt = format->render(*chat.prompt);
   if (auto* error = std::get_if<ApiError>(&prompt)) return error_reply(*error);
   std::vector<std::int32_t> ids = backend->tokenize(std::get<std::string>(prompt), false);
@@ -122,17 +126,25 @@ std::variant<json, ApiError> json_object(std::string_view body) {
   return parsed;
 }
 
+// {"prompt": text} or, as vLLM's, {"messages": [...]} rendered by the chat template exactly as
+// /v1/chat/completions renders them (add_generation_prompt, continue_final_message,
+// chat_template_kwargs, tools). add_special_tokens defaults to true for a prompt and to false for
+// messages, whose template writes its own.
 HttpReply tokenize(const HttpRequestView& request, ServerState& state) {
   auto backend = state.backend();
   if (!backend) return error_reply(loading_error());
   auto body = json_object(request.body);
   if (auto* error = std::get_if<ApiError>(&body)) return error_reply(*error);
   const json& j = std::get<json>(body);
+  const bool chat = j.contains("messages");
   auto prompt = j.find("prompt");
-  if (prompt == j.end() || !prompt->is_string()) {
-    return error_reply(ApiError::invalid_request("'prompt' must be a string", "prompt"));
+  if (chat && prompt != j.end()) {
+    return error_reply(ApiError::invalid_request("give either 'prompt' or 'messages', not both", "messages"));
   }
-  bool add_special = true;
+  if (!chat && (prompt == j.end() || !prompt->is_string())) {
+    return error_reply(ApiError::invalid_request("'prompt' must be a string (or give 'messages')", "prompt"));
+  }
+  bool add_special = !chat;
   if (auto it = j.find("add_special_tokens"); it != j.end() && !it->is_null()) {
     if (!it->is_boolean()) {
       return error_reply(
@@ -140,7 +152,17 @@ HttpReply tokenize(const HttpRequestView& request, ServerState& state) {
     }
     add_special = it->get<bool>();
   }
-  std::vector<std::int32_t> ids = backend->tokenize(prompt->get_ref<const std::string&>(), add_special);
+  std::string text;
+  if (chat) {
+    auto parsed = parse_chat_request(request.body, limits_for(state, *backend));
+    if (auto* error = std::get_if<ApiError>(&parsed)) return error_reply(*error);
+    auto rendered = chat_format_of(state)->render(*std::get<ChatRequest>(parsed).prompt);
+    if (auto* error = std::get_if<ApiError>(&rendered)) return error_reply(*error);
+    text = std::move(std::get<std::string>(rendered));
+  } else {
+    text = prompt->get<std::string>();
+  }
+  std::vector<std::int32_t> ids = backend->tokenize(text, add_special);
   return json_reply({{"tokens", ids}, {"count", ids.size()}, {"max_model_len", backend->max_model_len()}});
 }
 

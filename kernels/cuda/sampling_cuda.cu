@@ -1,10 +1,12 @@
 // Token sampling on CUDA (sampling_cuda.h): one 1024-thread block per row, no host round trip.
 //
 // Per row:
-//   1. Penalties, only when one is on. The row's workspace holds an int and a bit per vocabulary
-//      id. Output ids are counted into the ints, prompt-only ids marked -1; the thread that first
-//      sets an id's bit applies its penalty in place and parks the raw logit in the id's int, so
-//      the raw log-softmax below still sees it. Every float operation is the CPU's, unfused.
+//   1. Bias and penalties, only when a row has either. The row's workspace holds an int and a bit
+//      per vocabulary id. Output ids are counted into the ints, prompt-only ids marked -1; the
+//      thread that first sets an id's bit adds its bias, applies its penalty in place and parks
+//      the raw logit in the id's int, so the raw log-softmax below still sees it. Bias ids are
+//      claimed first, so an id that is also in the history gets both. Every float operation is
+//      the CPU's, unfused.
 //   2. One pass over the row: the raw log-sum-exp (online), the top-N raw logprobs (every warp
 //      keeps a sorted list in its lanes, merged at the end), and the argmax and extremes of the
 //      values the sampler works on (penalised logits, divided by temperature unless greedy).
@@ -358,23 +360,32 @@ struct WarpTopList {
   }
 };
 
-// The CPU's apply_penalties, over the workspace ints `slots` [vocab] and bits `touched`.
+// The CPU's apply_penalties, over the workspace ints `slots` [vocab] and bits `touched`. code:
+// > 0 times in the output, -1 in the prompt only, 0 in neither (an id claimed for its bias alone).
 __device__ float penalised(float raw, int code, const SamplingRowParams& p, bool repetition) {
   float v = raw;
-  if (repetition) v = v > 0.0f ? __fdiv_rn(v, p.repetition_penalty) : __fmul_rn(v, p.repetition_penalty);
+  if (repetition && code != 0)
+    v = v > 0.0f ? __fdiv_rn(v, p.repetition_penalty) : __fmul_rn(v, p.repetition_penalty);
   if (code > 0) {
     v = __fsub_rn(v, __fadd_rn(__fmul_rn(p.frequency_penalty, static_cast<float>(code)), p.presence_penalty));
   }
   return v;
 }
 
-__device__ void apply_penalties(float* row, int vocab, const SamplingRowParams& p, bool repetition,
-                                const std::int32_t* prompt, int num_prompt, const std::int32_t* output,
-                                int num_output, int* slots, unsigned* touched) {
+// num_prompt and num_output are 0 when no penalty is on: then only the bias applies.
+__device__ void apply_bias_and_penalties(float* row, int vocab, const SamplingRowParams& p, bool repetition,
+                                         const SamplingLogitBias* bias, int num_bias,
+                                         const std::int32_t* prompt, int num_prompt,
+                                         const std::int32_t* output, int num_output, int* slots,
+                                         unsigned* touched) {
   const int tid = static_cast<int>(threadIdx.x);
   const int words = (vocab + 31) / 32;
   const int prompt_ids = repetition ? num_prompt : 0;  // the prompt only matters to repetition
   for (int w = tid; w < words; w += kThreads) touched[w] = 0;
+  for (int j = tid; j < num_bias; j += kThreads) {
+    const int id = bias[j].token;
+    if (id >= 0 && id < vocab) slots[id] = 0;
+  }
   for (int j = tid; j < num_output; j += kThreads) {
     const int id = output[j];
     if (id >= 0 && id < vocab) slots[id] = 0;
@@ -395,16 +406,18 @@ __device__ void apply_penalties(float* row, int vocab, const SamplingRowParams& 
   }
   __syncthreads();
   // Each id once: whoever sets its bit first owns it. Nobody else reads its int from here on.
-  const auto claim = [&](int id) {
+  const auto claim = [&](int id, bool biased, float add) {
     if (id < 0 || id >= vocab) return;
     const unsigned bit = 1u << (id & 31);
     if (atomicOr(&touched[id >> 5], bit) & bit) return;
     const float raw = row[id];
-    row[id] = penalised(raw, slots[id], p, repetition);
+    row[id] = penalised(biased ? __fadd_rn(raw, add) : raw, slots[id], p, repetition);
     slots[id] = __float_as_int(raw);
   };
-  for (int j = tid; j < num_output; j += kThreads) claim(output[j]);
-  for (int j = tid; j < prompt_ids; j += kThreads) claim(prompt[j]);
+  for (int j = tid; j < num_bias; j += kThreads) claim(bias[j].token, true, bias[j].bias);
+  __syncthreads();  // the history's claims below skip the bias ids, already done with their bias
+  for (int j = tid; j < num_output; j += kThreads) claim(output[j], false, 0.0f);
+  for (int j = tid; j < prompt_ids; j += kThreads) claim(prompt[j], false, 0.0f);
   __syncthreads();
 }
 
@@ -611,8 +624,9 @@ __device__ int sample_random(const float* row, int vocab, const SamplingRowParam
 }
 
 __global__ void __launch_bounds__(kThreads, 1)
-    sample_tokens_kernel(float* logits, const SamplingRowParams* rows, const std::int32_t* history, int vocab,
-                         unsigned char* workspace, std::size_t row_workspace_bytes, SampledTokenRow* out) {
+    sample_tokens_kernel(float* logits, const SamplingRowParams* rows, const std::int32_t* history,
+                         const SamplingLogitBias* bias, int vocab, unsigned char* workspace,
+                         std::size_t row_workspace_bytes, SampledTokenRow* out) {
   __shared__ SharedStorage s;
   const int row_index = static_cast<int>(blockIdx.x);
   const int lane = static_cast<int>(threadIdx.x & 31);
@@ -622,20 +636,24 @@ __global__ void __launch_bounds__(kThreads, 1)
   int* slots = reinterpret_cast<int*>(workspace + static_cast<std::size_t>(row_index) * row_workspace_bytes);
   unsigned* touched = reinterpret_cast<unsigned*>(slots + vocab);
 
-  // 1. Penalties.
+  // 1. Bias and penalties.
   const bool repetition = p.repetition_penalty != 1.0f;
   const bool additive = p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
   const int num_prompt = max(p.num_prompt, 0);
   const int num_output = max(p.num_output, 0);
+  const int num_bias = bias != nullptr ? max(p.num_bias, 0) : 0;
   const bool penalised =
       (repetition || additive) && history != nullptr && (num_output > 0 || (repetition && num_prompt > 0));
-  if (penalised) {
-    const std::int32_t* prompt = history + p.history_begin;
-    apply_penalties(row, vocab, p, repetition, prompt, num_prompt, prompt + num_prompt, num_output, slots,
-                    touched);
+  const bool modified = penalised || num_bias > 0;
+  if (modified) {
+    const std::int32_t* prompt = penalised ? history + p.history_begin : nullptr;
+    apply_bias_and_penalties(row, vocab, p, penalised && repetition, bias + (num_bias > 0 ? p.bias_begin : 0),
+                             num_bias, prompt, penalised ? num_prompt : 0,
+                             penalised ? prompt + num_prompt : nullptr, penalised ? num_output : 0, slots,
+                             touched);
   }
   const auto raw_logit = [&](int i, float logit) {
-    return penalised && ((touched[i >> 5] >> (i & 31)) & 1u) ? __int_as_float(slots[i]) : logit;
+    return modified && ((touched[i >> 5] >> (i & 31)) & 1u) ? __int_as_float(slots[i]) : logit;
   };
 
   // 2. Raw log-sum-exp, top-N raw logprobs, argmax and smallest finite of the working values.
@@ -763,16 +781,17 @@ std::size_t sample_tokens_cuda_workspace_bytes(int max_rows, int vocab) {
 }
 
 void sample_tokens_cuda(float* logits, const SamplingRowParams* rows, const std::int32_t* history,
-                        int num_rows, int vocab, void* workspace, std::size_t workspace_bytes,
-                        SampledTokenRow* out, CudaStream stream) {
+                        const SamplingLogitBias* bias, int num_rows, int vocab, void* workspace,
+                        std::size_t workspace_bytes, SampledTokenRow* out, CudaStream stream) {
   require(num_rows >= 0, "num_rows must be >= 0");
   if (num_rows == 0) return;
   require(vocab > 0 && vocab <= kMaxVocab, "vocab must be in [1, " + std::to_string(kMaxVocab) + "]");
   require(logits != nullptr && rows != nullptr && out != nullptr, "logits, rows and out must be set");
   require(workspace != nullptr && workspace_bytes >= sample_tokens_cuda_workspace_bytes(num_rows, vocab),
           "workspace smaller than sample_tokens_cuda_workspace_bytes(num_rows, vocab)");
-  sample_tokens_kernel<<<num_rows, kThreads, 0, stream>>>(
-      logits, rows, history, vocab, static_cast<unsigned char*>(workspace), row_workspace_bytes(vocab), out);
+  sample_tokens_kernel<<<num_rows, kThreads, 0, stream>>>(logits, rows, history, bias, vocab,
+                                                          static_cast<unsigned char*>(workspace),
+                                                          row_workspace_bytes(vocab), out);
   check_launch("sample_tokens_kernel");
 }
 

@@ -1,7 +1,8 @@
 // Token sampling on CUDA over a step's logits, one row per sequence that samples: the same
 // pipeline as the CPU Sampler (model/sampler.h), so the two backends differ only in their random
 // numbers:
-//   1. raw logprobs: log-softmax of the logits as they come (before penalties); the sampled
+//   0. logit_bias: the row's sparse (id, bias) list is added to its logits;
+//   1. raw logprobs: log-softmax of the logits as they come (before bias and penalties); the sampled
 //      token's logprob and the num_logprobs most likely (id, logprob), most likely first, ties by
 //      lower id;
 //   2. penalties over the row's history (prompt ids, then output ids): repetition (every id in
@@ -31,6 +32,12 @@ using CudaStream = CUstream_st*;
 
 inline constexpr int kMaxSampleLogprobs = 20;
 
+// One logit_bias entry (plain data; a row's entries are consecutive in the bias array).
+struct SamplingLogitBias {
+  std::int32_t token = 0;
+  float bias = 0.0f;
+};
+
 // One sampling row's parameters (plain data, copied to the device as an array).
 struct SamplingRowParams {
   float temperature = 1.0f;
@@ -46,6 +53,8 @@ struct SamplingRowParams {
   std::int32_t history_begin = 0;  // first id of this row's history in the history array
   std::int32_t num_prompt = 0;     // history[history_begin, + num_prompt): prompt ids
   std::int32_t num_output = 0;     // then num_output output ids; both 0 when no penalty is on
+  std::int32_t bias_begin = 0;     // bias[bias_begin, + num_bias): this row's logit_bias, ids unique
+  std::int32_t num_bias = 0;
 };
 
 // One row's result (plain data, copied back to the host as an array).
@@ -57,15 +66,17 @@ struct SampledTokenRow {
 };
 
 // Scratch bytes sample_tokens_cuda needs for up to `max_rows` rows of `vocab` logits (an int and
-// a bit per vocabulary id per row; used by rows with a penalty; needs no initialisation).
+// a bit per vocabulary id per row; used by rows with a penalty or a bias; needs no initialisation).
 std::size_t sample_tokens_cuda_workspace_bytes(int max_rows, int vocab);
 
-// logits: [num_rows, vocab] f32; rows with a penalty are left with their penalised logits (the
-// temperature is applied on the fly, not stored). rows: [num_rows]. history: the ids rows point
-// into (may be nullptr when no row has a penalty). out: [num_rows]. vocab <= 2^22. Throws
-// SetupError on bad arguments or a failed launch; num_rows == 0 does nothing.
+// logits: [num_rows, vocab] f32; rows with a penalty or a bias are left with their biased and
+// penalised logits (the temperature is applied on the fly, not stored). rows: [num_rows].
+// history: the ids rows point into (may be nullptr when no row has a penalty). bias: the entries
+// rows point into (may be nullptr when no row has any; ids outside [0, vocab) are ignored).
+// out: [num_rows]. vocab <= 2^22. Throws SetupError on bad arguments or a failed launch;
+// num_rows == 0 does nothing.
 void sample_tokens_cuda(float* logits, const SamplingRowParams* rows, const std::int32_t* history,
-                        int num_rows, int vocab, void* workspace, std::size_t workspace_bytes,
-                        SampledTokenRow* out, CudaStream stream);
+                        const SamplingLogitBias* bias, int num_rows, int vocab, void* workspace,
+                        std::size_t workspace_bytes, SampledTokenRow* out, CudaStream stream);
 
 }  // namespace pagedserve

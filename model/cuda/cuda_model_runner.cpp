@@ -597,7 +597,7 @@ std::vector<SampledToken> CudaModelRunner::execute(const ForwardBatch& batch,
     return {};
   }
   const StagedStep& staged = m.staging->device_step();
-  sample_tokens_cuda(f32(m.logits), staged.sampling_rows, staged.history, num_rows,
+  sample_tokens_cuda(f32(m.logits), staged.sampling_rows, staged.history, staged.logit_bias, num_rows,
                      m.config.vocab_size, m.sampling_workspace.data(), m.sampling_workspace.nbytes(),
                      static_cast<SampledTokenRow*>(m.sampled.data()), m.stream);
   return m.collect(rows);

@@ -32,7 +32,9 @@ StepStaging::StepStaging(const Capacity& capacity) : capacity_(capacity) {
                     2 * (2 * aligned((s + 1) * i32) +
                          aligned(s * static_cast<std::size_t>(capacity.max_pages_per_seq) * i32)) +
                     aligned(s * sizeof(SamplingRowParams)) +
-                    aligned(s * static_cast<std::size_t>(capacity.max_model_len) * i32) + kAlign;
+                    aligned(s * static_cast<std::size_t>(capacity.max_model_len) * i32) +
+                    aligned(s * static_cast<std::size_t>(kMaxLogitBiasEntries) * sizeof(SamplingLogitBias)) +
+                    kAlign;
   check_cuda(cudaMallocHost(reinterpret_cast<void**>(&host_), capacity_bytes_),
              "cudaMallocHost(step staging)");
   check_cuda(cudaMalloc(reinterpret_cast<void**>(&device_), capacity_bytes_), "cudaMalloc(step staging)");
@@ -104,8 +106,25 @@ void StepStaging::pack(const ForwardBatch& batch, std::span<const SampleRow> row
     std::memcpy(history + cursor, rows[i].output_ids.data(), rows[i].output_ids.size_bytes());
     cursor += p.num_output;
   }
+  // logit_bias lists, one after another; LogitBias and SamplingLogitBias are both (id, bias).
+  std::size_t bias_entries = 0;
+  for (const SampleRow& row : rows) {
+    if (row.params->logit_bias.size() > static_cast<std::size_t>(kMaxLogitBiasEntries))
+      throw std::invalid_argument("StepStaging: a row has more than kMaxLogitBiasEntries logit_bias entries");
+    bias_entries += row.params->logit_bias.size();
+  }
+  const std::size_t bias_offset = reserve(bias_entries * sizeof(SamplingLogitBias));
+  auto* bias = reinterpret_cast<SamplingLogitBias*>(host_ + bias_offset);
+  std::int32_t bias_cursor = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    SamplingRowParams& p = params[i];
+    p.bias_begin = bias_cursor;
+    p.num_bias = static_cast<std::int32_t>(rows[i].params->logit_bias.size());
+    for (const LogitBias& entry : rows[i].params->logit_bias) bias[bias_cursor++] = {entry.token, entry.bias};
+  }
   step_.sampling_rows = place(std::span<const SamplingRowParams>(params.data(), params.size()), rows_offset);
   step_.history = reinterpret_cast<std::int32_t*>(device_ + history_offset);
+  step_.logit_bias = bias_entries > 0 ? reinterpret_cast<SamplingLogitBias*>(device_ + bias_offset) : nullptr;
 }
 
 void StepStaging::upload(CUstream_st* stream) {

@@ -1,9 +1,9 @@
 // One engine step's metadata on its way to the GPU: packed into pinned host memory (token ids,
 // positions, slot mapping, sample indices, the decode and prefill attention metadata, the
-// sampling rows and their penalty histories), then sent with one asynchronous copy. The device
-// pointers of the packed arrays are valid until the next pack(). Capacity-sized at construction.
-// Owned by the CUDA model runner; engine thread only. The caller must not pack() again before
-// the stream has finished the previous step's copy (the runner synchronises at every step's end).
+// sampling rows, their penalty histories and logit_bias lists), then sent with one asynchronous copy. The
+// device pointers of the packed arrays are valid until the next pack(). Capacity-sized at construction. Owned
+// by the CUDA model runner; engine thread only. The caller must not pack() again before the stream has
+// finished the previous step's copy (the runner synchronises at every step's end).
 #pragma once
 
 #include <cstddef>
@@ -35,6 +35,7 @@ struct StagedStep {
   StagedAttention prefill;
   SamplingRowParams* sampling_rows = nullptr;  // [num_samples]
   std::int32_t* history = nullptr;             // penalty histories the rows point into
+  SamplingLogitBias* logit_bias = nullptr;     // logit_bias entries the rows point into
 };
 
 class StepStaging {
@@ -51,7 +52,8 @@ class StepStaging {
   StepStaging(const StepStaging&) = delete;
   StepStaging& operator=(const StepStaging&) = delete;
 
-  // Packs the batch and the sampling rows (`params` are completed with their history offsets).
+  // Packs the batch and the sampling rows (`params` are completed with their history and bias
+  // offsets). Throws std::invalid_argument when a row has more than kMaxLogitBiasEntries biases.
   void pack(const ForwardBatch& batch, std::span<const SampleRow> rows, std::span<SamplingRowParams> params);
   // Enqueues the copy of what pack() wrote.
   void upload(CUstream_st* stream);

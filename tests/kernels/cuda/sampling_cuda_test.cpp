@@ -87,6 +87,7 @@ GpuResult sample_on_gpu(const std::vector<Row>& rows, int vocab) {
   logits.reserve(rows.size() * static_cast<std::size_t>(vocab));
   std::vector<SamplingRowParams> params(rows.size());
   std::vector<std::int32_t> history;
+  std::vector<SamplingLogitBias> bias;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const Row& row = rows[r];
     if (row.logits.size() != static_cast<std::size_t>(vocab))
@@ -108,17 +109,22 @@ GpuResult sample_on_gpu(const std::vector<Row>& rows, int vocab) {
     p.num_output = static_cast<std::int32_t>(row.output.size());
     history.insert(history.end(), row.prompt.begin(), row.prompt.end());
     history.insert(history.end(), row.output.begin(), row.output.end());
+    p.bias_begin = static_cast<std::int32_t>(bias.size());
+    p.num_bias = static_cast<std::int32_t>(row.params.logit_bias.size());
+    for (const LogitBias& entry : row.params.logit_bias) bias.push_back({entry.token, entry.bias});
   }
   const int num_rows = static_cast<int>(rows.size());
   DeviceArray<float> device_logits(logits);
   DeviceArray<SamplingRowParams> device_params(params);
   DeviceArray<std::int32_t> device_history(history);
+  DeviceArray<SamplingLogitBias> device_bias(bias);
   DeviceArray<SampledTokenRow> device_out(rows.size());
   const std::size_t workspace_bytes = sample_tokens_cuda_workspace_bytes(num_rows, vocab);
   DeviceArray<unsigned char> workspace(workspace_bytes);
   cuda_ok(cudaMemset(workspace.data(), 0xa5, workspace_bytes), "cudaMemset");
   sample_tokens_cuda(device_logits.data(), device_params.data(),
-                     history.empty() ? nullptr : device_history.data(), num_rows, vocab, workspace.data(),
+                     history.empty() ? nullptr : device_history.data(),
+                     bias.empty() ? nullptr : device_bias.data(), num_rows, vocab, workspace.data(),
                      workspace_bytes, device_out.data(), nullptr);
   cuda_ok(cudaDeviceSynchronize(), "sample_tokens_cuda");
   return {device_out.download(), device_logits.download()};
@@ -247,7 +253,8 @@ void expect_same_top_logprobs(const SampledTokenRow& gpu, const SampledToken& cp
 TEST(SamplingCuda, NoRowsDoesNothing) {
   EXPECT_EQ(sample_tokens_cuda_workspace_bytes(0, 151936), 0u);
   EXPECT_GE(sample_tokens_cuda_workspace_bytes(2, 151936), 2u * 151936u * sizeof(std::int32_t));
-  EXPECT_NO_THROW(sample_tokens_cuda(nullptr, nullptr, nullptr, 0, 151936, nullptr, 0, nullptr, nullptr));
+  EXPECT_NO_THROW(
+      sample_tokens_cuda(nullptr, nullptr, nullptr, nullptr, 0, 151936, nullptr, 0, nullptr, nullptr));
 }
 
 TEST(SamplingCuda, GreedyMatchesCpuSamplerWithPenalties) {
@@ -299,6 +306,77 @@ TEST(SamplingCuda, GreedyMatchesCpuSamplerWithPenalties) {
       changed += gpu.rows[r].token != order_by_logit(rows[r].logits)[0] ? 1 : 0;
     }
     EXPECT_GT(changed, 0);
+  }
+}
+
+// logit_bias on ids of the history (bias and penalty both apply), on the most likely ids (-100
+// bans the argmax) and on unlikely ones (+100 forces one), alone and with penalties, greedy and
+// random: the biased logits bit for bit, the tokens of greedy rows, and raw (unbiased) logprobs.
+TEST(SamplingCuda, LogitBiasMatchesCpuSampler) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  std::mt19937_64 rng(4242);
+  for (const int vocab : {151936, 1000}) {
+    SCOPED_TRACE("vocab " + std::to_string(vocab));
+    std::vector<Row> rows;
+    for (int r = 0; r < 8; ++r) {
+      Row row;
+      row.logits = random_logits(static_cast<std::size_t>(vocab), rng, 3.0f);
+      row.params.temperature = r % 2 == 0 ? 0.0f : 0.8f;
+      row.params.top_k = r % 4 == 1 ? 50 : -1;
+      row.params.repetition_penalty = r >= 4 ? 1.2f : 1.0f;
+      row.params.frequency_penalty = r >= 6 ? 0.5f : 0.0f;
+      row.params.num_logprobs = 5;
+      row.seed = rng();
+      row.output_index = r;
+      if (r >= 4) add_history(row, rng, vocab);
+      const std::vector<std::int32_t> order = order_by_logit(row.logits);
+      std::vector<LogitBias> bias;
+      bias.push_back({order[0], -100.0f});  // bans the argmax
+      if (r % 3 == 0) bias.push_back({order[static_cast<std::size_t>(vocab / 2)], 100.0f});  // forces one
+      for (int j = 1; j < 40; ++j) {
+        const float b = std::uniform_real_distribution<float>(-5.0f, 5.0f)(rng);
+        bias.push_back({order[static_cast<std::size_t>(j)], b});
+        if (!row.output.empty())
+          bias.push_back({row.output[static_cast<std::size_t>(j) % row.output.size()], b});
+      }
+      std::sort(bias.begin(), bias.end(),
+                [](const LogitBias& a, const LogitBias& b) { return a.token < b.token; });
+      for (const LogitBias& entry : bias) {
+        if (entry.token < 0 || entry.token >= vocab) continue;
+        if (row.params.logit_bias.empty() || row.params.logit_bias.back().token != entry.token)
+          row.params.logit_bias.push_back(entry);
+      }
+      ASSERT_EQ(Sampler::validation_error(row.params), "");
+      rows.push_back(std::move(row));
+    }
+    const GpuResult gpu = sample_on_gpu(rows, vocab);
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      SCOPED_TRACE("row " + std::to_string(r));
+      Sampler sampler(rows[r].params);
+      const SampledToken cpu = sampler.sample(rows[r].logits, rows[r].prompt, rows[r].output);
+      const int token = gpu.rows[r].token;
+      ASSERT_GE(token, 0);
+      ASSERT_LT(token, vocab);
+      if (rows[r].params.temperature == 0.0f) {
+        EXPECT_EQ(token, cpu.token);
+      }
+      EXPECT_NE(token, order_by_logit(rows[r].logits)[0]) << "a -100 bias must ban the argmax";
+      expect_same_top_logprobs(gpu.rows[r], cpu, rows[r].params.num_logprobs);  // raw: before the bias
+      EXPECT_NEAR(gpu.rows[r].logprob,
+                  rows[r].logits[static_cast<std::size_t>(token)] - log_sum_exp(rows[r].logits), 1e-4);
+      const float inverse_temperature =
+          rows[r].params.temperature == 0.0f ? 1.0f : 1.0f / rows[r].params.temperature;
+      const auto processed = sampler.processed_logits();
+      int mismatches = 0;
+      for (int i = 0; i < vocab; ++i) {
+        const float got = gpu.logits[r * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(i)];
+        const float want = processed[static_cast<std::size_t>(i)];
+        const bool same =
+            rows[r].params.temperature == 0.0f ? got == want : got * inverse_temperature == want;
+        if (!same && mismatches++ < 3) ADD_FAILURE() << "logit " << i << ": gpu " << got << " cpu " << want;
+      }
+      EXPECT_EQ(mismatches, 0);
+    }
   }
 }
 
@@ -655,7 +733,7 @@ TEST(SamplingCuda, ReportsTiming) {
     }
     DeviceArray<SamplingRowParams> device_params(params);
     const auto launch = [&] {
-      sample_tokens_cuda(device_logits.data(), device_params.data(), nullptr, num_rows, vocab,
+      sample_tokens_cuda(device_logits.data(), device_params.data(), nullptr, nullptr, num_rows, vocab,
                          workspace.data(), workspace_bytes, out.data(), nullptr);
     };
     launch();

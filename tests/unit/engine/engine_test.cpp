@@ -141,6 +141,51 @@ TEST_F(EngineTest, SharedPrefixIsReusedAndChangesNothing) {
   EXPECT_EQ(after.prefix_cache_queries - before.prefix_cache_queries, 109);
 }
 
+// n = 8 choices of one 1,000-token prompt arrive together (as /v1/completions submits them):
+// the prompt is computed once; each sibling waits one step, then takes the 62 full pages (992
+// tokens) from the cache and computes only the last 8. Outputs are what each would get alone.
+TEST_F(EngineTest, SiblingsOfOnePromptComputeItOnce) {
+  EngineSetup setup;
+  setup.max_num_batched_tokens = 1024;
+  setup.max_model_len = 1100;
+  EngineHarness harness(setup);
+  const std::vector<std::int32_t> prompt = make_prompt(1000, 11);
+  std::vector<RequestSpec> specs;
+  for (int i = 0; i < 8; ++i) specs.push_back(seeded_spec(prompt, 4, 300 + std::uint64_t(i)));
+  const auto sinks = harness.run(specs);
+  const EngineStats stats = harness.engine().stats();
+  EXPECT_EQ(stats.computed_prompt_tokens, 1000 + 7 * 8);
+  EXPECT_EQ(stats.prompt_tokens, 8 * 1000);  // vLLM's counter: every request's prompt
+  EXPECT_EQ(stats.prefix_cache_hits, 7 * 992);
+  ASSERT_TRUE(sinks[0]->finish);
+  EXPECT_EQ(sinks[0]->finish->cached_tokens, 0);
+  for (int i = 1; i < 8; ++i) {
+    ASSERT_TRUE(sinks[i]->finish);
+    EXPECT_EQ(sinks[i]->finish->cached_tokens, 992) << i;
+  }
+  EngineHarness alone(setup);
+  for (int i = 0; i < 8; i += 7) {
+    const auto single = alone.run({specs[std::size_t(i)]});
+    EXPECT_EQ(single[0]->tokens, sinks[std::size_t(i)]->tokens) << i;
+  }
+}
+
+TEST_F(EngineTest, SkipSpecialTokensIsPerRequest) {
+  EngineHarness harness({});
+  const std::int32_t eos = harness.tokenizer().eos_ids().at(0);
+  RequestSpec keep = greedy_spec(make_prompt(5, 3), 1);
+  keep.sampling.logit_bias = {{eos, 100.0f}};  // forces the special token
+  keep.skip_special_tokens = false;
+  RequestSpec skip = keep;
+  skip.skip_special_tokens = true;
+  const auto sinks = harness.run({keep, skip});
+  ASSERT_EQ(sinks[0]->tokens, std::vector<std::int32_t>{eos});
+  ASSERT_EQ(sinks[1]->tokens, std::vector<std::int32_t>{eos});
+  EXPECT_EQ(sinks[0]->text, harness.tokenizer().decode(std::vector<std::int32_t>{eos}, false));
+  EXPECT_FALSE(sinks[0]->text.empty());
+  EXPECT_EQ(sinks[1]->text, "");
+}
+
 TEST_F(EngineTest, MaxTokensStopTokensMinTokensAndIgnoreEos) {
   EngineHarness harness({});
   const std::vector<std::int32_t> prompt = make_prompt(12, 31);

@@ -241,6 +241,35 @@ TEST(Sampler, FrequencyAndPresencePenaltiesCountOutputOnly) {
   for (std::size_t i = 0; i < logits.size(); ++i) EXPECT_FLOAT_EQ(warmed.processed_logits()[i], 0.5f) << i;
 }
 
+TEST(Sampler, LogitBiasIsAddedBeforePenaltiesAndNotToLogprobs) {
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.repetition_penalty = 2.0f;
+  params.num_logprobs = 2;
+  params.logit_bias = {{0, -100.0f}, {1, 1.5f}, {3, 0.5f}};
+  Sampler sampler(params);
+  const std::vector<float> logits = {5.0f, 1.0f, 2.0f, -1.0f};
+  const std::vector<std::int32_t> output = {1, 3};
+  const SampledToken sampled = sampler.sample(logits, {}, output);
+  // Biased first, then the repetition penalty over the biased value: (1 + 1.5) / 2, (-1 + 0.5) * 2.
+  const std::vector<float> expected = {-95.0f, 1.25f, 2.0f, -1.0f};
+  const auto processed = sampler.processed_logits();
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_FLOAT_EQ(processed[i], expected[i]) << i;
+  EXPECT_EQ(sampled.token, 2);  // -100 banned the argmax
+  // Logprobs stay the model's own: token 0 is still the most likely there.
+  ASSERT_EQ(sampled.top_logprobs.size(), 2u);
+  EXPECT_EQ(sampled.top_logprobs[0].first, 0);
+  const std::vector<double> probs = softmax(logits);
+  EXPECT_NEAR(sampled.logprob, std::log(probs[2]), 1e-5);
+
+  // +100 makes a random draw certain.
+  SamplingParams forced;
+  forced.seed = 3;
+  forced.logit_bias = {{3, 100.0f}};
+  Sampler random(forced);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(random.sample(logits, {}, {}).token, 3);
+}
+
 TEST(Sampler, LogprobsAreRawLogSoftmax) {
   std::mt19937_64 rng(fresh_seed());
   const std::vector<float> logits = random_logits(1000, rng);
@@ -319,6 +348,18 @@ TEST(Sampler, ValidationMessages) {
   params = {};
   params.presence_penalty = 3.0f;
   EXPECT_NE(Sampler::validation_error(params).find("presence_penalty"), std::string::npos);
+  params = {};
+  params.logit_bias = {{5, 100.5f}};
+  EXPECT_NE(Sampler::validation_error(params).find("logit_bias"), std::string::npos);
+  params.logit_bias = {{5, 1.0f}, {5, 2.0f}};
+  EXPECT_NE(Sampler::validation_error(params).find("logit_bias"), std::string::npos);
+  params.logit_bias = {{-1, 1.0f}};
+  EXPECT_NE(Sampler::validation_error(params).find("logit_bias"), std::string::npos);
+  params.logit_bias.assign(kMaxLogitBiasEntries + 1, {});
+  for (int i = 0; i <= kMaxLogitBiasEntries; ++i) params.logit_bias[static_cast<std::size_t>(i)].token = i;
+  EXPECT_NE(Sampler::validation_error(params).find("at most"), std::string::npos);
+  params.logit_bias.pop_back();
+  EXPECT_TRUE(Sampler::validation_error(params).empty());
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pagedserve {
 namespace {
@@ -174,7 +176,42 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"prompt": "x", "min_tokens": -1})", "min_tokens"},
         BadCase{R"({"prompt": "x", "max_tokens": 4, "min_tokens": 5})", "min_tokens"},
         BadCase{R"({"prompt": "x", "user": 7})", "user"},
+        BadCase{R"({"prompt": "x", "logit_bias": [1, 2]})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "logit_bias": {"1000": 1}})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "logit_bias": {"-1": 1}})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "logit_bias": {"abc": 1}})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "logit_bias": {"": 1}})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "logit_bias": {"5": 100.5}})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "logit_bias": {"5": -101}})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "logit_bias": {"5": "1"}})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "logit_bias": {"7": 1, "07": 2}})", "logit_bias"},
+        BadCase{R"({"prompt": "x", "return_tokens_as_token_ids": 1})", "return_tokens_as_token_ids"},
+        BadCase{R"({"prompt": "x", "skip_special_tokens": "no"})", "skip_special_tokens"},
+        BadCase{R"({"prompt": "x", "suffix": "tail"})", "suffix"},
+        BadCase{R"({"prompt": "x", "suffix": 3})", "suffix"},
+        BadCase{R"({"prompt": "x", "best_of": 2})", "best_of"},
+        BadCase{R"({"prompt": "x", "n": 2, "best_of": 3})", "best_of"},
+        BadCase{R"({"prompt": "x", "n": 2, "best_of": 1})", "best_of"},
+        BadCase{R"({"prompt": "x", "best_of": "1"})", "best_of"},
         BadCase{R"({"prompt": "x", "model": 7})", "model"}));
+
+TEST(CompletionProtocol, LogitBiasAndTokenOptions) {
+  CompletionRequest r = parse_ok(
+      R"({"prompt": "x", "logit_bias": {"999": -100, "12": 2.5, "0": 100}, "return_tokens_as_token_ids": true,)"
+      R"( "skip_special_tokens": false})");
+  using Bias = std::vector<std::pair<std::int32_t, float>>;
+  EXPECT_EQ(r.logit_bias, (Bias{{0, 100.0f}, {12, 2.5f}, {999, -100.0f}}));  // ids ascending
+  EXPECT_TRUE(r.return_tokens_as_token_ids);
+  EXPECT_FALSE(r.skip_special_tokens);
+  CompletionRequest defaults = parse_ok(R"({"prompt": "x", "logit_bias": {}})");
+  EXPECT_TRUE(defaults.logit_bias.empty());
+  EXPECT_FALSE(defaults.return_tokens_as_token_ids);
+  EXPECT_TRUE(defaults.skip_special_tokens);
+  // Accepted forms of the fields this server does not implement: nothing to do.
+  EXPECT_EQ(parse_ok(R"({"prompt": "x", "suffix": "", "best_of": 1})").n, 1);
+  EXPECT_EQ(parse_ok(R"({"prompt": "x", "n": 3, "best_of": 3, "suffix": null})").n, 3);
+  EXPECT_NE(parse_error(R"({"prompt": "x", "best_of": 4})").message.find("not supported"), std::string::npos);
+}
 
 TEST(CompletionProtocol, UnknownModelIs404) {
   ApiError e = parse_error(R"({"prompt": "x", "model": "gpt-4"})");
