@@ -263,8 +263,21 @@ class Lexer {
         case 'u':
         case 'U': {
           const std::size_t digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+          // Python: exactly `digits` hex digits, at most U+10FFFF, else a syntax error. (std::stoul
+          // threw std::invalid_argument past the parser on "\\xZZ": found by tests/fuzz.)
           if (i + digits > src_.size()) throw TemplateError("bad escape in string literal");
-          append_utf8(value, std::uint32_t(std::stoul(src_.substr(i, digits), nullptr, 16)));
+          std::uint32_t code_point = 0;
+          for (std::size_t d = 0; d < digits; ++d) {
+            const char c = src_[i + d];
+            const int nibble = c >= '0' && c <= '9'   ? c - '0'
+                               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                      : -1;
+            if (nibble < 0) throw TemplateError("bad escape in string literal");
+            code_point = code_point << 4 | std::uint32_t(nibble);
+          }
+          if (code_point > 0x10FFFF) throw TemplateError("bad escape in string literal");
+          append_utf8(value, code_point);
           i += digits;
           break;
         }

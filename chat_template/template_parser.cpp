@@ -1,6 +1,8 @@
 #include "chat_template/template_parser.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <initializer_list>
 #include <string_view>
 
@@ -55,6 +57,23 @@ class Parser {
   }
   void expect_op(std::string_view op) {
     if (!accept_op(op)) fail("expected '" + std::string(op) + "'");
+  }
+  // The integer token at peek(), consumed. Python's ints are unbounded and ours are int64, so a
+  // longer literal is the template's error (std::stoll's std::out_of_range escaped the parser and
+  // was not a TemplateError: found by tests/fuzz/chat_template_fuzz).
+  Json take_integer() {
+    errno = 0;
+    const long long value = std::strtoll(peek().value.c_str(), nullptr, 10);
+    if (errno == ERANGE) fail("integer literal out of the 64-bit range");
+    next();
+    return Json(value);
+  }
+  // The number token at peek(), consumed: beyond the double range it is inf, as Python's float()
+  // reads it (std::stod would throw).
+  Json take_float() {
+    const double value = std::strtod(peek().value.c_str(), nullptr);
+    next();
+    return Json(value);
   }
   std::string expect_name() {
     if (peek().type != Type::name) fail("expected a name");
@@ -351,14 +370,8 @@ class Parser {
       while (peek().type == Type::string) s += next().value;
       return literal(std::move(s));
     }
-    if (t.type == Type::integer) {
-      next();
-      return literal(Json(std::stoll(t.value)));
-    }
-    if (t.type == Type::number) {
-      next();
-      return literal(Json(std::stod(t.value)));
-    }
+    if (t.type == Type::integer) return literal(take_integer());
+    if (t.type == Type::number) return literal(take_float());
     if (accept_op("(")) {
       if (accept_op(")")) return make(Expr::Kind::tuple);
       ExprPtr inner = parse_tuple_or_expression();
@@ -399,7 +412,7 @@ class Parser {
         if (peek().type == Type::integer) {
           e->kind = Expr::Kind::subscript;
           e->args.push_back(std::move(node));
-          e->args.push_back(literal(Json(std::stoll(next().value))));
+          e->args.push_back(literal(take_integer()));
         } else {
           e->name = expect_name();
           e->args.push_back(std::move(node));

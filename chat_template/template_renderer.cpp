@@ -1,6 +1,7 @@
 #include "chat_template/template_renderer.h"
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 
@@ -415,9 +416,21 @@ class Renderer {
       throw TemplateError("unsupported operand types for " + op + ": '" + type_name(left) + "' and '" +
                           type_name(right) + "'");
     }
-    if (op == "+") return ints ? Value::of(as_int(a) + as_int(b)) : Value::of(as_double(a) + as_double(b));
-    if (op == "-") return ints ? Value::of(as_int(a) - as_int(b)) : Value::of(as_double(a) - as_double(b));
-    if (op == "*") return ints ? Value::of(as_int(a) * as_int(b)) : Value::of(as_double(a) * as_double(b));
+    // Python's ints are unbounded and ours are int64: a result past 64 bits is the template's error,
+    // never signed overflow (undefined behaviour; `**` found by tests/fuzz/chat_template_fuzz).
+    const auto overflow = [] { return TemplateError("integer overflow: results past 64 bits are not supported"); };
+    if (ints && (op == "+" || op == "-" || op == "*")) {
+      const std::int64_t x = as_int(a), y = as_int(b);
+      std::int64_t r = 0;
+      const bool overflowed = op == "+"   ? __builtin_add_overflow(x, y, &r)
+                              : op == "-" ? __builtin_sub_overflow(x, y, &r)
+                                          : __builtin_mul_overflow(x, y, &r);
+      if (overflowed) throw overflow();
+      return Value::of(r);
+    }
+    if (op == "+") return Value::of(as_double(a) + as_double(b));
+    if (op == "-") return Value::of(as_double(a) - as_double(b));
+    if (op == "*") return Value::of(as_double(a) * as_double(b));
     if (op == "/") {
       if (as_double(b) == 0) throw TemplateError("division by zero");
       return Value::of(as_double(a) / as_double(b));
@@ -426,6 +439,10 @@ class Renderer {
       if (as_double(b) == 0) throw TemplateError("integer division or modulo by zero");
       if (ints) {
         std::int64_t x = as_int(a), y = as_int(b);
+        if (x == std::numeric_limits<std::int64_t>::min() && y == -1) {
+          if (op == "%") return Value::of(std::int64_t{0});
+          throw overflow();
+        }
         std::int64_t q = x / y;
         if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
         return op == "//" ? Value::of(q) : Value::of(x - q * y);
@@ -435,7 +452,9 @@ class Renderer {
     }
     if (op == "**") {
       double r = std::pow(as_double(a), as_double(b));
-      return ints && as_int(b) >= 0 ? Value::of(std::int64_t(r)) : Value::of(r);
+      if (!ints || as_int(b) < 0) return Value::of(r);
+      if (!(r >= -0x1p63 && r < 0x1p63)) throw overflow();
+      return Value::of(std::int64_t(r));
     }
     throw TemplateError("unknown operator " + op);
   }

@@ -12,6 +12,19 @@ function(pagedserve_target_options target)
       $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined>)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   endif()
+  # Fuzzing: coverage instrumentation for libFuzzer on every project target, with ASan + UBSan;
+  # only the fuzz executables link libFuzzer's main (tests/fuzz/CMakeLists.txt).
+  if(PAGEDSERVE_FUZZ)
+    target_compile_options(${target} PRIVATE
+      $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined>)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+  # ThreadSanitizer (tests/tsan): every project target, so races inside the libraries are seen.
+  if(PAGEDSERVE_TSAN)
+    target_compile_options(${target} PRIVATE
+      $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=thread -fno-omit-frame-pointer>)
+    target_link_options(${target} PRIVATE -fsanitize=thread)
+  endif()
 endfunction()
 
 # pagedserve_library(NAME SOURCES a.cpp ... DEPS lib ...): a static library whose headers are

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "server/completion_job.h"
+#include "server/http_exchange.h"
 #include "server/http_routes.h"
 
 namespace pagedserve {
@@ -22,8 +23,6 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
-
-std::string_view view(beast::string_view s) { return {s.data(), s.size()}; }
 
 class Session : public std::enable_shared_from_this<Session>, public CompletionOutput {
  public:
@@ -72,8 +71,7 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
   // --- reading -----------------------------------------------------------------------------
   void read_request() {
     parser_.emplace();
-    parser_->body_limit(state_.options().max_body_bytes);
-    parser_->header_limit(static_cast<std::uint32_t>(state_.options().max_header_bytes));
+    limit_request_parser(*parser_, state_.options());
     stream_.expires_after(state_.options().idle_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
@@ -104,35 +102,17 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
   }
 
   void on_read_error(beast::error_code ec) {
-    if (ec == http::error::body_limit) {
-      keep_alive_ = false;
-      return send_reply(
-          error_reply(ApiError::body_too_large("The request body is over the limit of " +
-                                               std::to_string(state_.options().max_body_bytes) + " bytes")));
-    }
-    if (ec == http::error::header_limit) {
-      keep_alive_ = false;
-      HttpReply reply = error_reply(
-          ApiError::invalid_request("The request headers are over the limit of " +
-                                    std::to_string(state_.options().max_header_bytes) + " bytes"));
-      reply.status = 431;
-      return send_reply(std::move(reply));
-    }
-    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
-        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
-      return close();
-    }
+    std::optional<HttpReply> reply = read_error_reply(ec, state_.options());
+    if (!reply) return close();
     keep_alive_ = false;
-    send_reply(error_reply(ApiError::invalid_request("Malformed HTTP request: " + ec.message())));
+    send_reply(std::move(*reply));
   }
 
   void handle_request() {
     auto& request = parser_->get();
     version_ = request.version();
     keep_alive_ = request.keep_alive() && !state_.draining();
-    HttpRequestView request_view{view(request.method_string()), view(request.target()), request.body(),
-                                 view(request[http::field::authorization])};
-    RouteResult result = route_request(request_view, state_);
+    RouteResult result = route_request(request_view(request), state_);
     if (auto* reply = std::get_if<HttpReply>(&result)) return send_reply(std::move(*reply));
     auto backend = state_.backend();
     auto self = shared_from_this();
@@ -190,14 +170,8 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
 
   // --- writing -------------------------------------------------------------------------------
   void send_reply(HttpReply reply) {
-    auto response = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(reply.status), version_ ? version_ : 11);
-    response->set(http::field::server, "pagedserve");
-    response->set(http::field::content_type, reply.content_type);
-    for (auto& [name, value] : reply.headers) response->set(name, value);
-    response->keep_alive(keep_alive_ && !state_.draining());
-    response->body() = std::move(reply.body);
-    response->prepare_payload();
+    auto response = std::make_shared<HttpResponseMessage>(
+        make_response(std::move(reply), version_, keep_alive_ && !state_.draining()));
     stream_.expires_after(state_.options().write_timeout);
     http::async_write(stream_, *response,
                       [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
@@ -260,7 +234,7 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
   beast::tcp_stream stream_;
   ServerState& state_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<HttpRequestParser> parser_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool closed_ = false;

@@ -1,5 +1,6 @@
-// The server's Prometheus metrics, named like vLLM's with the prefix `pagedserve:` so dashboards
-// port, all labelled model_name. Request histograms are fed from each finished request's timings;
+// The server's Prometheus metrics, named like vLLM's with the prefix `pagedserve_` (vLLM's `vllm:`
+// uses the ':' Prometheus reserves for recording rules) so dashboards port by a rename (README's
+// table), all labelled model_name. Request histograms are fed from each finished request's timings;
 // gauges and engine-wide counters are refreshed from BackendStats at scrape time.
 //
 // Threads: any thread (the engine thread calls record_finish through the sinks; /metrics renders).

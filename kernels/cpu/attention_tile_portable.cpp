@@ -6,6 +6,7 @@
 
 #include "core/half.h"
 #include "kernels/cpu/attention_tile.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace pagedserve::attention_detail {
 namespace {
@@ -76,7 +77,7 @@ void attend(const AttendBlock* blocks, int num_blocks, std::int64_t key_begin, s
 // Here, not in the AVX2 file: code compiled with -mavx2 must not run before this check.
 bool avx2_attention_usable(int head_dim) {
   static const bool cpu_has =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
   return cpu_has && head_dim % 16 == 0;
 }
 

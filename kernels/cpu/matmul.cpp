@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/half.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/matmul_amx.h"
 #include "kernels/cpu/matmul_avx2.h"
 #include "kernels/cpu/matmul_avx512.h"
@@ -120,7 +121,7 @@ void add_bias(const float* bias, std::int64_t m, std::int64_t n_begin, std::int6
 
 bool cpu_has_avx2_fma_f16c() noexcept {
   static const bool has =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
   return has;
 }
 

@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/cpu_features.h"
+
 namespace pagedserve {
 namespace {
 
@@ -188,8 +190,7 @@ void all_x_blocks(const std::uint16_t* packed, std::int64_t m, std::int64_t k, c
 
 bool ask_for_tile_state() {
   if (const char* off = std::getenv("PAGEDSERVE_NO_AMX"); off != nullptr && std::strcmp(off, "1") == 0) return false;
-  if (!__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-bf16") ||
-      !__builtin_cpu_supports("avx512bf16")) {
+  if (!cpu_has_amx_bf16() || !__builtin_cpu_supports("avx512bf16")) {
     return false;
   }
   return syscall(SYS_arch_prctl, kArchRequestXcompPerm, kXfeatureXtiledata) == 0;

@@ -10,6 +10,7 @@
 
 #include <immintrin.h>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/row_groups.h"
 
 namespace pagedserve {
@@ -189,7 +190,7 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
 
 bool cpu_has_avx512() noexcept {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
+                          __builtin_cpu_supports("avx512vl") && cpu_has_f16c();
   return has;
 }
 

@@ -52,9 +52,9 @@ async function streamOne(i) {
 async function waitForIdle() {
   for (let attempt = 0; attempt < 300; attempt++) {
     const text = await metricsText(server.url);
-    if (metricValue(text, 'pagedserve:num_requests_running') === 0 &&
-        metricValue(text, 'pagedserve:num_requests_waiting') === 0 &&
-        metricValue(text, 'pagedserve:kv_cache_usage_perc') === 0) return text;
+    if (metricValue(text, 'pagedserve_num_requests_running') === 0 &&
+        metricValue(text, 'pagedserve_num_requests_waiting') === 0 &&
+        metricValue(text, 'pagedserve_kv_cache_usage_perc') === 0) return text;
     await new Promise((r) => setTimeout(r, 100));
   }
   return metricsText(server.url);
@@ -71,25 +71,25 @@ test('64 streaming clients, a third hang up; metrics settle', async () => {
     assert.ok(r.text.length > 0);
   }
   const text = await waitForIdle();
-  assert.equal(metricValue(text, 'pagedserve:num_requests_running'), 0, text);
-  assert.equal(metricValue(text, 'pagedserve:num_requests_waiting'), 0, text);
-  assert.equal(metricValue(text, 'pagedserve:kv_cache_usage_perc'), 0, text);
+  assert.equal(metricValue(text, 'pagedserve_num_requests_running'), 0, text);
+  assert.equal(metricValue(text, 'pagedserve_num_requests_waiting'), 0, text);
+  assert.equal(metricValue(text, 'pagedserve_kv_cache_usage_perc'), 0, text);
 
   // Requests served: the 64 streams, each one engine request. (Seeded texts are not compared
   // with lone reruns here: a batched forward rounds differently from a lone one, like vLLM.)
   const served = CLIENTS;
-  assert.equal(metricValue(text, 'pagedserve:e2e_request_latency_seconds_count'), served, text);
-  assert.equal(metricValue(text, 'pagedserve:request_queue_time_seconds_count'), served, text);
-  assert.equal(metricValue(text, 'pagedserve:time_to_first_token_seconds_count'), served, text);
-  assert.equal(metricSum(text, 'pagedserve:request_success_total'), served, text);
-  const lengthFinished = metricValue(text, `pagedserve:request_success_total{model_name="${MODEL_NAME}",finished_reason="length"}`);
+  assert.equal(metricValue(text, 'pagedserve_e2e_request_latency_seconds_count'), served, text);
+  assert.equal(metricValue(text, 'pagedserve_request_queue_time_seconds_count'), served, text);
+  assert.equal(metricValue(text, 'pagedserve_time_to_first_token_seconds_count'), served, text);
+  assert.equal(metricSum(text, 'pagedserve_request_success_total'), served, text);
+  const lengthFinished = metricValue(text, `pagedserve_request_success_total{model_name="${MODEL_NAME}",finished_reason="length"}`);
   assert.ok(lengthFinished >= completed.length, text);
   // The hang-ups reached the engine as aborts (a stream may have finished before its abort landed).
-  const aborted = metricValue(text, `pagedserve:request_success_total{model_name="${MODEL_NAME}",finished_reason="abort"}`);
+  const aborted = metricValue(text, `pagedserve_request_success_total{model_name="${MODEL_NAME}",finished_reason="abort"}`);
   assert.ok(aborted >= 1 && aborted <= CLIENTS - completed.length, text);
-  assert.ok(metricValue(text, 'pagedserve:generation_tokens_total') >= completed.length * MAX_TOKENS, text);
-  assert.ok(metricValue(text, 'pagedserve:prompt_tokens_total') > 0, text);
-  const infBucket = metricValue(text, `pagedserve:e2e_request_latency_seconds_bucket{model_name="${MODEL_NAME}",le="+Inf"}`);
+  assert.ok(metricValue(text, 'pagedserve_generation_tokens_total') >= completed.length * MAX_TOKENS, text);
+  assert.ok(metricValue(text, 'pagedserve_prompt_tokens_total') > 0, text);
+  const infBucket = metricValue(text, `pagedserve_e2e_request_latency_seconds_bucket{model_name="${MODEL_NAME}",le="+Inf"}`);
   assert.equal(infBucket, served, text);
 
   assert.deepEqual(await promtoolFindings(text), []);

@@ -76,5 +76,43 @@ TEST(ChatTemplateErrors, SyntaxAndRenderErrorsAreTemplateErrors) {
   EXPECT_THROW(recursion.render(nlohmann::ordered_json::object(), 0), chat_template::TemplateError);
 }
 
+// Found by tests/fuzz/chat_template_fuzz: an integer literal beyond int64 escaped the parser as
+// std::out_of_range (std::stoll), which is not a TemplateError and would end the server at startup.
+TEST(ChatTemplateErrors, LiteralsBeyondTheMachineRangeAreTemplateErrorsOrInf) {
+  EXPECT_THROW(ChatTemplate("{{ 22222222222222222222222222222 }}"), chat_template::TemplateError);
+  EXPECT_THROW(ChatTemplate("{{ x.99999999999999999999 }}"), chat_template::TemplateError);
+  EXPECT_EQ(ChatTemplate("{{ 9223372036854775807 }}").render(nlohmann::ordered_json::object(), 0),
+            "9223372036854775807");
+  // Python's float() reads an out-of-range literal as inf, and so does the engine.
+  EXPECT_EQ(ChatTemplate("{{ 1e999 > 1e308 }}").render(nlohmann::ordered_json::object(), 0), "True");
+}
+
+// Found by tests/fuzz/chat_template_fuzz: "\x" escapes without hex digits escaped the lexer as
+// std::invalid_argument (std::stoul). Python requires exactly 2/4/8 hex digits and <= U+10FFFF.
+// Found by tests/fuzz/chat_template_fuzz: `**` past int64 converted an out-of-range double to
+// int64 (undefined behaviour, reported by UBSan); +, -, * and // overflowed the same way. Python
+// would give a big int; the engine says it cannot, as a TemplateError (a 400 on the request path).
+TEST(ChatTemplateErrors, IntegerOverflowIsATemplateError) {
+  const auto render = [](const char* source) {
+    return ChatTemplate(source).render(nlohmann::ordered_json::object(), 0);
+  };
+  EXPECT_THROW(render("{{ 2 ** 100 }}"), chat_template::TemplateError);
+  EXPECT_THROW(render("{{ 9223372036854775807 + 1 }}"), chat_template::TemplateError);
+  EXPECT_THROW(render("{{ -9223372036854775807 - 2 }}"), chat_template::TemplateError);
+  EXPECT_THROW(render("{{ 4294967296 * 4294967296 }}"), chat_template::TemplateError);
+  EXPECT_THROW(render("{{ (-9223372036854775807 - 1) // -1 }}"), chat_template::TemplateError);
+  EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }}"), "0");
+  EXPECT_EQ(render("{{ 2 ** 62 }} {{ 7 // -2 }} {{ 7 % -2 }} {{ 2 ** -1 }}"), "4611686018427387904 -4 -1 0.5");
+}
+
+TEST(ChatTemplateErrors, BadStringEscapesAreTemplateErrors) {
+  EXPECT_THROW(ChatTemplate(R"({{ "\xZZ" }})"), chat_template::TemplateError);
+  EXPECT_THROW(ChatTemplate(R"({{ "\u12G4" }})"), chat_template::TemplateError);
+  EXPECT_THROW(ChatTemplate(R"({{ "\x1" }})"), chat_template::TemplateError);
+  EXPECT_THROW(ChatTemplate(R"({{ "\U00110000" }})"), chat_template::TemplateError);
+  EXPECT_EQ(ChatTemplate(R"({{ "\x41\u00e9\U0001F600" }})").render(nlohmann::ordered_json::object(), 0),
+            "A\u00e9\U0001F600");
+}
+
 }  // namespace
 }  // namespace pagedserve

@@ -360,7 +360,7 @@ TEST_F(HttpServerTest, HangUpAbortsTheRequest) {
   }
   std::string text = http_call(port_, "GET", "/metrics").body;
   EXPECT_NE(
-      text.find("pagedserve:request_success_total{model_name=\"scripted\",finished_reason=\"abort\"} 2"),
+      text.find("pagedserve_request_success_total{model_name=\"scripted\",finished_reason=\"abort\"} 2"),
       std::string::npos)
       << text;
 }
@@ -424,14 +424,14 @@ TEST_F(HttpServerTest, MetricsCountEveryFinishedRequest) {
     ASSERT_EQ(http_call(port_, "POST", "/v1/completions", R"({"prompt":"ab","max_tokens":2})").status, 200);
   }
   std::string text = http_call(port_, "GET", "/metrics").body;
-  EXPECT_NE(text.find("pagedserve:e2e_request_latency_seconds_count{model_name=\"scripted\"} 3"),
+  EXPECT_NE(text.find("pagedserve_e2e_request_latency_seconds_count{model_name=\"scripted\"} 3"),
             std::string::npos)
       << text;
   EXPECT_NE(
-      text.find("pagedserve:request_success_total{model_name=\"scripted\",finished_reason=\"length\"} 3"),
+      text.find("pagedserve_request_success_total{model_name=\"scripted\",finished_reason=\"length\"} 3"),
       std::string::npos);
-  EXPECT_NE(text.find("pagedserve:generation_tokens_total{model_name=\"scripted\"} 6"), std::string::npos);
-  EXPECT_NE(text.find("pagedserve:num_requests_running{model_name=\"scripted\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("pagedserve_generation_tokens_total{model_name=\"scripted\"} 6"), std::string::npos);
+  EXPECT_NE(text.find("pagedserve_num_requests_running{model_name=\"scripted\"} 0"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,23 @@
+// CPU feature checks for the run-time kernel dispatch that GCC and clang both compile: clang 14's
+// __builtin_cpu_supports rejects "f16c", "amx-tile" and "amx-bf16" (the fuzz build, tests/fuzz,
+// uses clang), so those bits are read from CPUID here. Pure; any thread.
+#pragma once
+
+#include <cpuid.h>
+
+namespace pagedserve {
+
+// F16C: CPUID.1:ECX bit 29. Callers also check AVX2, whose check includes the OS saving YMM state.
+inline bool cpu_has_f16c() noexcept {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & (1u << 29)) != 0;
+}
+
+// AMX-TILE and AMX-BF16: CPUID.(7,0):EDX bits 24 and 22. The OS side (tile state) is granted or
+// refused by arch_prctl(ARCH_REQ_XCOMP_PERM), which the AMX matmul asks before using tiles.
+inline bool cpu_has_amx_bf16() noexcept {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 && (d & (1u << 24)) != 0 && (d & (1u << 22)) != 0;
+}
+
+}  // namespace pagedserve
