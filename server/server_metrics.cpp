@@ -19,16 +19,22 @@ double seconds_between(SteadyTime from, SteadyTime to) {
 
 }  // namespace
 
+// vLLM's bounds plus steps of 25% or less where a GPU's TTFT (10 ms - 1 s) and TPOT (4 - 40 ms)
+// fall: an interpolated p50 is then within ~10% of the exact one (bench/serve compares them; with
+// vLLM's 0.1 -> 0.25 s and 0.01 -> 0.025 s steps it was off by 68% and 48% on an H100).
 const std::vector<double>& ttft_buckets() {
-  static const std::vector<double> buckets = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
-                                              0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
-                                              20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
+  static const std::vector<double> buckets = {
+      0.001, 0.005, 0.01,  0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05,  0.06,  0.07,
+      0.08,  0.1,   0.125, 0.15,   0.175, 0.2,    0.25, 0.3,   0.35, 0.4,   0.5,  0.6,   0.75,  0.875,
+      1.0,   1.25,  1.5,   2.0,    2.5,   5.0,    7.5,  10.0,  20.0, 40.0,  80.0, 160.0, 640.0, 2560.0};
   return buckets;
 }
 
 const std::vector<double>& tpot_buckets() {
-  static const std::vector<double> buckets = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
-                                              0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+  static const std::vector<double> buckets = {0.0025, 0.004,  0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.0125,
+                                              0.015,  0.0175, 0.02,  0.025, 0.03,  0.035, 0.04,  0.05, 0.075,
+                                              0.1,    0.15,   0.2,   0.3,   0.4,   0.5,   0.75,  1.0,  2.5,
+                                              5.0,    7.5,    10.0,  20.0,  40.0,  80.0};
   return buckets;
 }
 
