@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <system_error>
 #include <utility>
 
 #include "core/error.h"
@@ -251,15 +252,19 @@ std::vector<std::string> SafetensorsFile::names() const {
 }
 
 SafetensorsCheckpoint::SafetensorsCheckpoint(const std::filesystem::path& model_dir) : dir_(model_dir) {
-  if (std::filesystem::is_regular_file(model_dir)) {
+  std::error_code dir_error;  // a path the OS refuses reads as neither a file nor a directory
+  if (std::filesystem::is_regular_file(model_dir, dir_error)) {
     files_.push_back(std::make_unique<SafetensorsFile>(model_dir));
     for (const std::string& name : files_.back()->names()) file_index_.emplace(name, 0);
     return;
   }
-  if (!std::filesystem::is_directory(model_dir)) throw SetupError(model_dir.string(), "not a directory");
+  if (!std::filesystem::is_directory(model_dir, dir_error)) {
+    throw SetupError(model_dir.string(), "not a directory" + (dir_error ? " (" + dir_error.message() + ")" : ""));
+  }
 
   const std::filesystem::path index_path = model_dir / "model.safetensors.index.json";
-  if (std::filesystem::exists(index_path)) {
+  std::error_code index_error;
+  if (std::filesystem::exists(index_path, index_error)) {
     const std::string index_file = index_path.string();
     const json index = json::parse(read_text_file(index_path), nullptr, false);
     if (index.is_discarded() || !index.is_object()) throw SetupError(index_file, "not a JSON object");
@@ -278,8 +283,12 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::filesystem::path& model_
       auto [it, inserted] = shard_index.emplace(shard_name, files_.size());
       if (inserted) {
         const std::filesystem::path shard_path = model_dir / shard_name;
-        if (!std::filesystem::exists(shard_path)) {
-          throw SetupError(index_file, "shard '" + shard_name + "' (for tensor '" + name + "') not found");
+        // The error_code overload: a name the OS refuses (too long, ...) is a missing shard,
+        // not a filesystem_error escaping the loader (found by tests/fuzz/safetensors_fuzz).
+        std::error_code error;
+        if (!std::filesystem::exists(shard_path, error)) {
+          throw SetupError(index_file, "shard '" + shard_name + "' (for tensor '" + name + "') not found" +
+                                           (error ? " (" + error.message() + ")" : ""));
         }
         files_.push_back(std::make_unique<SafetensorsFile>(shard_path));
       }

@@ -173,6 +173,11 @@ TEST(Safetensors, ShardedCheckpointWithIndex) {
   std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << wrong.dump();
   expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; },
                      {"model-00003-of-00002.safetensors", "not found"});
+  // A shard name the OS refuses (longer than NAME_MAX): a missing shard, not a filesystem_error
+  // (tests/fuzz/safetensors_fuzz found it).
+  wrong["weight_map"]["scalar"] = std::string(300, 'z') + ".safetensors";
+  std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << wrong.dump();
+  expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"zzzz", "not found"});
   wrong["weight_map"]["scalar"] = "../model.safetensors";
   std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc) << wrong.dump();
   expect_setup_error([&] { SafetensorsCheckpoint{dir.path()}; }, {"scalar"});
