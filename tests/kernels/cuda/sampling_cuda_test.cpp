@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -240,6 +241,21 @@ void add_history(Row& row, std::mt19937_64& rng, int vocab) {
   std::shuffle(row.output.begin(), row.output.end(), rng);
 }
 
+// Row r of the GPU's logits (what the pipeline leaves: biased and penalised, not divided by the
+// temperature) times inverse_temperature against the CPU Sampler's processed logits, bit for bit.
+void expect_logits_as_cpu(const GpuResult& gpu, std::size_t r, std::span<const float> processed, int vocab,
+                          float inverse_temperature) {
+  int mismatches = 0;
+  for (int i = 0; i < vocab; ++i) {
+    const float got = gpu.logits[r * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(i)];
+    const float want = processed[static_cast<std::size_t>(i)];
+    if (got * inverse_temperature != want && mismatches++ < 3) {
+      ADD_FAILURE() << "logit " << i << ": gpu " << got << " cpu " << want;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
 void expect_same_top_logprobs(const SampledTokenRow& gpu, const SampledToken& cpu, int num_logprobs) {
   ASSERT_EQ(cpu.top_logprobs.size(), static_cast<std::size_t>(num_logprobs));
   for (int j = 0; j < num_logprobs; ++j) {
@@ -289,16 +305,7 @@ TEST(SamplingCuda, GreedyMatchesCpuSamplerWithPenalties) {
       EXPECT_NEAR(gpu.rows[r].logprob, cpu.logprob, 1e-4);
       expect_same_top_logprobs(gpu.rows[r], cpu, 20);
       // The penalised logits, bit for bit.
-      const auto processed = sampler.processed_logits();
-      int mismatches = 0;
-      for (int i = 0; i < vocab; ++i) {
-        const float got = gpu.logits[r * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(i)];
-        if (got != processed[static_cast<std::size_t>(i)] && mismatches++ < 3) {
-          ADD_FAILURE() << "logit " << i << ": gpu " << got << " cpu "
-                        << processed[static_cast<std::size_t>(i)];
-        }
-      }
-      EXPECT_EQ(mismatches, 0);
+      expect_logits_as_cpu(gpu, r, sampler.processed_logits(), vocab, 1.0f);
     }
     // The penalties did change some argmax (else this test proves little).
     int changed = 0;
@@ -366,16 +373,7 @@ TEST(SamplingCuda, LogitBiasMatchesCpuSampler) {
                   rows[r].logits[static_cast<std::size_t>(token)] - log_sum_exp(rows[r].logits), 1e-4);
       const float inverse_temperature =
           rows[r].params.temperature == 0.0f ? 1.0f : 1.0f / rows[r].params.temperature;
-      const auto processed = sampler.processed_logits();
-      int mismatches = 0;
-      for (int i = 0; i < vocab; ++i) {
-        const float got = gpu.logits[r * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(i)];
-        const float want = processed[static_cast<std::size_t>(i)];
-        const bool same =
-            rows[r].params.temperature == 0.0f ? got == want : got * inverse_temperature == want;
-        if (!same && mismatches++ < 3) ADD_FAILURE() << "logit " << i << ": gpu " << got << " cpu " << want;
-      }
-      EXPECT_EQ(mismatches, 0);
+      expect_logits_as_cpu(gpu, r, sampler.processed_logits(), vocab, inverse_temperature);
     }
   }
 }
@@ -412,13 +410,7 @@ TEST(SamplingCuda, RandomRowsReportRawLogprobsAndPenalisedLogits) {
                 rows[r].logits[static_cast<std::size_t>(token)] - log_sum_exp(rows[r].logits), 1e-4);
     // The GPU leaves the penalised logits; the CPU's processed ones are also divided by temperature.
     const float inverse_temperature = 1.0f / rows[r].params.temperature;
-    const auto processed = sampler.processed_logits();
-    int mismatches = 0;
-    for (int i = 0; i < vocab; ++i) {
-      const float got = gpu.logits[r * static_cast<std::size_t>(vocab) + static_cast<std::size_t>(i)];
-      if (got * inverse_temperature != processed[static_cast<std::size_t>(i)]) ++mismatches;
-    }
-    EXPECT_EQ(mismatches, 0);
+    expect_logits_as_cpu(gpu, r, sampler.processed_logits(), vocab, inverse_temperature);
   }
 }
 
