@@ -70,6 +70,16 @@ class TensorView {
     return view;
   }
 
+  // Columns [begin, end) of a 2-D view; rows keep their stride.
+  TensorView slice_columns(std::int64_t begin, std::int64_t end) const noexcept {
+    assert(rank_ == 2 && begin <= end && end <= shape_[1]);
+    TensorView view = *this;
+    view.data_ = static_cast<char*>(data_) +
+                 static_cast<std::ptrdiff_t>(begin * strides_[1]) * static_cast<std::ptrdiff_t>(dtype_size(dtype_));
+    view.shape_[1] = end - begin;
+    return view;
+  }
+
   // Rows [begin, end) of the first dimension.
   TensorView slice_rows(std::int64_t begin, std::int64_t end) const noexcept {
     TensorView view = *this;

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/kernel_override.h"
 #include "kvcache/kv_cache.h"
 #include "model/cpu_model_runner.h"
 #include "model/llama_model.h"
@@ -199,6 +201,11 @@ class EngineBackend final : public CompletionBackend {
   }
 
   void make_cpu_runner(const EngineSettings& s) {
+    try {
+      spdlog::info("CPU matmul kernels: {}", describe_cpu_kernels());
+    } catch (const std::invalid_argument& e) {
+      throw SetupError("PAGEDSERVE_CPU_KERNEL", e.what());
+    }
     auto t0 = std::chrono::steady_clock::now();
     model_ = std::make_unique<LlamaModel>(config_, weight_source(s), pool_, s.max_num_batched_tokens);
     spdlog::info("weights ready in {:.2f} s ({:.1f} MiB of projections), {} CPU threads", seconds_since(t0),

@@ -16,6 +16,8 @@
 #include "core/half.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_amx.h"
+#include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/matmul_avx512bf16.h"
 
 using namespace pagedserve;
 
@@ -72,13 +74,16 @@ int main(int argc, char** argv) {
   const auto workspace_floats = static_cast<std::int64_t>(matmul_workspace_floats(max_m, 4864, pool.size()));
   Buffer workspace(static_cast<std::size_t>(workspace_floats) * 4, Device::cpu);
 
-  const MatmulPath paths[] = {MatmulPath::dot_simd, MatmulPath::dot_avx2, MatmulPath::sgemm_blocks,
-                              MatmulPath::dot_portable, MatmulPath::amx};
-  const char* path_names[] = {"dot_simd", "dot_avx2", "sgemm_blocks", "dot_portable", "amx"};
+  const MatmulPath paths[] = {MatmulPath::dot_avx512bf16, MatmulPath::panel_simd, MatmulPath::dot_simd,
+                              MatmulPath::dot_avx2,       MatmulPath::sgemm_blocks, MatmulPath::dot_portable,
+                              MatmulPath::amx};
+  const char* path_names[] = {"avx512bf16", "panel", "dot_simd", "dot_avx2", "sgemm_blocks", "dot_portable", "amx"};
   for (std::int64_t m : {1, 2, 4, 8, 12, 16, 32, 64, 512}) {
     if (only_m != 0 && m != only_m) continue;
-    for (int p = 0; p < 5; ++p) {
+    for (int p = 0; p < static_cast<int>(std::size(paths)); ++p) {
       if (paths[p] == MatmulPath::amx && (!amx_bf16_usable() || dtype != DType::bf16)) continue;
+      if (paths[p] == MatmulPath::dot_avx512bf16 && (!cpu_has_avx512_bf16() || dtype != DType::bf16)) continue;
+      if (paths[p] == MatmulPath::panel_simd && (!cpu_has_avx512() || m < 16)) continue;
       if (paths[p] == MatmulPath::dot_portable && m > 1) continue;
       if ((paths[p] == MatmulPath::dot_simd || paths[p] == MatmulPath::dot_avx2) && m > 64) continue;
       const int repeats = repeats_override > 0 ? repeats_override : m >= 64 ? 1 : 3;

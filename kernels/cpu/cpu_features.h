@@ -13,6 +13,13 @@ inline bool cpu_has_f16c() noexcept {
   return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & (1u << 29)) != 0;
 }
 
+// AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): CPUID.(7,1):EAX bit 5. Callers also check AVX512F/BW/VL,
+// whose checks include the OS saving ZMM state.
+inline bool cpu_has_avx512bf16_bit() noexcept {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid_count(7, 1, &a, &b, &c, &d) != 0 && (a & (1u << 5)) != 0;
+}
+
 // AMX-TILE and AMX-BF16: CPUID.(7,0):EDX bits 24 and 22. The OS side (tile state) is granted or
 // refused by arch_prctl(ARCH_REQ_XCOMP_PERM), which the AMX matmul asks before using tiles.
 inline bool cpu_has_amx_bf16() noexcept {

@@ -11,7 +11,10 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/matmul_amx.h"
 #include "kernels/cpu/matmul_avx2.h"
+#include "kernels/cpu/kernel_override.h"
 #include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/matmul_avx512bf16.h"
+#include "kernels/cpu/matmul_panel_avx512.h"
 
 namespace pagedserve {
 namespace {
@@ -35,6 +38,14 @@ constexpr std::int64_t kMinAmxRows = 2;
 // Rows of x packed for AMX at a time: bounds the workspace (3 bf16 terms of 256 rows x k) whatever
 // the token budget; each pass streams the weights once more, cheap next to 256 rows of compute.
 constexpr std::int64_t kAmxRowsPerPass = 256;
+
+// Bytes of bf16 x rows one pass of the AVX512_BF16 path keeps hot (half of a 1 MiB L2).
+constexpr std::int64_t kBf16PassBytes = 512 * 1024;
+
+// dst[:k] = x[:k] rounded to bf16 (matmul.h), kept as f32 values.
+void round_row_to_bf16_values(const float* x, std::int64_t k, float* dst) {
+  for (std::int64_t kk = 0; kk < k; ++kk) dst[kk] = to_float(to_bf16(x[kk]));
+}
 
 template <typename W>
 void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const W* w,
@@ -65,6 +76,40 @@ Isa choose_isa(MatmulPath path, std::int64_t m) {
   if (path == MatmulPath::dot_portable || !cpu_has_avx2_fma_f16c()) return Isa::portable;
   if (path == MatmulPath::dot_avx2 || !cpu_has_avx512() || (m > 2 && m <= 4)) return Isa::avx2;
   return Isa::avx512;
+}
+
+// Rows of x from which the bf16-pair panel matmul beats the AVX512_BF16 dot kernel (measured,
+// bench/RESULTS.md).
+constexpr std::int64_t kMinPanelRowsBf16 = 32;
+
+MatmulPath forced_path(CpuKernelOverride forced) {
+  switch (forced) {
+    case CpuKernelOverride::portable: return MatmulPath::dot_portable;
+    case CpuKernelOverride::avx2: return MatmulPath::dot_avx2;
+    case CpuKernelOverride::avx512: return MatmulPath::dot_simd;
+    case CpuKernelOverride::panel: return MatmulPath::panel_simd;
+    case CpuKernelOverride::avx512bf16: return MatmulPath::dot_avx512bf16;
+    case CpuKernelOverride::amx: return MatmulPath::amx;
+    case CpuKernelOverride::sgemm: return MatmulPath::sgemm_blocks;
+    case CpuKernelOverride::none: break;
+  }
+  return MatmulPath::automatic;
+}
+
+// The path one call runs: `requested` unless it is automatic (then PAGEDSERVE_CPU_KERNEL, then by
+// M as measured) or the CPU / the operands cannot run it (then as automatic).
+MatmulPath resolve_path(MatmulPath requested, std::int64_t m, bool bf16_weights, bool f32_weights, bool amx_fits) {
+  MatmulPath path = requested;
+  if (path == MatmulPath::automatic) path = forced_path(cpu_kernel_override());
+  if (path == MatmulPath::amx && !amx_fits) path = MatmulPath::automatic;
+  if (path == MatmulPath::dot_avx512bf16 && !(bf16_weights && cpu_has_avx512_bf16())) path = MatmulPath::automatic;
+  if (path == MatmulPath::panel_simd && !cpu_has_avx512()) path = MatmulPath::automatic;
+  if (path != MatmulPath::automatic) return path;
+  if (f32_weights) return MatmulPath::dot_simd;  // f32: one kernel at every M (matmul.h)
+  if (amx_fits && m >= kMinAmxRows) return MatmulPath::amx;
+  if (bf16_weights && cpu_has_avx512_bf16()) return m >= kMinPanelRowsBf16 ? MatmulPath::panel_simd : MatmulPath::dot_avx512bf16;
+  if (m <= kMaxDotRows) return MatmulPath::dot_simd;
+  return cpu_has_avx512() ? MatmulPath::panel_simd : MatmulPath::sgemm_blocks;
 }
 
 void dot_rows(Isa isa, const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const TensorView& w,
@@ -128,7 +173,8 @@ bool cpu_has_avx2_fma_f16c() noexcept {
 std::size_t matmul_workspace_floats(std::int64_t max_m, std::int64_t k, int num_threads) {
   const std::size_t sgemm_tiles = static_cast<std::size_t>(num_threads) * static_cast<std::size_t>(kSgemmBlockRows * k);
   const std::size_t packed_x = (amx_packed_x_elements(std::min(max_m, kAmxRowsPerPass), k) + 1) / 2;
-  return std::max(sgemm_tiles, packed_x);
+  const std::size_t rounded_x = static_cast<std::size_t>(max_m * k);
+  return rounded_x + std::max(sgemm_tiles, packed_x);
 }
 
 void matmul(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y,
@@ -137,21 +183,45 @@ void matmul(const TensorView& x, const TensorView& w, const TensorView& bias, co
 }
 
 void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targets,
-                  const TensorView& workspace, ThreadPool& pool, MatmulPath path) {
+                  const TensorView& workspace, ThreadPool& pool, MatmulPath requested_path) {
   const std::int64_t m = x.size(0);
   const std::int64_t k = x.size(1);
-  assert(x.dtype() == DType::f32 && x.stride(1) == 1);
+  assert(x.dtype() == DType::f32 && x.stride(1) == 1 && targets.size() > 0);
   if (m == 0) return;
+  const DType w_dtype = targets.begin()->w.dtype();
+  assert(std::all_of(targets.begin(), targets.end(), [&](const MatmulTarget& t) { return t.w.dtype() == w_dtype; }));
+  const bool bf16_weights = w_dtype == DType::bf16;
+  const bool amx_fits = bf16_weights && k % 32 == 0 && amx_bf16_usable() &&
+                        2 * (static_cast<std::size_t>(workspace.numel()) - static_cast<std::size_t>(m * k)) >=
+                            amx_packed_x_elements(std::min(m, kAmxRowsPerPass), k);
+  const MatmulPath path = resolve_path(requested_path, m, bf16_weights, w_dtype == DType::f32, amx_fits);
+
+  // x as the kernels read it. For bf16 weights it is rounded to bf16 first (matmul.h): bf16 bits
+  // for the AVX512_BF16 kernel, bf16 values kept as f32 for the others (AMX packs them, and its
+  // rows past the last whole tile go through the dot kernel). The rest of the workspace is the
+  // paths' own scratch.
   const float* xp = x.data_as<const float>();
-  const std::int64_t ldx = x.stride(0);
-  bool amx_fits = k % 32 == 0 && amx_bf16_usable() &&
-                  2 * static_cast<std::size_t>(workspace.numel()) >=
-                      amx_packed_x_elements(std::min(m, kAmxRowsPerPass), k);
-  for (const MatmulTarget& t : targets) amx_fits = amx_fits && t.w.dtype() == DType::bf16;
-  if (path == MatmulPath::automatic && amx_fits && m >= kMinAmxRows) path = MatmulPath::amx;
-  if (path == MatmulPath::amx && !amx_fits) path = MatmulPath::automatic;
-  if (path == MatmulPath::automatic)
-    path = m <= kMaxDotRows ? MatmulPath::dot_simd : MatmulPath::sgemm_blocks;
+  std::int64_t ldx = x.stride(0);
+  // The panel path multiplies bf16 pairs where the CPU can (k even), else widens to f32.
+  const bool pair_panel = path == MatmulPath::panel_simd && bf16_weights && cpu_has_avx512_bf16() && k % 2 == 0;
+  const std::uint16_t* x_bf16 = nullptr;  // [m, k], AVX512_BF16 path only
+  float* scratch = workspace.data_as<float>();
+  if (bf16_weights) {
+    assert(static_cast<std::size_t>(workspace.numel()) >= static_cast<std::size_t>(m * k));
+    if (path == MatmulPath::dot_avx512bf16 || pair_panel) {
+      auto* rounded = reinterpret_cast<std::uint16_t*>(scratch);
+      pool.parallel_for(m, [&](std::int64_t i) { round_rows_to_bf16_avx512bf16(xp + i * ldx, 1, ldx, k, rounded + i * k); });
+      x_bf16 = rounded;
+    } else {
+      float* rounded = scratch;
+      const float* source = xp;
+      const std::int64_t source_ld = ldx;
+      pool.parallel_for(m, [&](std::int64_t i) { round_row_to_bf16_values(source + i * source_ld, k, rounded + i * k); });
+      xp = rounded;
+      ldx = k;
+    }
+    scratch += m * k;
+  }
   const Isa isa = choose_isa(path == MatmulPath::amx ? MatmulPath::dot_simd : path, m);
   const bool simd = isa != Isa::portable;
 
@@ -171,8 +241,8 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     // Several blocks per thread so a thread slowed by a neighbour process does not hold up the rest.
     const std::int64_t target_blocks = static_cast<std::int64_t>(pool.size()) * 8;
     block_rows = std::max<std::int64_t>(48, (total_n + target_blocks - 1) / target_blocks);
-    // AMX blocks start on whole pairs of 16-row weight tiles.
-    if (path == MatmulPath::amx) block_rows = (block_rows + 31) / 32 * 32;
+    // AMX blocks start on whole pairs of 16-row weight tiles, panel blocks on whole panels.
+    if (path == MatmulPath::amx || path == MatmulPath::panel_simd) block_rows = (block_rows + 31) / 32 * 32;
   }
   std::size_t num_targets = 0;
   for (const MatmulTarget& t : targets) {
@@ -193,7 +263,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   };
 
   if (path == MatmulPath::amx) {
-    auto* packed = workspace.data_as<std::uint16_t>();
+    auto* packed = reinterpret_cast<std::uint16_t*>(scratch);
     for (std::int64_t pass_begin = 0; pass_begin < m; pass_begin += kAmxRowsPerPass) {
       const std::int64_t rows = std::min(kAmxRowsPerPass, m - pass_begin);
       const float* x_pass = xp + pass_begin * ldx;
@@ -208,6 +278,41 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
         amx_rows(packed, rows, k, t.w.data_as<const std::uint16_t>(), block.n_begin, tiled_end, yp, ldy);
         // Weight rows past the last whole tile (a target's n % 16) go through the dot kernel.
         if (tiled_end < block.n_end) dot_rows(isa, x_pass, rows, ldx, k, t.w, tiled_end, block.n_end, yp, ldy);
+        if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, block.n_begin, block.n_end, yp, ldy);
+      });
+    }
+    return;
+  }
+
+  if (path == MatmulPath::panel_simd) {
+    pool.parallel_for(num_blocks, [&](std::int64_t b) {
+      const Block block = block_at(b);
+      const MatmulTarget& t = *block.target;
+      const std::int64_t ldy = t.y.stride(0);
+      float* yp = t.y.data_as<float>();
+      if (pair_panel) {
+        panel_rows_avx512bf16(x_bf16, m, k, t.w.data_as<const std::uint16_t>(), block.n_begin, block.n_end, yp, ldy);
+      } else {
+        panel_rows_avx512(xp, m, ldx, k, t.w.data(), t.w.dtype(), block.n_begin, block.n_end, yp, ldy);
+      }
+      if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, ldy);
+    });
+    return;
+  }
+
+  if (path == MatmulPath::dot_avx512bf16) {
+    // Rows of x per pass: as many as keep their bf16 copy within ~half of L2 while the weight
+    // blocks stream past them (at least one register tile of rows).
+    const std::int64_t rows_per_pass = std::max<std::int64_t>(6, kBf16PassBytes / (2 * k) / 6 * 6);
+    for (std::int64_t pass_begin = 0; pass_begin < m; pass_begin += rows_per_pass) {
+      const std::int64_t rows = std::min(rows_per_pass, m - pass_begin);
+      pool.parallel_for(num_blocks, [&](std::int64_t b) {
+        const Block block = block_at(b);
+        const MatmulTarget& t = *block.target;
+        const std::int64_t ldy = t.y.stride(0);
+        float* yp = t.y.data_as<float>() + pass_begin * ldy;
+        dot_rows_avx512bf16(x_bf16 + pass_begin * k, rows, k, t.w.data_as<const std::uint16_t>(), block.n_begin,
+                            block.n_end, yp, ldy);
         if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, block.n_begin, block.n_end, yp, ldy);
       });
     }
@@ -239,8 +344,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
       if (t.w.dtype() == DType::f32) {
         w_block = t.w.data_as<const float>() + block.n_begin * k;
       } else {
-        assert(workspace.numel() >= num_workers * kSgemmBlockRows * k);
-        float* tile = workspace.data_as<float>() + worker * kSgemmBlockRows * k;
+        float* tile = scratch + worker * kSgemmBlockRows * k;
         convert_rows_to_f32(simd, t.w, block.n_begin, block.n_end, k, tile);
         w_block = tile;
       }

@@ -18,15 +18,15 @@
 #include <cstring>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/transpose_avx512.h"
 
 namespace pagedserve {
 namespace {
 
-// x ~= sum of this many bf16 terms. Three keep ~24 mantissa bits (error <= 2^-27 |x|), as close to
-// the f32 paths as their own summation-order differences. Two (error 2^-18 |x|) flipped a
-// near-tie greedy token of the random-weight test model between batch shapes; the third term
-// measured no slower (the step is bound by tile loads from L2, not by the multiplies).
-constexpr int kSplits = 3;
+// x ~= sum of this many bf16 terms. One: the matmul contract rounds x to bf16 for bf16 weights
+// (matmul.h), so one term is exact. (Before that contract, three kept x's f32 mantissa.) The
+// packing keeps the split loop so a term count can still be measured.
+constexpr int kSplits = 1;
 
 constexpr long kArchRequestXcompPerm = 0x1023;  // arch_prctl: ask for an extended state component
 constexpr long kXfeatureXtiledata = 18;         // the AMX tile data state
@@ -69,34 +69,6 @@ __m512i pairs_of(__m512 low, __m512 high) { return (__m512i)_mm512_cvtne2ps_pbh(
 void prefetch_lines(const std::uint16_t* begin, std::int64_t lines) {
   const char* p = reinterpret_cast<const char*>(begin);
   for (std::int64_t line = 0; line < lines; ++line) _mm_prefetch(p + line * 64, _MM_HINT_T1);
-}
-
-// rows[i] dword j -> rows[j] dword i. Unpacks make 4 x 4 transposes inside each 128-bit lane
-// (u[4b + c] lane L = column 4L + c of rows 4b..4b+3); two lane shuffles then gather, for
-// column 4L + c, lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
-void transpose_16x16(__m512i rows[16]) {
-  __m512i t[16];
-  for (int a = 0; a < 8; ++a) {
-    t[2 * a] = _mm512_unpacklo_epi32(rows[2 * a], rows[2 * a + 1]);
-    t[2 * a + 1] = _mm512_unpackhi_epi32(rows[2 * a], rows[2 * a + 1]);
-  }
-  __m512i u[16];
-  for (int b = 0; b < 4; ++b) {
-    u[4 * b + 0] = _mm512_unpacklo_epi64(t[4 * b], t[4 * b + 2]);
-    u[4 * b + 1] = _mm512_unpackhi_epi64(t[4 * b], t[4 * b + 2]);
-    u[4 * b + 2] = _mm512_unpacklo_epi64(t[4 * b + 1], t[4 * b + 3]);
-    u[4 * b + 3] = _mm512_unpackhi_epi64(t[4 * b + 1], t[4 * b + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512i even_lanes_low = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);
-    const __m512i odd_lanes_low = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xDD);
-    const __m512i even_lanes_high = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
-    const __m512i odd_lanes_high = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xDD);
-    rows[c] = _mm512_shuffle_i32x4(even_lanes_low, even_lanes_high, 0x88);
-    rows[8 + c] = _mm512_shuffle_i32x4(even_lanes_low, even_lanes_high, 0xDD);
-    rows[4 + c] = _mm512_shuffle_i32x4(odd_lanes_low, odd_lanes_high, 0x88);
-    rows[12 + c] = _mm512_shuffle_i32x4(odd_lanes_low, odd_lanes_high, 0xDD);
-  }
 }
 
 template <int Tiles, int XTiles>

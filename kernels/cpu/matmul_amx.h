@@ -1,7 +1,6 @@
 // The bf16-weight matmul on Intel AMX tiles (Sapphire Rapids and later): the compute-bound part of
-// the CPU backend (batched decode, prefill). AMX multiplies bf16 by bf16 into f32, so x (f32) is
-// split into three bf16 terms, x ~= x_hi + x_mid + x_lo, each multiplied exactly and summed in
-// f32: the result keeps x's full f32 mantissa instead of bf16's 8 bits.
+// the CPU backend (batched decode, prefill). AMX multiplies bf16 by bf16 into f32; x arrives
+// rounded to bf16 values (the matmul contract, matmul.h), so its bf16 packing is exact.
 //
 // Formulated as y^T = w * x^T so the weights are the A operand and are read in their checkpoint
 // layout ([n, k] rows, 32 k per tile row) with no repacking; x^T becomes the VNNI-paired B operand,

@@ -73,6 +73,34 @@ inline void dot_block(const float* x, std::int64_t ldx, std::int64_t k,
     for (int j = 0; j < NR; ++j) y[i * ldy + j] = sums[i][j];
 }
 
+// Up to this many rows of x the weight rows are streamed one at a time (as dot_single_row does for
+// one row): interleaved weight rows measured ~1.5x slower at 2-4 rows (bench/RESULTS.md).
+constexpr std::int64_t kStreamingMaxRows = 4;
+
+// Batch 1 (memory-bound): one weight row at a time, read front to back with four accumulators in
+// flight. Interleaving several weight rows (dot_block's NR) makes short streams that the hardware
+// prefetcher follows worse: on an AMD EPYC (Zen 4) at k = 896 one row read at 16.5 GB/s where four
+// interleaved rows read at 8.6 (bench/RESULTS.md).
+template <DType WDtype>
+void dot_single_row(const float* x, std::int64_t k, const typename WeightTraits<WDtype>::Element* w,
+                    std::int64_t n_begin, std::int64_t n_end, float* y) {
+  using Traits = WeightTraits<WDtype>;
+  for (std::int64_t n = n_begin; n < n_end; ++n) {
+    const auto* w_row = w + n * k;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    std::int64_t kk = 0;
+    for (; kk + 32 <= k; kk += 32) {
+      for (int part = 0; part < 4; ++part) {
+        acc[part] = _mm256_fmadd_ps(_mm256_loadu_ps(x + kk + 8 * part), Traits::load8(w_row + kk + 8 * part), acc[part]);
+      }
+    }
+    for (; kk + 8 <= k; kk += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + kk), Traits::load8(w_row + kk), acc[0]);
+    float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; kk < k; ++kk) sum += x[kk] * Traits::load1(w_row + kk);
+    y[n] = sum;
+  }
+}
+
 // Wide blocks for few rows (memory-bound: more independent weight streams), narrower for more.
 template <int MR>
 constexpr int kColumnsPerBlock = MR <= 2 ? 4 : 3;
@@ -111,6 +139,18 @@ template <DType WDtype>
 void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k,
                     const typename WeightTraits<WDtype>::Element* w, std::int64_t n_begin, std::int64_t n_end,
                     float* y, std::int64_t ldy) {
+  // (f32 weights keep dot_block's summation order at every M: matmul.h)
+  if (m == 1 && WDtype != DType::f32) {
+    dot_single_row<WDtype>(x, k, w, n_begin, n_end, y);
+    return;
+  }
+  if (m <= kStreamingMaxRows && WDtype != DType::f32) {
+    // Still memory-bound: each weight row read once, front to back, for all rows of x.
+    for_weight_rows_streaming<kStreamingMaxRows>(m, n_begin, n_end, [&](auto rows, std::int64_t i, std::int64_t n) {
+      dot_block<WDtype, decltype(rows)::value, 1>(x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
+    });
+    return;
+  }
   if constexpr (WDtype != DType::f32) {
     if (m > 4 && k <= kWidenMaxK) {
       alignas(32) float widened[kWidenRows * kWidenMaxK];

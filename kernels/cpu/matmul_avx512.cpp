@@ -12,35 +12,10 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/row_groups.h"
+#include "kernels/cpu/wide_load_avx512.h"
 
 namespace pagedserve {
 namespace {
-
-template <DType WDtype>
-struct Wide;
-
-template <>
-struct Wide<DType::bf16> {
-  using Element = std::uint16_t;
-  static __m512 load(const Element* p, __mmask16 mask) {
-    const __m256i raw = _mm256_maskz_loadu_epi16(mask, p);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
-  }
-};
-
-template <>
-struct Wide<DType::f16> {
-  using Element = std::uint16_t;
-  static __m512 load(const Element* p, __mmask16 mask) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
-  }
-};
-
-template <>
-struct Wide<DType::f32> {
-  using Element = float;
-  static __m512 load(const Element* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
-};
 
 template <DType WDtype, int MR, int NR>
 inline void dot_block(const float* x, std::int64_t ldx, std::int64_t k,
@@ -70,6 +45,34 @@ void dot_rows_fixed_m(const float* x, std::int64_t ldx, std::int64_t k,
   std::int64_t n = n_begin;
   for (; n + NR <= n_end; n += NR) dot_block<WDtype, MR, NR>(x, ldx, k, w + n * k, y + n, ldy);
   for (; n < n_end; ++n) dot_block<WDtype, MR, 1>(x, ldx, k, w + n * k, y + n, ldy);
+}
+
+// Up to this many rows of x the weight rows are streamed one at a time (as dot_single_row does for
+// one row): interleaved weight rows measured ~1.5x slower at 2-4 rows (bench/RESULTS.md).
+constexpr std::int64_t kStreamingMaxRows = 4;
+
+// Batch 1 (memory-bound): one weight row at a time, read front to back with four accumulators in
+// flight, as in matmul_avx2.cpp (interleaved weight rows stream worse).
+template <DType WDtype>
+void dot_single_row(const float* x, std::int64_t k, const typename Wide<WDtype>::Element* w,
+                    std::int64_t n_begin, std::int64_t n_end, float* y) {
+  constexpr auto kAll = static_cast<__mmask16>(0xffff);
+  for (std::int64_t n = n_begin; n < n_end; ++n) {
+    const auto* w_row = w + n * k;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    std::int64_t kk = 0;
+    for (; kk + 64 <= k; kk += 64) {
+      for (int part = 0; part < 4; ++part) {
+        acc[part] = _mm512_fmadd_ps(_mm512_loadu_ps(x + kk + 16 * part),
+                                    Wide<WDtype>::load(w_row + kk + 16 * part, kAll), acc[part]);
+      }
+    }
+    for (; kk < k; kk += 16) {
+      const auto mask = k - kk >= 16 ? kAll : static_cast<__mmask16>((1u << (k - kk)) - 1u);
+      acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + kk), Wide<WDtype>::load(w_row + kk, mask), acc[0]);
+    }
+    y[n] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  }
 }
 
 // With more than a few x rows the weights are widened to f32 once, NR rows at a time, into a stack
@@ -161,6 +164,18 @@ template <DType WDtype>
 void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k,
                     const typename Wide<WDtype>::Element* w, std::int64_t n_begin, std::int64_t n_end,
                     float* y, std::int64_t ldy) {
+  // (f32 weights keep dot_block's summation order at every M: matmul.h)
+  if (m == 1 && WDtype != DType::f32) {
+    dot_single_row<WDtype>(x, k, w, n_begin, n_end, y);
+    return;
+  }
+  if (m <= kStreamingMaxRows && WDtype != DType::f32) {
+    // Still memory-bound: each weight row read once, front to back, for all rows of x.
+    for_weight_rows_streaming<kStreamingMaxRows>(m, n_begin, n_end, [&](auto rows, std::int64_t i, std::int64_t n) {
+      dot_block<WDtype, decltype(rows)::value, 1>(x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
+    });
+    return;
+  }
   if constexpr (WDtype != DType::f32) {
     if (m > kWidenMinRows && k <= kWidenMaxK) {
       alignas(64) float widened[kWideNR * kWidenMaxK];

@@ -28,4 +28,13 @@ void for_row_groups(std::int64_t m, Body&& body) {
   row_group_tail<Group - 1>(m - i, i, body);
 }
 
+// The memory-bound order: each weight row n in [n_begin, n_end) once, read by every group of x
+// rows before the next: body(std::integral_constant<int, R>{}, first_row, n).
+template <int Group, typename Body>
+void for_weight_rows_streaming(std::int64_t m, std::int64_t n_begin, std::int64_t n_end, Body&& body) {
+  for (std::int64_t n = n_begin; n < n_end; ++n) {
+    for_row_groups<Group>(m, [&](auto rows, std::int64_t i) { body(rows, i, n); });
+  }
+}
+
 }  // namespace pagedserve

@@ -26,7 +26,9 @@ void matmul_reference(const TensorView& x, const TensorView& w, const TensorView
     for (std::int64_t j = 0; j < n; ++j) {
       double sum = bias.data() == nullptr ? 0.0 : bias.data_as<const float>()[j];
       for (std::int64_t kk = 0; kk < k; ++kk) {
-        sum += static_cast<double>(x.data_as<const float>()[i * x.stride(0) + kk]) * weight_at(w, j * k + kk);
+        float xv = x.data_as<const float>()[i * x.stride(0) + kk];
+        if (w.dtype() == DType::bf16) xv = to_float(to_bf16(xv));  // the contract of matmul.h
+        sum += static_cast<double>(xv) * weight_at(w, j * k + kk);
       }
       y.data_as<float>()[i * y.stride(0) + j] = static_cast<float>(sum);
     }

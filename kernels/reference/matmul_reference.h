@@ -1,4 +1,5 @@
-// Naive y = x * w^T (+ bias) with f64 accumulation: the reference for kernels/cpu/matmul.h.
+// Naive y = x * w^T (+ bias) with f64 accumulation, x rounded to bf16 first when w is bf16: the
+// reference for kernels/cpu/matmul.h.
 // Tests only; any thread.
 #pragma once
 

@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <string>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "core/buffer.h"
 #include "core/half.h"
+#include "kernels/cpu/kernel_override.h"
 #include "kernels/cpu/matmul_amx.h"
 #include "kernels/reference/matmul_reference.h"
 
@@ -92,7 +94,8 @@ TEST(Matmul, EveryPathAndDtypeMatchesReferenceOnOddShapes) {
   for (const Shape& s : shapes) {
     for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
       for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
-                              MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx}) {
+                              MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx,
+                              MatmulPath::dot_avx512bf16, MatmulPath::panel_simd}) {
         check_matmul(s, dtype, path, /*with_bias=*/(s.n % 2) == 1, pool, rng);
       }
     }
@@ -104,7 +107,8 @@ TEST(Matmul, LargeModelShapesOnBothPaths) {
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
   ThreadPool pool(2);
-  for (MatmulPath path : {MatmulPath::dot_avx2, MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx}) {
+  for (MatmulPath path : {MatmulPath::dot_avx2, MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx,
+                          MatmulPath::dot_avx512bf16, MatmulPath::panel_simd}) {
     check_matmul({6, 896, 1100}, DType::bf16, path, true, pool, rng);
     check_matmul({45, 4864, 200}, DType::bf16, path, false, pool, rng);
     check_matmul({300, 64, 70}, DType::bf16, path, true, pool, rng);  // two AMX passes of x
@@ -135,7 +139,8 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
   const std::int64_t ns[] = {130, 13, 300};
   for (std::int64_t m : {1, 5, 20}) {
     for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
-                            MatmulPath::sgemm_blocks, MatmulPath::amx}) {
+                            MatmulPath::sgemm_blocks, MatmulPath::amx, MatmulPath::dot_avx512bf16,
+                            MatmulPath::panel_simd}) {
       std::vector<float> x(static_cast<std::size_t>(m * k));
       for (float& v : x) v = dist(rng);
       std::vector<std::vector<bf16>> w(3);
@@ -172,6 +177,86 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
       }
     }
   }
+}
+
+constexpr MatmulPath kEveryPath[] = {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
+                                     MatmulPath::dot_simd,  MatmulPath::sgemm_blocks, MatmulPath::amx,
+                                     MatmulPath::dot_avx512bf16, MatmulPath::panel_simd};
+
+// The contract of matmul.h: with bf16 weights x is rounded to bf16 first, on every path and at
+// every batch shape. 1 + 2^-10 rounds to 1, so each output is exactly k (a path that kept x in f32
+// answers k * (1 + 2^-10)).
+TEST(Matmul, Bf16WeightsRoundXToBf16OnEveryPath) {
+  ThreadPool pool(2);
+  for (std::int64_t m : {1, 3, 7, 40}) {
+    for (std::int64_t k : {1, 33, 64}) {
+      const std::int64_t n = 19;
+      std::vector<float> x(static_cast<std::size_t>(m * k), 1.0f + 1.0f / 1024);
+      std::vector<bf16> w(static_cast<std::size_t>(n * k), to_bf16(1.0f));
+      std::vector<float> workspace(matmul_workspace_floats(m, k, pool.size()));
+      for (MatmulPath path : kEveryPath) {
+        std::vector<float> y(static_cast<std::size_t>(m * n), std::nanf(""));
+        matmul(TensorView(x.data(), DType::f32, {m, k}), TensorView(w.data(), DType::bf16, {n, k}), TensorView(),
+               TensorView(y.data(), DType::f32, {m, n}),
+               TensorView(workspace.data(), DType::f32, {static_cast<std::int64_t>(workspace.size())}), pool, path);
+        for (float v : y) ASSERT_EQ(v, static_cast<float>(k)) << "m " << m << " k " << k << " path " << static_cast<int>(path);
+      }
+    }
+  }
+}
+
+// x rows at a stride with NaN in the gaps, y rows at a stride with NaN in the gaps: no path reads
+// past k in x or writes past n in y.
+TEST(Matmul, StridedRowsNeverTouchTheGaps) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  ThreadPool pool(2);
+  for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
+    for (std::int64_t m : {1, 5, 13, 45}) {
+      const std::int64_t k = 64, n = 37, ldx = k + 7, ldy = n + 3;
+      std::vector<float> x(static_cast<std::size_t>(m * ldx), std::nanf(""));
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t kk = 0; kk < k; ++kk) x[i * ldx + kk] = dist(rng);
+      Buffer w(static_cast<std::size_t>(n * k) * dtype_size(dtype), Device::cpu);
+      fill_weights(w, dtype, n * k, rng);
+      std::vector<float> workspace(matmul_workspace_floats(m, k, pool.size()));
+      std::vector<float> expected(static_cast<std::size_t>(m * ldy));
+      const TensorView x_view = TensorView(x.data(), DType::f32, {m, ldx}).slice_columns(0, k);
+      matmul_reference(x_view, w.view(dtype, {n, k}), TensorView(),
+                       TensorView(expected.data(), DType::f32, {m, ldy}).slice_columns(0, n));
+      for (MatmulPath path : kEveryPath) {
+        std::vector<float> y(static_cast<std::size_t>(m * ldy), std::nanf(""));
+        matmul(x_view, w.view(dtype, {n, k}), TensorView(), TensorView(y.data(), DType::f32, {m, ldy}).slice_columns(0, n),
+               TensorView(workspace.data(), DType::f32, {static_cast<std::int64_t>(workspace.size())}), pool, path);
+        for (std::int64_t i = 0; i < m; ++i) {
+          for (std::int64_t j = 0; j < ldy; ++j) {
+            const float v = y[i * ldy + j];
+            if (j >= n) {
+              ASSERT_TRUE(std::isnan(v)) << "wrote the gap at (" << i << ", " << j << ")";
+            } else {
+              ASSERT_NEAR(v, expected[i * ldy + j], 1e-4) << dtype_name(dtype) << " m " << m << " path "
+                                                          << static_cast<int>(path) << " at (" << i << ", " << j << ")";
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernelOverride, ParsesEveryNameAndRefusesOthers) {
+  EXPECT_EQ(parse_cpu_kernel_override(nullptr), CpuKernelOverride::none);
+  EXPECT_EQ(parse_cpu_kernel_override(""), CpuKernelOverride::none);
+  EXPECT_EQ(parse_cpu_kernel_override("auto"), CpuKernelOverride::none);
+  EXPECT_EQ(parse_cpu_kernel_override("portable"), CpuKernelOverride::portable);
+  EXPECT_EQ(parse_cpu_kernel_override("avx2"), CpuKernelOverride::avx2);
+  EXPECT_EQ(parse_cpu_kernel_override("avx512"), CpuKernelOverride::avx512);
+  EXPECT_EQ(parse_cpu_kernel_override("avx512bf16"), CpuKernelOverride::avx512bf16);
+  EXPECT_EQ(parse_cpu_kernel_override("panel"), CpuKernelOverride::panel);
+  EXPECT_EQ(parse_cpu_kernel_override("amx"), CpuKernelOverride::amx);
+  EXPECT_EQ(parse_cpu_kernel_override("sgemm"), CpuKernelOverride::sgemm);
+  EXPECT_THROW(parse_cpu_kernel_override("AVX2"), std::invalid_argument);
+  EXPECT_THROW(parse_cpu_kernel_override("fast"), std::invalid_argument);
 }
 
 }  // namespace

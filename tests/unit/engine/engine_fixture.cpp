@@ -50,7 +50,7 @@ EngineHarness::EngineHarness(const EngineSetup& setup) {
   if (!dir) throw std::runtime_error("Qwen3 tokenizer missing: run scripts/prepare-test-data");
   tokenizer_ = std::make_shared<const Tokenizer>(Tokenizer::load(*dir));
   model_config_ = tiny_qwen3_config(151936, setup.max_model_len);
-  model_ = std::make_unique<LlamaModel>(model_config_, DummyWeights{1234, DType::bf16}, pool_,
+  model_ = std::make_unique<LlamaModel>(model_config_, DummyWeights{1234, setup.weights_dtype}, pool_,
                                         setup.max_num_batched_tokens);
   KVCacheConfig cache_config;
   cache_config.num_layers = model_config_.num_hidden_layers;

@@ -47,6 +47,12 @@ struct EngineSetup {
   int max_model_len = 1024;
   bool enable_prefix_caching = true;
   DType cache_dtype = DType::f32;
+  // f32: the CPU matmul then runs one kernel at every batch shape (kernels/cpu/matmul.h), so the
+  // tests that compare outputs across batch shapes, chunkings and preemptions compare equal sums.
+  // With bf16 weights x is rounded to bf16 and kernels differ by M: last-bit differences between
+  // shapes become bf16-ulp differences now and then, enough to flip a near-tie token of this
+  // random model (as in any bf16 server).
+  DType weights_dtype = DType::f32;
 };
 
 // Owns everything an Engine needs; model weights are made once per process.
