@@ -1,8 +1,38 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace pagedserve {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+// Spins until done() or `microseconds` pass; true when done() became true. Yields the core now
+// and then, so a thread that spins on a busy host hands its time slice to whoever is runnable
+// instead of burning it.
+template <typename Done>
+bool spin_until(Done done, int microseconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(microseconds);
+  for (int i = 1;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if (i % 64 == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return done();
+      std::this_thread::yield();
+    }
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
@@ -13,7 +43,7 @@ ThreadPool::ThreadPool(int num_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (auto& worker : workers_) worker.join();
@@ -32,38 +62,42 @@ void ThreadPool::parallel_for(std::int64_t num_tasks, const std::function<void(s
     for (std::int64_t i = 0; i < num_tasks; ++i) task(i);
     return;
   }
+  task_ = &task;
+  num_tasks_ = num_tasks;
+  next_task_.store(0, std::memory_order_relaxed);
+  busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
+    // Under the mutex so a worker between its predicate check and its sleep cannot miss it.
     std::lock_guard lock(mutex_);
-    task_ = &task;
-    num_tasks_ = num_tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    busy_workers_ = static_cast<int>(workers_.size());
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   drain(task, num_tasks);
-  std::unique_lock lock(mutex_);
-  done_.wait(lock, [this] { return busy_workers_ == 0; });
+  auto all_done = [this] { return busy_workers_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(all_done, kSpinMicroseconds)) {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, all_done);
+  }
   task_ = nullptr;
 }
 
 void ThreadPool::worker_loop() {
   std::uint64_t seen_generation = 0;
   for (;;) {
-    const std::function<void(std::int64_t)>* task = nullptr;
-    std::int64_t num_tasks = 0;
-    {
+    auto woken = [&] {
+      return stopping_.load(std::memory_order_acquire) ||
+             generation_.load(std::memory_order_acquire) != seen_generation;
+    };
+    if (!spin_until(woken, kSpinMicroseconds)) {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen_generation; });
-      if (stopping_) return;
-      seen_generation = generation_;
-      task = task_;
-      num_tasks = num_tasks_;
+      wake_.wait(lock, woken);
     }
-    drain(*task, num_tasks);
-    {
-      std::lock_guard lock(mutex_);
-      if (--busy_workers_ == 0) done_.notify_one();
+    if (stopping_.load(std::memory_order_acquire)) return;
+    seen_generation = generation_.load(std::memory_order_acquire);
+    drain(*task_, num_tasks_);
+    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock(mutex_);  // the caller may be between its check and its sleep
+      done_.notify_one();
     }
   }
 }

@@ -1,6 +1,10 @@
 // A fixed pool of worker threads for CPU kernels. One caller at a time runs a parallel_for
 // (the engine thread, or a test); the caller works too, so a pool of N uses N threads in all.
 // Tasks are handed out dynamically (an atomic counter), so uneven tasks balance themselves.
+// Between parallel_fors the workers (and the caller, waiting for them) spin for a short while
+// (kSpinMicroseconds) before they sleep on a condition variable: a decode step makes ~150
+// parallel_fors milliseconds apart, and a futex wake-up per fan-out cost several percent of a
+// batch-1 step (bench/RESULTS.md). Idle pools sleep.
 #pragma once
 
 #include <atomic>
@@ -31,15 +35,19 @@ class ThreadPool {
   void worker_loop();
   void drain(const std::function<void(std::int64_t)>& task, std::int64_t num_tasks);
 
+  static constexpr int kSpinMicroseconds = 100;
+
   std::vector<std::thread> workers_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // the sleeping side of generation_ / busy_workers_ (with wake_ and done_)
   std::condition_variable wake_;
   std::condition_variable done_;
-  std::uint64_t generation_ = 0;        // guarded by mutex_
-  bool stopping_ = false;               // guarded by mutex_
-  int busy_workers_ = 0;                // guarded by mutex_
-  const std::function<void(std::int64_t)>* task_ = nullptr;  // guarded by mutex_
-  std::int64_t num_tasks_ = 0;          // guarded by mutex_
+  // task_ and num_tasks_ are written by the caller before it bumps generation_ (release) and read
+  // by workers after they see the new generation (acquire).
+  const std::function<void(std::int64_t)>* task_ = nullptr;
+  std::int64_t num_tasks_ = 0;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> busy_workers_{0};
   std::atomic<std::int64_t> next_task_{0};
 };
 

@@ -74,10 +74,10 @@ int main(int argc, char** argv) {
   const auto workspace_floats = static_cast<std::int64_t>(matmul_workspace_floats(max_m, 4864, pool.size()));
   Buffer workspace(static_cast<std::size_t>(workspace_floats) * 4, Device::cpu);
 
-  const MatmulPath paths[] = {MatmulPath::dot_avx512bf16, MatmulPath::panel_simd, MatmulPath::dot_simd,
+  const MatmulPath paths[] = {MatmulPath::dot_avx512bf16, MatmulPath::panel_simd,   MatmulPath::dot_avx512,
                               MatmulPath::dot_avx2,       MatmulPath::sgemm_blocks, MatmulPath::dot_portable,
                               MatmulPath::amx};
-  const char* path_names[] = {"avx512bf16", "panel", "dot_simd", "dot_avx2", "sgemm_blocks", "dot_portable", "amx"};
+  const char* path_names[] = {"avx512bf16", "panel", "dot_avx512", "dot_avx2", "sgemm_blocks", "dot_portable", "amx"};
   for (std::int64_t m : {1, 2, 4, 8, 12, 16, 32, 64, 512}) {
     if (only_m != 0 && m != only_m) continue;
     for (int p = 0; p < static_cast<int>(std::size(paths)); ++p) {
@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
       if (paths[p] == MatmulPath::dot_avx512bf16 && (!cpu_has_avx512_bf16() || dtype != DType::bf16)) continue;
       if (paths[p] == MatmulPath::panel_simd && (!cpu_has_avx512() || m < 16)) continue;
       if (paths[p] == MatmulPath::dot_portable && m > 1) continue;
-      if ((paths[p] == MatmulPath::dot_simd || paths[p] == MatmulPath::dot_avx2) && m > 64) continue;
+      if ((paths[p] == MatmulPath::dot_avx512 || paths[p] == MatmulPath::dot_avx2) && m > 64) continue;
       const int repeats = repeats_override > 0 ? repeats_override : m >= 64 ? 1 : 3;
       std::vector<double> times;
       for (int r = 0; r < repeats + 1; ++r) {  // the first pass warms up

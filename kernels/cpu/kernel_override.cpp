@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_amx.h"
 #include "kernels/cpu/matmul_avx512.h"
@@ -35,7 +36,8 @@ std::string describe_cpu_kernels() {
   const CpuKernelOverride forced = cpu_kernel_override();
   const bool avx2 = cpu_has_avx2_fma_f16c(), avx512 = avx2 && cpu_has_avx512();
   const bool bf16_dot = avx512 && cpu_has_avx512_bf16(), amx = amx_bf16_usable();
-  const std::string fma = avx512 ? "AVX-512 FMA dot products, AVX-512 FMA panels for prefill"
+  const std::string fma = avx512 ? std::string(cpu_is_amd_family_19h() ? "AVX2" : "AVX-512") +
+                                       " FMA dot products, AVX-512 FMA panels for prefill"
                           : avx2 ? "AVX2 FMA dot products, OpenBLAS sgemm for prefill"
                                  : "portable dot products, OpenBLAS sgemm for prefill";
   std::string line = "bf16 weights: ";

@@ -71,10 +71,14 @@ void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::in
 enum class Isa { portable, avx2, avx512 };
 
 // AVX-512 where it measured ahead: 1-2 rows (memory-bound) and more than 4 rows (weights widened
-// once, 6 x 4 register tile); at 3-4 rows the AVX2 kernel did (bench/RESULTS.md).
+// once, 6 x 4 register tile); at 3-4 rows the AVX2 kernel did. On AMD family 19h the AVX2 kernels
+// measured ahead at every M (cpu_features.h), so AVX-512 only when forced (dot_avx512 override).
 Isa choose_isa(MatmulPath path, std::int64_t m) {
   if (path == MatmulPath::dot_portable || !cpu_has_avx2_fma_f16c()) return Isa::portable;
-  if (path == MatmulPath::dot_avx2 || !cpu_has_avx512() || (m > 2 && m <= 4)) return Isa::avx2;
+  if (path == MatmulPath::dot_avx2 || !cpu_has_avx512()) return Isa::avx2;
+  if (path == MatmulPath::dot_avx512) return Isa::avx512;
+  static const bool prefer_avx2 = cpu_is_amd_family_19h();
+  if (path == MatmulPath::dot_simd && (prefer_avx2 || (m > 2 && m <= 4))) return Isa::avx2;
   return Isa::avx512;
 }
 
@@ -86,7 +90,7 @@ MatmulPath forced_path(CpuKernelOverride forced) {
   switch (forced) {
     case CpuKernelOverride::portable: return MatmulPath::dot_portable;
     case CpuKernelOverride::avx2: return MatmulPath::dot_avx2;
-    case CpuKernelOverride::avx512: return MatmulPath::dot_simd;
+    case CpuKernelOverride::avx512: return MatmulPath::dot_avx512;
     case CpuKernelOverride::panel: return MatmulPath::panel_simd;
     case CpuKernelOverride::avx512bf16: return MatmulPath::dot_avx512bf16;
     case CpuKernelOverride::amx: return MatmulPath::amx;
@@ -105,7 +109,7 @@ MatmulPath resolve_path(MatmulPath requested, std::int64_t m, bool bf16_weights,
   if (path == MatmulPath::dot_avx512bf16 && !(bf16_weights && cpu_has_avx512_bf16())) path = MatmulPath::automatic;
   if (path == MatmulPath::panel_simd && !cpu_has_avx512()) path = MatmulPath::automatic;
   if (path != MatmulPath::automatic) return path;
-  if (f32_weights) return MatmulPath::dot_simd;  // f32: one kernel at every M (matmul.h)
+  if (f32_weights) return MatmulPath::dot_avx2;  // f32: one kernel at every M (matmul.h)
   if (amx_fits && m >= kMinAmxRows) return MatmulPath::amx;
   if (bf16_weights && cpu_has_avx512_bf16()) return m >= kMinPanelRowsBf16 ? MatmulPath::panel_simd : MatmulPath::dot_avx512bf16;
   if (m <= kMaxDotRows) return MatmulPath::dot_simd;

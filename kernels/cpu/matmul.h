@@ -38,7 +38,8 @@ enum class MatmulPath {
   automatic,     // by M, as measured
   dot_portable,  // small-M path, scalar code (what a CPU without AVX2 runs)
   dot_avx2,      // small-M path, AVX2/FMA/F16C (falls back to portable without them)
-  dot_simd,      // small-M path, the widest SIMD the CPU has (AVX-512, else as dot_avx2)
+  dot_simd,      // small-M path, the SIMD that measured fastest on this CPU (AVX-512 or AVX2)
+  dot_avx512,    // small-M path forced to AVX-512 (else as dot_avx2)
   sgemm_blocks,  // large-M path: convert W blocks to f32, OpenBLAS sgemm per block
   amx,           // AMX tiles (bf16 w, k % 32 == 0, amx_bf16_usable()); otherwise as automatic
   dot_avx512bf16,  // vdpbf16ps dot products (bf16 w, cpu_has_avx512_bf16()); otherwise as automatic

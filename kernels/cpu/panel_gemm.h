@@ -17,6 +17,7 @@
 namespace pagedserve {
 
 inline constexpr int kPanelTileRows = 12;
+inline constexpr int kPanelSmallTileRows = 8;
 
 // Store masks of the panel's two 16-row halves for `rows` (<= 32) valid weight rows.
 inline __mmask16 panel_half_mask(std::int64_t rows, int half) {
@@ -37,7 +38,7 @@ void panel_gemm(const typename Form::XElement* x, std::int64_t m, std::int64_t l
     for (std::int64_t k0 = 0; k0 < k; k0 += Form::kChunkK) {
       const std::int64_t kc = k - k0 < Form::kChunkK ? k - k0 : Form::kChunkK;
       Form::pack(w, k, n0, rows, k0, kc, panel);
-      for_row_groups<kPanelTileRows>(m, [&](auto group, std::int64_t i) {
+      auto run_tile = [&](auto group, std::int64_t i) {
         constexpr int kRows = decltype(group)::value;
         const auto* x_rows = x + i * ldx;
         float* y_rows = y + i * ldy + n0;
@@ -46,7 +47,14 @@ void panel_gemm(const typename Form::XElement* x, std::int64_t m, std::int64_t l
         } else {
           Form::template tile<kRows, false>(x_rows, ldx, k0, kc, panel, y_rows, ldy, low, high);
         }
-      });
+      };
+      // Up to 16 rows in two even groups (8 + 8 keeps 16 accumulators busy; 12 + 4 leaves the
+      // second tile short of independent FMAs).
+      if (m <= 16) {
+        for_row_groups<kPanelSmallTileRows>(m, run_tile);
+      } else {
+        for_row_groups<kPanelTileRows>(m, run_tile);
+      }
     }
   }
 }

@@ -94,8 +94,8 @@ TEST(Matmul, EveryPathAndDtypeMatchesReferenceOnOddShapes) {
   for (const Shape& s : shapes) {
     for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
       for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
-                              MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx,
-                              MatmulPath::dot_avx512bf16, MatmulPath::panel_simd}) {
+                              MatmulPath::dot_simd, MatmulPath::dot_avx512, MatmulPath::sgemm_blocks,
+                              MatmulPath::amx, MatmulPath::dot_avx512bf16, MatmulPath::panel_simd}) {
         check_matmul(s, dtype, path, /*with_bias=*/(s.n % 2) == 1, pool, rng);
       }
     }
@@ -107,7 +107,7 @@ TEST(Matmul, LargeModelShapesOnBothPaths) {
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
   ThreadPool pool(2);
-  for (MatmulPath path : {MatmulPath::dot_avx2, MatmulPath::dot_simd, MatmulPath::sgemm_blocks, MatmulPath::amx,
+  for (MatmulPath path : {MatmulPath::dot_avx2, MatmulPath::dot_avx512, MatmulPath::sgemm_blocks, MatmulPath::amx,
                           MatmulPath::dot_avx512bf16, MatmulPath::panel_simd}) {
     check_matmul({6, 896, 1100}, DType::bf16, path, true, pool, rng);
     check_matmul({45, 4864, 200}, DType::bf16, path, false, pool, rng);
@@ -180,7 +180,8 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
 }
 
 constexpr MatmulPath kEveryPath[] = {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
-                                     MatmulPath::dot_simd,  MatmulPath::sgemm_blocks, MatmulPath::amx,
+                                     MatmulPath::dot_simd,  MatmulPath::dot_avx512,   MatmulPath::sgemm_blocks,
+                                     MatmulPath::amx,
                                      MatmulPath::dot_avx512bf16, MatmulPath::panel_simd};
 
 // The contract of matmul.h: with bf16 weights x is rounded to bf16 first, on every path and at
