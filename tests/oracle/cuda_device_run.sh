@@ -5,7 +5,7 @@
 # everything is built here (no GPU needed) and carried:
 #   tests/oracle/cuda_device_run.sh pack   # here: build; .devbin/ = binaries + libs + tiny models,
 #                                          # packed as .devpack/devbin.tar.xz (under the 64 MiB carry limit)
-#   run(carry [".devpack"]): tests/oracle/cuda_device_run.sh unpack tests oracle oracle_cpu sanitize serve bench
+#   run(carry [".devpack"]): tests/oracle/cuda_device_run.sh unpack tests cpu oracle oracle_cpu sanitize serve bench
 # Logs go to $OUT (or /tmp/out).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,7 +15,8 @@ bin=$PWD/.devbin
 build=${BUILD_DIR:-build}
 export LD_LIBRARY_PATH=$bin/lib:${LD_LIBRARY_PATH:-}
 binaries="server/pagedserve tests/oracle/runner_tokens tests/oracle/dump_logits bench/cuda/model_cuda
-  bench/serve/bench_serve tests/kernels/cuda/kernels_cuda_test tests/kernels/cuda/sampling_cuda_test"
+  bench/serve/bench_serve tests/kernels/cuda/kernels_cuda_test tests/kernels/cuda/sampling_cuda_test
+  tests/kernels/kernels_test bench/model_cpu"
 
 pack() {
   ninja -C "$build" $(for b in $binaries; do basename "$b"; done) make-tiny-model || exit 1
@@ -91,6 +92,18 @@ for step in ${*:-tests oracle sanitize serve bench}; do
         PAGEDSERVE_BIN=$bin/pagedserve PAGEDSERVE_MODEL=$bin/models/tiny-qwen3 PAGEDSERVE_SERVE_ARGS="--backend cuda" \
           /tmp/usr/bin/node --test tests/integration/client/$t.test.mjs > "$out/client-$t.log" 2>&1
         echo "client $t: exit $?"; grep -E "^# (tests|pass|fail)" "$out/client-$t.log"
+      done
+      ;;
+    cpu)  # the CPU matmul paths and model on this machine's host CPU (a Xeon with AMX)
+      lscpu | grep -E "Model name|^CPU\(s\)|Flags" > "$out/host-cpu.txt"
+      grep -o -E "amx_[a-z0-9]+|avx512_bf16|avx512f " "$out/host-cpu.txt" | sort -u | tr '\n' ' '; echo
+      "$bin/kernels_test" --gtest_filter='Matmul*:CpuKernel*' > "$out/kernels_test_host.log" 2>&1
+      echo "kernels_test (AMX on): exit $?"; grep -E "^\[  (PASSED|FAILED|SKIPPED) " "$out/kernels_test_host.log"
+      PAGEDSERVE_NO_AMX=1 "$bin/kernels_test" --gtest_filter='Matmul*' > "$out/kernels_test_host_noamx.log" 2>&1
+      echo "kernels_test (AMX off): exit $?"
+      for dtype in bf16 f16; do
+        "$bin/model_cpu" --threads 2 --dtype $dtype --context 512 --steps 16 --repeats 2 > "$out/model_cpu_$dtype.log" 2>&1
+        grep -E "bandwidth|decode batch|prefill" "$out/model_cpu_$dtype.log"
       done
       ;;
     tests)
