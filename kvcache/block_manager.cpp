@@ -34,7 +34,7 @@ bool BlockManager::can_admit(const CachedPrefix& prefix, int num_tokens) const {
   return allocator_.can_allocate((new_pages > 0 ? new_pages : 0) + revived);
 }
 
-void BlockManager::admit(SequenceBlocks& seq, const CachedPrefix& prefix, int num_tokens) {
+std::optional<PageCopy> BlockManager::admit(SequenceBlocks& seq, const CachedPrefix& prefix, int num_tokens) {
   if (seq.table.num_pages() != 0) throw std::logic_error("BlockManager::admit: sequence already holds pages");
   if (!can_admit(prefix, num_tokens)) throw std::logic_error("BlockManager::admit without room");
   // Share the hits before allocating so that allocation cannot evict them.
@@ -47,6 +47,9 @@ void BlockManager::admit(SequenceBlocks& seq, const CachedPrefix& prefix, int nu
     stats_.query_tokens += prefix.num_query_tokens;
     stats_.hit_tokens += prefix.num_cached_tokens;
   }
+  if (prefix.copy_source < 0) return std::nullopt;
+  return PageCopy{prefix.copy_source, seq.table.page(static_cast<int>(prefix.blocks.size())),
+                  prefix.num_copied_tokens};
 }
 
 bool BlockManager::can_grow(const SequenceBlocks& seq, int num_tokens) const {

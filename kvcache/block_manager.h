@@ -16,6 +16,7 @@
 
 #include "kvcache/block_allocator.h"
 #include "kvcache/block_table.h"
+#include "kvcache/page_copy.h"
 #include "kvcache/prefix_cache.h"
 
 namespace pagedserve {
@@ -35,6 +36,11 @@ struct CachedPrefix {
   PrefixLink last;
   int num_cached_tokens = 0;  // blocks.size() * page_size, always < the tokens looked up
   int num_query_tokens = 0;   // tokens looked up (for the hit-rate counters)
+  // A running sequence's partly filled page that continues the prefix: its num_copied_tokens
+  // leading slots hold the K/V of the tokens after `blocks`. admit() gives the new sequence a fresh
+  // page there and the copy to make (copy-on-write: the page is never shared). -1: none.
+  std::int32_t copy_source = -1;
+  int num_copied_tokens = 0;  // (0, page_size) when copy_source is set
 };
 
 // Cumulative prefix-cache counters, in tokens, counted when a sequence is admitted (and only
@@ -65,8 +71,10 @@ class BlockManager {
   // (num_tokens > prefix.num_cached_tokens).
   bool can_admit(const CachedPrefix& prefix, int num_tokens) const;
   // Commits that: `seq` (holding no pages) shares the prefix pages and gets new pages up to
-  // num_tokens. Counts prefix.num_query_tokens and num_cached_tokens in the stats.
-  void admit(SequenceBlocks& seq, const CachedPrefix& prefix, int num_tokens);
+  // num_tokens (> num_cached_tokens + num_copied_tokens). Counts prefix.num_query_tokens and
+  // num_cached_tokens in the stats. Returns the copy that fills the first new page when the prefix
+  // has a copy_source.
+  std::optional<PageCopy> admit(SequenceBlocks& seq, const CachedPrefix& prefix, int num_tokens);
 
   // Whether `seq` can grow to hold num_tokens tokens; grow() commits it (no-op if it already can).
   bool can_grow(const SequenceBlocks& seq, int num_tokens) const;

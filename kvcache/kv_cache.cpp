@@ -48,6 +48,27 @@ KVCache::KVCache(const KVCacheConfig& config) : config_(config) {
   storage_ = Buffer(bytes_per_layer_array_ * 2 * static_cast<std::size_t>(config.num_layers), config.device);
 }
 
+std::vector<KVCache::ByteRange> KVCache::copy_ranges(const PageCopy& copy) const {
+  if (copy.source < 0 || copy.source >= num_pages_ || copy.target < 0 || copy.target >= num_pages_ ||
+      copy.num_slots < 0 || copy.num_slots > config_.page_size) {
+    throw std::out_of_range("KVCache: copy of " + std::to_string(copy.num_slots) + " slots from page " +
+                            std::to_string(copy.source) + " to page " + std::to_string(copy.target) + " of " +
+                            std::to_string(num_pages_));
+  }
+  const std::size_t slot_bytes = static_cast<std::size_t>(config_.num_kv_heads) *
+                                 static_cast<std::size_t>(config_.head_dim) * dtype_size(config_.dtype);
+  const std::size_t page_bytes = slot_bytes * static_cast<std::size_t>(config_.page_size);
+  std::vector<ByteRange> ranges;
+  ranges.reserve(2 * static_cast<std::size_t>(config_.num_layers));
+  for (std::size_t array = 0; array < 2 * static_cast<std::size_t>(config_.num_layers); ++array) {
+    char* base = static_cast<char*>(storage_.data()) + array * bytes_per_layer_array_;
+    ranges.push_back({base + static_cast<std::size_t>(copy.target) * page_bytes,
+                      base + static_cast<std::size_t>(copy.source) * page_bytes,
+                      static_cast<std::size_t>(copy.num_slots) * slot_bytes});
+  }
+  return ranges;
+}
+
 TensorView KVCache::key_cache(int layer) const { return layer_view(layer, 0); }
 
 TensorView KVCache::value_cache(int layer) const { return layer_view(layer, 1); }

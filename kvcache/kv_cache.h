@@ -13,6 +13,7 @@
 #include "core/buffer.h"
 #include "core/dtype.h"
 #include "core/tensor_view.h"
+#include "kvcache/page_copy.h"
 
 namespace pagedserve {
 
@@ -37,6 +38,16 @@ class KVCache {
 
   TensorView key_cache(int layer) const;    // [num_pages, page_size, num_kv_heads, head_dim]
   TensorView value_cache(int layer) const;  // [num_pages, page_size, num_kv_heads, head_dim]
+
+  // The byte ranges `copy` moves: its slots in every layer's K and V (2 x num_layers ranges of
+  // num_slots x slot bytes, on the cache's device), for the backend to copy with its own means.
+  // Throws std::out_of_range on a page or slot count outside the cache.
+  struct ByteRange {
+    void* target = nullptr;
+    const void* source = nullptr;
+    std::size_t bytes = 0;
+  };
+  std::vector<ByteRange> copy_ranges(const PageCopy& copy) const;
 
   // Bytes one page costs: K and V of every layer. Throws SetupError on an invalid config.
   static std::size_t bytes_per_page(const KVCacheConfig& config);

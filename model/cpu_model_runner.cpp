@@ -9,33 +9,43 @@ CpuModelRunner::CpuModelRunner(LlamaModel& model, KVCache& cache, int max_num_se
     : model_(model),
       cache_(cache),
       max_num_seqs_(max_num_seqs),
-      logits_(static_cast<std::size_t>(max_num_seqs) * static_cast<std::size_t>(model.config().vocab_size) *
-                  sizeof(float),
+      logits_(2 * static_cast<std::size_t>(max_num_seqs) *
+                  static_cast<std::size_t>(model.config().vocab_size) * sizeof(float),
               Device::cpu) {}
 
-std::vector<SampledToken> CpuModelRunner::execute(const ForwardBatch& batch,
-                                                  std::span<const SampleRow> rows) {
+StepOutput CpuModelRunner::run(const ForwardBatch& batch, std::span<const SampleRow> rows) {
   const auto num_samples = static_cast<std::int64_t>(batch.sample_token_indices.size());
-  if (static_cast<std::int64_t>(rows.size()) != num_samples || num_samples > max_num_seqs_) {
-    throw std::invalid_argument("CpuModelRunner::execute: " + std::to_string(rows.size()) +
-                                " sampling rows for " + std::to_string(num_samples) +
-                                " sampled tokens (at most " + std::to_string(max_num_seqs_) + ")");
+  const auto num_scored = static_cast<std::int64_t>(batch.scored_positions.size());
+  if (static_cast<std::int64_t>(rows.size()) != num_samples || num_samples > max_num_seqs_ ||
+      num_scored > max_num_seqs_) {
+    throw std::invalid_argument("CpuModelRunner::run: " + std::to_string(rows.size()) +
+                                " sampling rows for " + std::to_string(num_samples) + " sampled tokens, " +
+                                std::to_string(num_scored) + " scored positions (at most " +
+                                std::to_string(max_num_seqs_) + " each)");
   }
   const std::int64_t vocab = model_.config().vocab_size;
-  const TensorView logits = logits_.view(DType::f32, {num_samples, vocab});  // [num_samples, vocab]
+  // [num_samples + num_scored, vocab]
+  const TensorView logits = logits_.view(DType::f32, {num_samples + num_scored, vocab});
   model_.forward(batch, cache_, logits);
+  const auto row_logits = [&](std::int64_t row) {
+    return std::span<const float>(logits.data_as<float>() + row * vocab, static_cast<std::size_t>(vocab));
+  };
 
-  std::vector<SampledToken> sampled;
-  sampled.reserve(rows.size());
+  StepOutput output;
+  output.sampled.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const SampleRow& row = rows[i];
     auto it = samplers_.find(row.sequence_id);
     if (it == samplers_.end()) it = samplers_.emplace(row.sequence_id, Sampler(*row.params)).first;
-    const float* logits_row = logits.data_as<float>() + static_cast<std::int64_t>(i) * vocab;
-    sampled.push_back(it->second.sample(std::span<const float>(logits_row, static_cast<std::size_t>(vocab)),
-                                        row.prompt_ids, row.output_ids));
+    output.sampled.push_back(
+        it->second.sample(row_logits(static_cast<std::int64_t>(i)), row.prompt_ids, row.output_ids));
   }
-  return sampled;
+  output.scored.reserve(batch.scored_positions.size());
+  for (std::int64_t i = 0; i < num_scored; ++i) {
+    const ScoredPosition& scored = batch.scored_positions[static_cast<std::size_t>(i)];
+    output.scored.push_back(score_token(row_logits(num_samples + i), scored.next_token, scored.num_logprobs));
+  }
+  return output;
 }
 
 }  // namespace pagedserve

@@ -1,6 +1,6 @@
 // The CPU backend behind the ModelRunner seam: LlamaModel's forward into a host logits buffer,
 // then one host Sampler per sequence (each keeps its request's random stream, so a seed gives the
-// same tokens whatever else is batched).
+// same tokens whatever else is batched); scored prompt positions by score_token().
 //
 // Owns the logits scratch and the samplers; the model and the KV cache belong to the caller and
 // must outlive the runner. Engine thread only.
@@ -24,14 +24,14 @@ class CpuModelRunner final : public ModelRunner {
   int max_num_batched_tokens() const noexcept override { return model_.max_num_batched_tokens(); }
   int max_num_seqs() const noexcept override { return max_num_seqs_; }
 
-  std::vector<SampledToken> execute(const ForwardBatch& batch, std::span<const SampleRow> rows) override;
+  StepOutput run(const ForwardBatch& batch, std::span<const SampleRow> rows) override;
   void release(std::uint64_t sequence_id) override { samplers_.erase(sequence_id); }
 
  private:
   LlamaModel& model_;
   KVCache& cache_;
   int max_num_seqs_;
-  Buffer logits_;  // [max_num_seqs, vocab] f32
+  Buffer logits_;  // [2 x max_num_seqs, vocab] f32: sampled rows, then scored positions
   std::unordered_map<std::uint64_t, Sampler> samplers_;
 };
 

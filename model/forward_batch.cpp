@@ -28,12 +28,29 @@ void check_forward_batch(const ForwardBatch& batch, int vocab_size, int max_toke
     if (index < 0 || index >= num_tokens)
       fail("sample index " + std::to_string(index) + " outside the batch");
   }
+  for (const ScoredPosition& scored : batch.scored_positions) {
+    if (scored.token_index < 0 || scored.token_index >= num_tokens)
+      fail("scored index " + std::to_string(scored.token_index) + " outside the batch");
+    if (scored.next_token < 0 || scored.next_token >= vocab_size)
+      fail("scored token id " + std::to_string(scored.next_token) + " outside the vocabulary");
+    if (scored.num_logprobs < 0 || scored.num_logprobs > kMaxScoredLogprobs)
+      fail("scored position asks " + std::to_string(scored.num_logprobs) + " logprobs, at most " +
+           std::to_string(kMaxScoredLogprobs));
+  }
+}
+
+std::vector<std::int32_t> logits_token_indices(const ForwardBatch& batch) {
+  std::vector<std::int32_t> indices = batch.sample_token_indices;
+  indices.reserve(indices.size() + batch.scored_positions.size());
+  for (const ScoredPosition& scored : batch.scored_positions) indices.push_back(scored.token_index);
+  return indices;
 }
 
 bool is_plain_decode(const ForwardBatch& batch) {
   const int rows = batch.decode.num_rows;
   if (batch.prefill.num_rows != 0 || batch.prefill.num_tokens() != 0 || rows == 0) return false;
   if (batch.decode.num_tokens() != rows || batch.num_tokens() != rows) return false;
+  if (!batch.scored_positions.empty()) return false;
   if (static_cast<int>(batch.sample_token_indices.size()) != rows) return false;
   for (int i = 0; i < rows; ++i) {
     if (batch.sample_token_indices[static_cast<std::size_t>(i)] != i) return false;

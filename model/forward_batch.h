@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "kvcache/page_copy.h"
+
 namespace pagedserve {
 
 // Metadata of one attention launch (the decode part or the prefill part), per kernels/attention.h.
@@ -22,6 +24,16 @@ struct AttentionBatch {
   int num_tokens() const { return query_start_len.empty() ? 0 : query_start_len.back(); }
 };
 
+// A token whose logits score the token that follows it in its sequence (prompt logprobs): lm_head
+// runs for its row too, and the backend reports the next token's logprob, rank and top alternatives.
+struct ScoredPosition {
+  std::int32_t token_index = 0;   // into the token list
+  std::int32_t next_token = 0;    // the id scored against this row's logits, in [0, vocab)
+  std::int32_t num_logprobs = 0;  // top alternatives wanted, [0, kMaxScoredLogprobs]
+};
+
+inline constexpr int kMaxScoredLogprobs = 20;  // the GPU's kMaxSampleLogprobs (kernels/cuda/sampling_cuda.h)
+
 struct ForwardBatch {
   std::vector<std::int32_t> token_ids;     // [num_tokens]
   std::vector<std::int32_t> positions;     // [num_tokens], position of each token in its sequence
@@ -31,18 +43,32 @@ struct ForwardBatch {
   // [num_samples] indices into the token list whose logits are wanted (the last scheduled token of
   // every sequence that samples this step); the model computes lm_head only for these rows.
   std::vector<std::int32_t> sample_token_indices;
+  // Prompt positions scored this step, in the order of their tokens; empty unless a request asks
+  // for prompt logprobs. Their rows get logits after the sampled ones.
+  std::vector<ScoredPosition> scored_positions;
+  // Copies of partly filled pages (kvcache/page_copy.h), made before this step writes any K/V.
+  std::vector<PageCopy> page_copies;
 
   int num_tokens() const { return static_cast<int>(token_ids.size()); }
+  // Rows that go through lm_head: the sampled tokens, then the scored positions.
+  int num_logits_rows() const {
+    return static_cast<int>(sample_token_indices.size() + scored_positions.size());
+  }
 };
+
+// [num_logits_rows] the token index of every row that gets logits: sample_token_indices, then each
+// scored position's token_index.
+std::vector<std::int32_t> logits_token_indices(const ForwardBatch& batch);
 
 // The invariants every backend needs before it writes anything: one position and slot per token,
 // the decode and prefill parts covering the tokens, token ids in [0, vocab_size), positions >= 0,
-// sample indices inside the batch, at most max_tokens tokens. Throws std::invalid_argument whose
+// sample and scored indices inside the batch, scored next tokens in [0, vocab_size) with at most
+// kMaxScoredLogprobs alternatives, at most max_tokens tokens. Throws std::invalid_argument whose
 // message starts with `who` (e.g. "LlamaModel::forward").
 void check_forward_batch(const ForwardBatch& batch, int vocab_size, int max_tokens, const std::string& who);
 
-// A decode-only step whose every row samples its one token, in row order: what a captured decode
-// graph can replay (model/cuda/decode_graphs.h).
+// A decode-only step whose every row samples its one token, in row order, scoring nothing: what a
+// captured decode graph can replay (model/cuda/decode_graphs.h).
 bool is_plain_decode(const ForwardBatch& batch);
 
 // `batch` (a plain decode step, or empty) widened to `rows` rows and a block table `table_width`

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -94,12 +95,14 @@ void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache,
                              const TensorView& logits) const {
   check_forward_batch(batch, config_.vocab_size, max_tokens_, "LlamaModel::forward");
   auto fail = [](const std::string& what) { throw std::invalid_argument("LlamaModel::forward: " + what); };
-  const auto num_samples = static_cast<std::int64_t>(batch.sample_token_indices.size());
-  if (num_samples > 0 &&
-      (logits.rank() != 2 || logits.size(0) != num_samples || logits.size(1) != config_.vocab_size ||
+  const std::int64_t num_rows = batch.num_logits_rows();
+  if (num_rows > 0 &&
+      (logits.rank() != 2 || logits.size(0) != num_rows || logits.size(1) != config_.vocab_size ||
        logits.dtype() != DType::f32 || !logits.is_contiguous())) {
-    fail("logits must be f32 [num_samples, vocab]");
+    fail("logits must be f32 [num_samples + num_scored, vocab]");
   }
+  if (num_rows > max_tokens_) fail("more logits rows than max_num_batched_tokens");
+  for (const PageCopy& copy : batch.page_copies) (void)cache.copy_ranges(copy);  // throws on a bad page
   const KVCacheConfig& kv = cache.config();
   if (kv.num_layers != config_.num_hidden_layers || kv.num_kv_heads != config_.num_key_value_heads ||
       kv.head_dim != config_.head_dim || kv.device != Device::cpu) {
@@ -228,11 +231,12 @@ class CpuForwardStep {
     m_.for_row_chunks(t_, [&](std::int64_t begin, std::int64_t end) {
       add_in_place(x_.slice_rows(begin, end), delta_.slice_rows(begin, end));
     });
-    const auto num_samples = static_cast<std::int64_t>(batch_.sample_token_indices.size());
-    if (num_samples == 0) return;
-    const TensorView sampled = m_.sampled_.view(DType::f32, {num_samples, config_.hidden_size});
-    for (std::int64_t s = 0; s < num_samples; ++s) {
-      const std::int64_t row = batch_.sample_token_indices[static_cast<std::size_t>(s)];
+    const std::vector<std::int32_t> rows = logits_token_indices(batch_);
+    const auto num_rows = static_cast<std::int64_t>(rows.size());
+    if (num_rows == 0) return;
+    const TensorView sampled = m_.sampled_.view(DType::f32, {num_rows, config_.hidden_size});
+    for (std::int64_t s = 0; s < num_rows; ++s) {
+      const std::int64_t row = rows[static_cast<std::size_t>(s)];
       rms_norm(x_.slice_rows(row, row + 1), m_.weights_.final_norm, eps_, sampled.slice_rows(s, s + 1));
     }
     matmul(sampled, m_.weights_.lm_head, TensorView(), logits_, workspace_, m_.pool_);
@@ -259,6 +263,11 @@ class CpuForwardStep {
 
 void LlamaModel::forward(const ForwardBatch& batch, KVCache& cache, const TensorView& logits) {
   check_batch(batch, cache, logits);
+  // Copy-on-write of partly filled pages, before this step writes any K/V.
+  for (const PageCopy& copy : batch.page_copies) {
+    for (const KVCache::ByteRange& range : cache.copy_ranges(copy))
+      std::memcpy(range.target, range.source, range.bytes);
+  }
   if (batch.num_tokens() == 0) return;
   CpuForwardStep step(*this, batch, cache, logits);
   run_llama_layers(step, config_.num_hidden_layers);

@@ -6,7 +6,7 @@
 // to the cache through slot_mapping -> the decode kernel over the decode rows and the prefill kernel over the
 // prefill rows -> output projection
 // -> residual -> RMSNorm -> SwiGLU MLP -> residual. Then the final norm and lm_head, only for the
-// rows listed in sample_token_indices.
+// rows listed in sample_token_indices and scored_positions.
 //
 // Activations are f32. Attention reads and writes q/out in the KV cache's dtype (bf16 by default,
 // f32 for exact tests), so q and the attention output are converted at that boundary.
@@ -59,12 +59,13 @@ class LlamaModel {
   LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool,
              int max_num_batched_tokens = 2048);
 
-  // Runs one step: writes this step's K/V into `cache` and the logits of every sampled token.
+  // Runs one step: makes the batch's page copies, writes this step's K/V into `cache` and the
+  // logits of every sampled token, then of every scored position (logits_token_indices' order).
   // The batch must satisfy forward_batch.h's invariants (token ids < vocab, slots inside the
   // cache, at most max_num_batched_tokens tokens); violations throw std::invalid_argument before
   // anything is written.
   void forward(const ForwardBatch& batch, KVCache& cache,
-               const TensorView& logits);  // [batch.sample_token_indices.size(), vocab] f32
+               const TensorView& logits);  // [batch.num_logits_rows(), vocab] f32
 
   const ModelConfig& config() const noexcept { return config_; }
   const ModelWeights& weights() const noexcept { return weights_; }

@@ -1,5 +1,6 @@
 // The seam between the engine and a backend (DESIGN.md §9): one engine step's ForwardBatch and
-// the sampling rows in, one sampled token (+ the logprobs asked for) per row out. The engine never
+// the sampling rows in, one sampled token (+ the logprobs asked for) per row out, and the scored
+// prompt positions' logprobs when the batch lists any (prompt logprobs). The engine never
 // sees logits or knows where the model runs; a backend (CpuModelRunner, CudaModelRunner) owns the
 // model, the KV cache storage's device and its scratch.
 //
@@ -25,6 +26,12 @@ struct SampleRow {
   std::span<const std::int32_t> output_ids;  // tokens generated so far (size = output index)
 };
 
+// What one step returns.
+struct StepOutput {
+  std::vector<SampledToken> sampled;  // [rows] in row order
+  std::vector<ScoredToken> scored;    // [batch.scored_positions] in that order
+};
+
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -32,14 +39,20 @@ class ModelRunner {
   virtual const ModelConfig& config() const noexcept = 0;
   // Tokens one execute() may carry at most (scratch is sized for it).
   virtual int max_num_batched_tokens() const noexcept = 0;
-  // Sampling rows one execute() may carry at most.
+  // Sampling rows one step may carry at most; a step may also score as many prompt positions
+  // (ForwardBatch::scored_positions): the logits scratch holds 2 x max_num_seqs rows.
   virtual int max_num_seqs() const noexcept = 0;
 
-  // Runs the forward over `batch` (this step's K/V written to the runner's cache) and samples one
-  // token for every entry of batch.sample_token_indices; rows.size() must equal that count.
-  // Returns the tokens in row order. Throws std::invalid_argument on a batch it cannot run
-  // (checked before anything is written).
-  virtual std::vector<SampledToken> execute(const ForwardBatch& batch, std::span<const SampleRow> rows) = 0;
+  // Runs the forward over `batch` (this step's K/V written to the runner's cache), samples one
+  // token for every entry of batch.sample_token_indices (rows.size() must equal that count) and
+  // scores every entry of batch.scored_positions (at most max_num_seqs()). Throws
+  // std::invalid_argument on a batch it cannot run (checked before anything is written).
+  virtual StepOutput run(const ForwardBatch& batch, std::span<const SampleRow> rows) = 0;
+
+  // run()'s sampled tokens, in row order: for callers whose batches score nothing.
+  std::vector<SampledToken> execute(const ForwardBatch& batch, std::span<const SampleRow> rows) {
+    return run(batch, rows).sampled;
+  }
 
   // The sequence is finished or aborted: forget its sampling state.
   virtual void release(std::uint64_t sequence_id) = 0;

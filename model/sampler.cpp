@@ -120,6 +120,17 @@ std::vector<std::pair<std::int32_t, float>> top_logprobs(std::span<const float> 
   return result;
 }
 
+// The raw logits' log-sum-exp (the log-softmax's offset); `weights` is scratch.
+double log_sum_exp(std::span<const float> logits, std::vector<float>& weights) {
+  const float raw_max = max_value(logits);
+  if (std::isfinite(raw_max)) {
+    relative_weights(logits, raw_max, weights);
+    return raw_max + std::log(sum_weights(weights));
+  }
+  // An infinite logit takes all the mass; nothing finite: -inf.
+  return raw_max > 0.0f ? static_cast<double>(raw_max) : -std::numeric_limits<double>::infinity();
+}
+
 std::uint64_t initial_seed(const SamplingParams& params) {
   if (params.seed) return *params.seed;
   std::random_device device;  // 32 bits a draw: two draws for a 64-bit seed
@@ -143,6 +154,7 @@ std::string Sampler::validation_error(const SamplingParams& params) {
     return "repetition_penalty must be > 0";
   }
   if (params.num_logprobs < 0) return "logprobs must be >= 0";
+  if (params.prompt_logprobs && *params.prompt_logprobs < 0) return "prompt_logprobs must be >= 0";
   if (params.logit_bias.size() > static_cast<std::size_t>(kMaxLogitBiasEntries)) {
     return "logit_bias may hold at most " + std::to_string(kMaxLogitBiasEntries) + " entries";
   }
@@ -302,17 +314,24 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const std:
 
   SampledToken result;
   result.token = params_.temperature < kGreedyTemperature ? argmax(processed_) : sample_random();
-  // Raw logprobs: log-softmax of the unprocessed logits.
-  const float raw_max = max_value(logits);
-  double lse = -std::numeric_limits<double>::infinity();
-  if (std::isfinite(raw_max)) {
-    relative_weights(logits, raw_max, weights_);
-    lse = raw_max + std::log(sum_weights(weights_));
-  } else if (raw_max > 0.0f) {
-    lse = raw_max;  // an infinite logit takes all the mass
-  }
+  const double lse = log_sum_exp(logits, weights_);
   result.logprob = static_cast<float>(logits[static_cast<std::size_t>(result.token)] - lse);
   if (params_.num_logprobs > 0) result.top_logprobs = top_logprobs(logits, params_.num_logprobs, lse);
+  return result;
+}
+
+ScoredToken score_token(std::span<const float> logits, std::int32_t token, int num_logprobs) {
+  if (token < 0 || static_cast<std::size_t>(token) >= logits.size())
+    throw std::invalid_argument("score_token: token outside the logits");
+  std::vector<float> weights;
+  const double lse = log_sum_exp(logits, weights);
+  const float logit = logits[static_cast<std::size_t>(token)];
+  ScoredToken result;
+  result.token = token;
+  result.logprob = static_cast<float>(logit - lse);
+  result.rank = static_cast<std::int32_t>(
+      std::count_if(logits.begin(), logits.end(), [logit](float other) { return other >= logit; }));
+  if (num_logprobs > 0) result.top_logprobs = top_logprobs(logits, num_logprobs, lse);
   return result;
 }
 

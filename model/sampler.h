@@ -47,6 +47,10 @@ struct SamplingParams {
   std::optional<std::uint64_t> seed;  // absent: seeded from std::random_device
   int num_logprobs = 0;               // how many top alternatives to report per token
   std::vector<LogitBias> logit_bias;  // ids ascending, each once, ids in [0, vocab)
+  // vLLM's prompt_logprobs: absent, or how many top alternatives to report for every prompt
+  // position (each position's own token is scored too; the first position has no logprob). The
+  // engine computes lm_head for the prompt rows of such requests only (model/forward_batch.h).
+  std::optional<int> prompt_logprobs;
 };
 
 struct SampledToken {
@@ -54,6 +58,20 @@ struct SampledToken {
   float logprob = 0.0f;                                      // raw log-softmax of `token`
   std::vector<std::pair<std::int32_t, float>> top_logprobs;  // num_logprobs best, most likely first
 };
+
+// A known token scored at one position (a prompt token, for prompt logprobs): what the model
+// assigned it given the tokens before it.
+struct ScoredToken {
+  std::int32_t token = 0;
+  float logprob = 0.0f;  // raw log-softmax of `token`
+  // vLLM's rank: how many ids have a raw logit >= the token's (itself included); 1 = most likely.
+  std::int32_t rank = 0;
+  std::vector<std::pair<std::int32_t, float>> top_logprobs;  // num_logprobs best, most likely first
+};
+
+// Scores `token` against one row of raw logits ([vocab]; token in [0, vocab)): its raw logprob,
+// rank and the num_logprobs most likely alternatives, as Sampler::sample reports a sampled token's.
+ScoredToken score_token(std::span<const float> logits, std::int32_t token, int num_logprobs);
 
 class Sampler {
  public:

@@ -40,6 +40,12 @@ void add_part(const std::vector<ScheduledChunk>& chunks, int row_width, ForwardB
                        std::span<std::int32_t>(batch.slot_mapping).subspan(first_token));
     if (chunk.samples)
       batch.sample_token_indices.push_back(static_cast<std::int32_t>(batch.token_ids.size() - 1));
+    const int num_logprobs = request.sampling().prompt_logprobs.value_or(0);
+    for (int i = 0; i < chunk.num_scored; ++i) {
+      const auto position = static_cast<std::size_t>(chunk.start_position + i);
+      batch.scored_positions.push_back(
+          {static_cast<std::int32_t>(first_token) + i, request.token_ids()[position + 1], num_logprobs});
+    }
 
     part.query_start_len.push_back(part.query_start_len.back() + chunk.num_new_tokens);
     part.seq_lens.push_back(chunk.start_position + chunk.num_new_tokens);
@@ -64,6 +70,7 @@ ForwardBatch build_forward_batch(const StepPlan& plan, int max_pages_per_seq) {
   batch.slot_mapping.reserve(num_tokens);
   add_part(plan.decodes, row_width, batch, batch.decode);
   add_part(plan.prefills, row_width, batch, batch.prefill);
+  batch.page_copies = plan.page_copies;
   return batch;
 }
 

@@ -2,6 +2,7 @@
 // and slot mappings for every scheduled token, and the decode and prefill AttentionBatch metadata
 // with -1 padded block tables. "position = index into the sequence = slot": token t of a chunk
 // starting at s has position s + t and is written to slot_for(s + t) of its sequence's pages.
+// A chunk's num_scored leading tokens become scored positions, each scoring the token after it.
 //
 // Pure function of the plan and the requests it points to; engine thread (it reads Requests).
 #pragma once

@@ -21,9 +21,15 @@ struct Engine::LiveRequest {
               std::shared_ptr<RequestSink> request_sink)
       : decoder(tokenizer, skip_special_tokens),
         stop_checker(request.stop().stop_strings),
-        sink(std::move(request_sink)) {}
+        sink(std::move(request_sink)) {
+    if (request.sampling().prompt_logprobs)
+      prompt_logprobs.resize(static_cast<std::size_t>(request.num_prompt_tokens() - 1));
+  }
 
   IncrementalDecoder decoder;
+  // [prompt_len - 1] prompt logprobs of positions 1.., filled as chunks are scored (a recompute
+  // after preemption fills them again); handed out with the first token.
+  std::vector<ScoredToken> prompt_logprobs;
   StopStringChecker stop_checker;
   std::shared_ptr<RequestSink> sink;
   bool prompt_counted = false;
@@ -84,6 +90,10 @@ SubmitResult Engine::submit(RequestSpec spec, std::shared_ptr<RequestSink> sink)
   if (spec.stop.max_tokens < 1) return {std::nullopt, "max_tokens must be at least 1"};
   if (std::string error = Sampler::validation_error(spec.sampling); !error.empty())
     return {std::nullopt, error};
+  if (spec.sampling.prompt_logprobs.value_or(0) > kMaxScoredLogprobs) {
+    return {std::nullopt,
+            "prompt_logprobs may ask for at most " + std::to_string(kMaxScoredLogprobs) + " alternatives"};
+  }
   if (auto error = scheduler_.can_ever_fit(static_cast<int>(spec.prompt_ids.size()), spec.stop.max_tokens)) {
     return {std::nullopt, *error};
   }
@@ -199,7 +209,9 @@ void Engine::step() {
       };
       add_rows(plan.decodes);
       add_rows(plan.prefills);
-      const std::vector<SampledToken> sampled = runner_.execute(batch, rows);
+      StepOutput output = runner_.run(batch, rows);
+      keep_scored(plan, output.scored);
+      const std::vector<SampledToken>& sampled = output.sampled;
 
       std::vector<std::int32_t> tokens(sampled.size());
       std::transform(sampled.begin(), sampled.end(), tokens.begin(),
@@ -222,12 +234,34 @@ void Engine::step() {
   publish_stats();
 }
 
+void Engine::keep_scored(const StepPlan& plan, std::vector<ScoredToken>& scored) {
+  if (static_cast<int>(scored.size()) != plan.num_scored()) {
+    throw std::logic_error("Engine: the runner scored " + std::to_string(scored.size()) + " positions of " +
+                           std::to_string(plan.num_scored()));
+  }
+  std::size_t next = 0;
+  for (const std::vector<ScheduledChunk>* chunks : {&plan.decodes, &plan.prefills}) {
+    for (const ScheduledChunk& chunk : *chunks) {
+      if (chunk.num_scored == 0) continue;
+      auto it = live_.find(chunk.request->id());
+      for (int i = 0; i < chunk.num_scored; ++i, ++next) {
+        if (it == live_.end()) continue;
+        std::vector<ScoredToken>& kept = it->second.prompt_logprobs;
+        // Position start + i scores the token at start + i + 1, kept at index start + i.
+        const auto index = static_cast<std::size_t>(chunk.start_position + i);
+        if (index < kept.size()) kept[index] = std::move(scored[next]);
+      }
+    }
+  }
+}
+
 void Engine::emit_token(Request& request, LiveRequest& live, const SampledToken& sampled,
                         std::optional<FinishReason> finish, TokenDelta& delta) {
   ++generation_tokens_;
   if (!live.prompt_counted) {
     live.prompt_counted = true;
     prompt_tokens_ += request.num_prompt_tokens();
+    delta.prompt_logprobs = std::move(live.prompt_logprobs);
   }
   delta.tokens.push_back(sampled);
 

@@ -1,7 +1,7 @@
 // The engine: one thread that owns the scheduler, the KV cache and the model, and turns submitted
 // requests into streamed tokens (DESIGN.md §2-§3). Each step:
 //   drain submissions and aborts -> Scheduler::schedule() -> build_forward_batch() ->
-//   ModelRunner::execute() (the forward and the sampling, on whichever backend the runner is) ->
+//   ModelRunner::run() (the forward and the sampling, on whichever backend the runner is) ->
 //   Scheduler::commit() -> stop strings -> deltas to sinks -> finished requests to sinks.
 //
 // Threads: submit(), abort() and stats() may be called from any thread. Sinks are called on the
@@ -43,6 +43,9 @@ struct RequestSpec {
 struct TokenDelta {
   std::string text;
   std::vector<SampledToken> tokens;
+  // With the first token of a request that asked for prompt logprobs: prompt positions 1 ..
+  // prompt_len - 1 scored, in order (position 0 has nothing before it).
+  std::vector<ScoredToken> prompt_logprobs;
 };
 
 struct FinishInfo {
@@ -50,7 +53,8 @@ struct FinishInfo {
   std::string error;  // set when the engine itself failed the request
   int prompt_tokens = 0;
   int completion_tokens = 0;
-  int cached_tokens = 0;  // prompt tokens found in the prefix cache when first scheduled
+  // Prompt tokens not computed when first scheduled: prefix-cache hits, a sibling's copied page.
+  int cached_tokens = 0;
   RequestTimings timings;
 };
 
@@ -124,6 +128,8 @@ class Engine {
   void step();
   void emit_token(Request& request, LiveRequest& live, const SampledToken& sampled,
                   std::optional<FinishReason> finish, TokenDelta& delta);
+  // Files the step's scored prompt positions with their requests, in the plan's chunk order.
+  void keep_scored(const StepPlan& plan, std::vector<ScoredToken>& scored);
   void deliver_finished();
   void fail_plan(const StepPlan& plan, const std::string& error);
   void publish_stats();

@@ -75,8 +75,15 @@ class Request {
   int num_tokens() const noexcept { return static_cast<int>(token_ids_.size()); }
   // Tokens whose K/V are in the cache; num_tokens() - num_computed_tokens() are still to compute.
   int num_computed_tokens() const noexcept { return num_computed_tokens_; }
-  // Prompt tokens whose K/V came from the prefix cache when the request was first scheduled
-  // (vLLM's num_cached_tokens; a recompute after preemption does not change it).
+  // Whether this request still needs its prompt positions scored (prompt logprobs): it asks for
+  // them and has not produced a token yet (they are handed out with the first one). Such a request
+  // computes its whole prompt: it takes nothing from the prefix cache.
+  bool scores_prompt() const noexcept {
+    return sampling_.prompt_logprobs.has_value() && num_output_tokens() == 0;
+  }
+  // Prompt tokens whose K/V came from the prefix cache (or a copy of a sibling's partly filled
+  // page) when the request was first scheduled (vLLM's num_cached_tokens; a recompute after
+  // preemption does not change it).
   int num_cached_prompt_tokens() const noexcept { return num_cached_prompt_tokens_; }
 
   RequestState state() const noexcept { return state_; }

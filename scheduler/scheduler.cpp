@@ -20,11 +20,28 @@ void require_positive(int value, const char* field) {
   }
 }
 
+// Prompt logprobs: a chunk [position, position + num_new) of a request that scores its prompt
+// scores its positions below num_prompt_tokens - 1 (each scores the prompt token after it), at
+// most scored_left of them; a chunk that would score more is cut short. Returns the tokens to
+// compute (0: no scoring row is left this step) and sets num_scored.
+int fit_scored(const Request& request, int position, int num_new, int scored_left, int& num_scored) {
+  num_scored = 0;
+  if (!request.scores_prompt()) return num_new;
+  const int scorable = std::min(num_new, std::max(0, request.num_prompt_tokens() - 1 - position));
+  if (scorable <= scored_left) {
+    num_scored = scorable;
+    return num_new;
+  }
+  num_scored = scored_left;
+  return scored_left;
+}
+
 }  // namespace
 
 struct Scheduler::StepState {
   StepPlan plan;
   int budget = 0;          // tokens left this step
+  int scored_left = 0;     // prompt positions this step may still score (max_num_seqs per step)
   bool preempted = false;  // someone was preempted: admit nobody this step
 };
 
@@ -88,6 +105,7 @@ StepPlan Scheduler::schedule() {
 
   StepState step;
   step.budget = config_.max_num_batched_tokens;
+  step.scored_left = config_.max_num_seqs;
   schedule_decodes(step);
   schedule_running_prefills(step);
   if (!step.preempted) admit_waiting(step);
@@ -135,9 +153,14 @@ void Scheduler::schedule_running_prefills(StepState& step) {
       preempt_newest(step);
     }
     if (preempted_itself) break;
+    int num_scored = 0;
+    num_new = fit_scored(*request, position, num_new, step.scored_left, num_scored);
+    if (num_new == 0) continue;  // its scoring waits for the next step
     blocks_.grow(*request->blocks_, position + num_new);
-    step.plan.prefills.push_back(ScheduledChunk{request, position, num_new, num_new == remaining});
+    step.plan.prefills.push_back(
+        ScheduledChunk{request, position, num_new, num_new == remaining, num_scored});
     step.budget -= num_new;
+    step.scored_left -= num_scored;
   }
 }
 
@@ -145,16 +168,24 @@ void Scheduler::admit_waiting(StepState& step) {
   while (!waiting_.empty() && step.budget > 0 && num_running() < config_.max_num_seqs) {
     Request* request = waiting_.front();
     SequenceBlocks& seq = *request->blocks_;
-    const CachedPrefix prefix = blocks_.find_cached_prefix(request->token_ids());
-    if (shares_pages_in_flight(*request, prefix)) break;  // FIFO: the queue waits with it, a step or a few
-    const int position = prefix.num_cached_tokens;
+    // A request that scores its prompt computes every position of it (as vLLM, no prefix-cache hit
+    // may skip a position whose logprobs were asked for); it still indexes the pages it computes.
+    const bool scores = request->scores_prompt();
+    CachedPrefix prefix = scores ? CachedPrefix{} : blocks_.find_cached_prefix(request->token_ids());
+    if (!scores && shares_pages_in_flight(*request, prefix)) break;  // FIFO: the queue waits with it
+    if (!scores) find_page_to_copy(*request, prefix);
+    const int position = prefix.num_cached_tokens + prefix.num_copied_tokens;
     const int remaining = request->num_tokens() - position;
-    const int num_new = std::min(remaining, step.budget);
+    int num_scored = 0;
+    const int num_new =
+        fit_scored(*request, position, std::min(remaining, step.budget), step.scored_left, num_scored);
+    if (num_new == 0) break;  // FIFO: no scoring row left this step
     // Admit only when every known token fits, though pages are taken for this chunk only: a
     // request let in with room for its first chunk alone would soon be preempted again.
     if (!blocks_.can_admit(prefix, request->num_tokens())) break;  // FIFO: nobody overtakes
     waiting_.pop_front();
-    blocks_.admit(seq, prefix, position + num_new);
+    if (std::optional<PageCopy> copy = blocks_.admit(seq, prefix, position + num_new))
+      step.plan.page_copies.push_back(*copy);
     request->num_computed_tokens_ = position;
     request->state_ = RequestState::running;
     if (!request->timings_.first_scheduled) {
@@ -162,9 +193,10 @@ void Scheduler::admit_waiting(StepState& step) {
       request->num_cached_prompt_tokens_ = std::min(position, request->num_prompt_tokens());
     }
     running_.push_back(request);
-    const ScheduledChunk chunk{request, position, num_new, num_new == remaining};
+    const ScheduledChunk chunk{request, position, num_new, num_new == remaining, num_scored};
     (remaining == 1 ? step.plan.decodes : step.plan.prefills).push_back(chunk);
     step.budget -= num_new;
+    step.scored_left -= num_scored;
   }
 }
 
@@ -172,19 +204,39 @@ bool Scheduler::shares_pages_in_flight(const Request& request, const CachedPrefi
   if (!blocks_.prefix_caching_enabled()) return false;
   const int page = config_.page_size;
   const auto tokens = request.token_ids();
-  const int lookable_tokens = (request.num_tokens() - 1) / page * page;  // what a cache lookup may cover
-  if (lookable_tokens <= prefix.num_cached_tokens) return false;
+  const int computable = request.num_tokens() - 1;       // the last token is always computed
+  const int lookable_tokens = computable / page * page;  // what a cache lookup may cover
+  if (computable <= prefix.num_cached_tokens) return false;
   for (const Request* other : running_) {
-    if (other->num_computed_tokens_ >= lookable_tokens) continue;  // its shared pages are cached already
+    if (other->num_computed_tokens_ >= computable) continue;  // it has computed what it shares
     const auto theirs = other->token_ids();
-    const std::size_t span =
-        std::min({tokens.size(), theirs.size(), static_cast<std::size_t>(lookable_tokens)});
+    const std::size_t span = std::min({tokens.size(), theirs.size(), static_cast<std::size_t>(computable)});
     const auto differ =
         std::mismatch(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(span), theirs.begin());
-    const int shared_tokens = static_cast<int>(differ.first - tokens.begin()) / page * page;
-    if (shared_tokens > prefix.num_cached_tokens && other->num_computed_tokens_ < shared_tokens) return true;
+    const int shared = static_cast<int>(differ.first - tokens.begin());
+    // Full pages it is computing (they will be cached), or everything but our last token (its
+    // partly filled page will be copied).
+    const int shared_pages = std::min(shared, lookable_tokens) / page * page;
+    if (shared_pages > prefix.num_cached_tokens && other->num_computed_tokens_ < shared_pages) return true;
+    if (shared == computable && shared > prefix.num_cached_tokens) return true;
   }
   return false;
+}
+
+void Scheduler::find_page_to_copy(const Request& request, CachedPrefix& prefix) const {
+  if (!blocks_.prefix_caching_enabled()) return;
+  const int page = config_.page_size;
+  const int computable = request.num_tokens() - 1;
+  const int partial = computable - prefix.num_cached_tokens;
+  if (partial <= 0 || partial >= page) return;  // nothing to copy, or full pages missing from the cache
+  const auto tokens = request.token_ids().first(static_cast<std::size_t>(computable));
+  for (const Request* other : running_) {
+    if (other->num_computed_tokens_ < computable) continue;
+    if (!std::equal(tokens.begin(), tokens.end(), other->token_ids().begin())) continue;
+    prefix.copy_source = other->blocks_->table.page(prefix.num_cached_tokens / page);
+    prefix.num_copied_tokens = partial;
+    return;
+  }
 }
 
 void Scheduler::preempt_newest(StepState& step) {
@@ -195,6 +247,7 @@ void Scheduler::preempt_newest(StepState& step) {
                            [victim](const ScheduledChunk& chunk) { return chunk.request == victim; });
     if (it != chunks->end()) {
       step.budget += it->num_new_tokens;
+      step.scored_left += it->num_scored;
       chunks->erase(it);
     }
   }

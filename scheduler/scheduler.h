@@ -5,13 +5,16 @@
 // behind get a decode row, oldest first; (3) running sequences further behind get a prefill chunk
 // (chunked prefill: a long prompt is spread over steps), oldest first; (4) if nobody was preempted,
 // waiting requests are admitted in FIFO order while the budget, the row cap and the pool allow,
-// reusing cached prefix pages. A request whose leading full pages a running sequence is computing
-// right now waits until they are cached (the n choices of one prompt compute it once; siblings
-// recompute only its last partial page). When a running sequence cannot get a page, the newest running
-// sequence is preempted: its pages are freed and it goes back to the front of the queue to be
-// recomputed (its generated tokens are kept and recomputed with the prompt). Because every accepted
-// request fits the pool alone (can_ever_fit), the oldest running sequence always progresses: no
-// deadlock, no crash.
+// reusing cached prefix pages. A request whose leading tokens a running sequence is computing
+// right now waits until they are computed (the n choices of one prompt compute it once): it then
+// takes the full pages from the prefix cache and a copy of that sequence's partly filled last page
+// (copy-on-write, StepPlan::page_copies), and computes only its last token. When a running sequence cannot
+// get a page, the newest running sequence is preempted: its pages are freed and it goes back to the front of
+// the queue to be recomputed (its generated tokens are kept and recomputed with the prompt). Because every
+// accepted request fits the pool alone (can_ever_fit), the oldest running sequence always progresses: no
+// deadlock, no crash. A request that asks for prompt logprobs computes its whole prompt (no prefix
+// cache) and has its prompt positions scored, at most max_num_seqs positions per step (its chunks
+// are cut to fit; the oldest goes first, so it always progresses).
 //
 // Engine thread only, except can_ever_fit(), which reads only immutable configuration.
 // Typical step:   plan = schedule();  build batch, run the model, sample;
@@ -112,6 +115,9 @@ class Scheduler {
   // Whether a running sequence has yet to compute full pages that `request` shares with it beyond
   // the `prefix` found in the cache now.
   bool shares_pages_in_flight(const Request& request, const CachedPrefix& prefix) const;
+  // Sets prefix.copy_source when a running sequence has computed `request`'s tokens after the
+  // cached full pages up to its last token: the page that holds them is copied, not recomputed.
+  void find_page_to_copy(const Request& request, CachedPrefix& prefix) const;
   // Preempts running_.back(), unscheduling it if it already has a chunk in this step.
   void preempt_newest(StepState& step);
   // Removes a live request from the queues, frees its pages and moves it to the finished list.

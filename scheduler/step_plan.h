@@ -17,11 +17,16 @@ struct ScheduledChunk {
   int num_new_tokens = 0;  // tokens [start_position, start_position + num_new_tokens) computed now
   // The chunk reaches the end of the known tokens, so the model's last row samples a new token.
   bool samples = false;
+  // Prompt logprobs: the chunk's first num_scored tokens (positions start_position + i) get logits
+  // that score the prompt token after each (Request::scores_prompt()).
+  int num_scored = 0;
 };
 
 struct StepPlan {
   std::vector<ScheduledChunk> decodes;   // num_new_tokens == 1 each
   std::vector<ScheduledChunk> prefills;  // in admission order
+  // Partly filled pages copied for sequences admitted onto another's (n choices of one prompt).
+  std::vector<PageCopy> page_copies;
   std::vector<RequestId> preempted_ids;  // preempted in this schedule() (not in the lists above)
   // Finished or aborted since the previous schedule(): their Requests wait in take_finished().
   std::vector<RequestId> finished_ids;
@@ -29,6 +34,13 @@ struct StepPlan {
 
   bool empty() const noexcept { return decodes.empty() && prefills.empty(); }
   int num_rows() const noexcept { return static_cast<int>(decodes.size() + prefills.size()); }
+  // Prompt positions scored this step (the ForwardBatch's scored_positions, in chunk order).
+  int num_scored() const noexcept {
+    int n = 0;
+    for (const ScheduledChunk& chunk : prefills) n += chunk.num_scored;
+    for (const ScheduledChunk& chunk : decodes) n += chunk.num_scored;
+    return n;
+  }
   // Sampled tokens commit() expects, in order: sampling decodes, then sampling prefills.
   int num_samples() const noexcept {
     int n = 0;

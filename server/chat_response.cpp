@@ -4,14 +4,12 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "server/logprobs_json.h"
+
 namespace pagedserve {
 namespace {
 
 using ordered_json = nlohmann::ordered_json;
-
-double finite_logprob(float logprob) {
-  return std::isfinite(logprob) ? std::max(double(logprob), -9999.0) : -9999.0;
-}
 
 ordered_json token_bytes(const std::string& token) {
   ordered_json bytes = ordered_json::array();
@@ -31,7 +29,7 @@ ordered_json logprobs_json(const std::optional<ChoiceLogprobs>& logprobs) {
       }
     }
     content.push_back({{"token", logprobs->tokens[i]},
-                       {"logprob", finite_logprob(logprobs->token_logprobs[i])},
+                       {"logprob", finite_logprob(logprobs->token_logprobs[i].value_or(0.0f))},
                        {"bytes", token_bytes(logprobs->tokens[i])},
                        {"top_logprobs", std::move(top)}});
   }
@@ -87,6 +85,9 @@ std::string chat_response_json(const CompletionHeader& header, const std::vector
   }
   body["choices"] = std::move(list);
   body["usage"] = usage_json(usage);
+  // vLLM's: one list for the request (its choices share the prompt), at the top level.
+  if (!choices.empty() && choices.front().prompt_logprobs)
+    body["prompt_logprobs"] = prompt_logprobs_json(*choices.front().prompt_logprobs);
   return dump(body);
 }
 

@@ -16,7 +16,8 @@ std::string make_chat_completion_id();  // "chatcmpl-" + 32 hex digits; any thre
 
 // The whole non-streaming body: choices[i].message = {"role": "assistant", "content": text}. With
 // `tool_calls` (one entry per choice), a choice whose entry has calls gets the entry's content
-// (null when empty) and "tool_calls": [{id, type: "function", function: {name, arguments}}].
+// (null when empty) and "tool_calls": [{id, type: "function", function: {name, arguments}}]. The
+// first choice's prompt_logprobs, when set, become the body's "prompt_logprobs" (vLLM's place).
 std::string chat_response_json(const CompletionHeader& header, const std::vector<CompletionChoice>& choices,
                                const CompletionUsage& usage,
                                const std::vector<ParsedToolCalls>* tool_calls = nullptr);

@@ -34,6 +34,9 @@ struct GenerationSampling {
   std::optional<std::uint64_t> seed;
   int num_logprobs = 0;                                    // top alternatives wanted per token
   std::vector<std::pair<std::int32_t, float>> logit_bias;  // (token id, bias), ids ascending and unique
+  // Absent, or the top alternatives wanted at every prompt position (prompt logprobs; the request
+  // then computes its whole prompt, without the prefix cache).
+  std::optional<int> prompt_logprobs;
 };
 
 struct GenerationStop {
@@ -58,10 +61,22 @@ struct GeneratedToken {
   std::vector<std::pair<std::int32_t, float>> top_logprobs;  // [num_logprobs] best first
 };
 
+// One prompt position's logprob: the prompt token, what the model assigned it after the tokens
+// before it, its rank (ids at least as likely, itself included: 1 = most likely) and the most
+// likely alternatives there.
+struct PromptTokenLogprob {
+  std::int32_t token = 0;
+  float logprob = 0.0f;
+  int rank = 0;
+  std::vector<std::pair<std::int32_t, float>> top_logprobs;  // [prompt_logprobs] best first
+};
+
 // New output of one request in one engine step: UTF-8-complete text and the tokens behind it.
 struct GenerationDelta {
   std::string text;
   std::vector<GeneratedToken> tokens;
+  // With the first token, when prompt logprobs were asked: prompt positions 1 .. prompt_len - 1.
+  std::vector<PromptTokenLogprob> prompt_logprobs;
 };
 
 enum class GenerationFinishReason { stop, length, abort };

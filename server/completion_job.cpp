@@ -1,5 +1,8 @@
 #include "server/completion_job.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "server/chat_response.h"
 
 namespace pagedserve {
@@ -26,6 +29,17 @@ std::string chunk_json(CompletionApi api, const CompletionHeader& header, const 
 std::string usage_json(CompletionApi api, const CompletionHeader& header, const CompletionUsage& usage) {
   return api == CompletionApi::chat_completions ? chat_usage_chunk_json(header, usage)
                                                 : usage_chunk_json(header, usage);
+}
+
+// Appends `more`'s entries to `all`'s (they run in parallel).
+void append_logprobs(ChoiceLogprobs& all, ChoiceLogprobs more) {
+  const auto append = [](auto& to, auto& from) {
+    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  };
+  append(all.tokens, more.tokens);
+  append(all.token_logprobs, more.token_logprobs);
+  append(all.top_logprobs, more.top_logprobs);
+  append(all.text_offset, more.text_offset);
 }
 
 }  // namespace
@@ -75,7 +89,11 @@ GenerationSpec CompletionJob::spec_for(int prompt_index) const {
                    r.repetition_penalty,
                    r.seed,
                    r.logprobs.value_or(0),
-                   r.logit_bias};
+                   r.logit_bias,
+                   r.prompt_logprobs};
+  // Echo with logprobs scores the prompt as vLLM does (prompt_logprobs = logprobs, or more).
+  if (r.echo && r.logprobs)
+    spec.sampling.prompt_logprobs = std::max(*r.logprobs, r.prompt_logprobs.value_or(0));
   spec.stop = {r.max_tokens, r.min_tokens, r.ignore_eos, r.stop_token_ids, r.stop};
   spec.skip_special_tokens = r.skip_special_tokens;
   return spec;
@@ -124,6 +142,11 @@ void CompletionJob::start() {
   }
   if (start_.request.echo) {
     for (int c = 0; c < int(choices_.size()); ++c) {
+      // With logprobs the prompt's need the prefill: they go out with the first token, as vLLM's.
+      if (start_.request.logprobs) {
+        choices_[c].echo_pending = true;
+        continue;
+      }
       output_->write_stream(
           sse_event(completion_chunk_json(header_, {c, start_.prompt_texts[c / n], std::nullopt, ""})));
     }
@@ -139,45 +162,95 @@ void CompletionJob::abort_on_strand() {
   for (BackendRequestId id : request_ids_) backend_->abort(id);
 }
 
+std::string CompletionJob::token_name(std::int32_t id) const {
+  // vLLM's return_tokens_as_token_ids: "token_id:N" names tokens whose text is not valid UTF-8.
+  return start_.request.return_tokens_as_token_ids ? "token_id:" + std::to_string(id)
+                                                   : backend_->token_text(id);
+}
+
 ChoiceLogprobs CompletionJob::logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens) {
   ChoiceLogprobs lp;
-  // vLLM's return_tokens_as_token_ids: "token_id:N" names tokens whose text is not valid UTF-8.
-  const bool as_ids = start_.request.return_tokens_as_token_ids;
-  const auto name = [&](std::int32_t id) {
-    return as_ids ? "token_id:" + std::to_string(id) : backend_->token_text(id);
-  };
   for (const GeneratedToken& t : tokens) {
-    std::string text = name(t.token);
     lp.text_offset.push_back(choice.text_offset);
-    choice.text_offset += int(as_ids ? backend_->token_text(t.token).size() : text.size());
-    lp.tokens.push_back(std::move(text));
+    choice.text_offset += int(backend_->token_text(t.token).size());
+    lp.tokens.push_back(token_name(t.token));
     lp.token_logprobs.push_back(t.logprob);
     std::vector<std::pair<std::string, float>> top;
-    for (const auto& [id, logprob] : t.top_logprobs) top.emplace_back(name(id), logprob);
+    for (const auto& [id, logprob] : t.top_logprobs) top.emplace_back(token_name(id), logprob);
     lp.top_logprobs.push_back(std::move(top));
   }
   return lp;
 }
 
+ChoiceLogprobs CompletionJob::echoed_prompt_logprobs(Choice& choice, int prompt_index) const {
+  const std::vector<std::int32_t>& prompt = start_.prompt_ids[std::size_t(prompt_index)];
+  const std::vector<PromptTokenLogprob> none;
+  const std::vector<PromptTokenLogprob>& scored = choice.prompt_logprobs ? *choice.prompt_logprobs : none;
+  const std::size_t wanted = std::size_t(start_.request.logprobs.value_or(0));
+  ChoiceLogprobs lp;
+  for (std::size_t i = 0; i < prompt.size(); ++i) {
+    lp.text_offset.push_back(choice.text_offset);
+    choice.text_offset += int(backend_->token_text(prompt[i]).size());
+    lp.tokens.push_back(token_name(prompt[i]));
+    std::vector<std::pair<std::string, float>> top;
+    if (i == 0 || i - 1 >= scored.size()) {
+      lp.token_logprobs.push_back(std::nullopt);  // nothing before the first token
+    } else {
+      const PromptTokenLogprob& s = scored[i - 1];
+      lp.token_logprobs.push_back(s.logprob);
+      for (std::size_t k = 0; k < s.top_logprobs.size() && k < wanted; ++k)
+        top.emplace_back(token_name(s.top_logprobs[k].first), s.top_logprobs[k].second);
+    }
+    lp.top_logprobs.push_back(std::move(top));
+  }
+  return lp;
+}
+
+PromptLogprobs CompletionJob::prompt_logprobs_for(const Choice& choice, int prompt_index) const {
+  const std::size_t prompt_len = start_.prompt_ids[std::size_t(prompt_index)].size();
+  const std::size_t wanted = std::size_t(start_.request.prompt_logprobs.value_or(0));
+  PromptLogprobs result;
+  result.emplace_back(std::nullopt);  // the first token has nothing before it
+  const std::vector<PromptTokenLogprob> none;
+  const std::vector<PromptTokenLogprob>& scored = choice.prompt_logprobs ? *choice.prompt_logprobs : none;
+  for (std::size_t i = 0; i + 1 < prompt_len && i < scored.size(); ++i) {
+    const PromptTokenLogprob& s = scored[i];
+    std::vector<PromptLogprobEntry> entries;
+    entries.push_back({s.token, s.logprob, s.rank, backend_->token_text(s.token)});
+    for (std::size_t k = 0; k < s.top_logprobs.size() && k < wanted; ++k) {
+      const auto& [id, logprob] = s.top_logprobs[k];
+      entries.push_back({id, logprob, int(k) + 1, backend_->token_text(id)});
+    }
+    result.emplace_back(std::move(entries));
+  }
+  return result;
+}
+
 void CompletionJob::on_delta(int c, const GenerationDelta& delta) {
   if (done_) return;
   Choice& choice = choices_[c];
+  const CompletionRequest& r = start_.request;
+  const bool first = !choice.prompt_logprobs && (r.prompt_logprobs || (r.echo && r.logprobs));
+  if (first) choice.prompt_logprobs = delta.prompt_logprobs;
   std::optional<ChoiceLogprobs> lp;
-  if (start_.request.logprobs) lp = logprobs_for(choice, delta.tokens);
-  if (!start_.request.stream) {
+  if (r.logprobs) {
+    lp.emplace();
+    if (first && r.echo) *lp = echoed_prompt_logprobs(choice, c / r.n);
+    append_logprobs(*lp, logprobs_for(choice, delta.tokens));
+  }
+  if (!r.stream) {
     choice.text += delta.text;
     if (lp) {
       if (!choice.logprobs) choice.logprobs.emplace();
-      ChoiceLogprobs& all = *choice.logprobs;
-      all.tokens.insert(all.tokens.end(), lp->tokens.begin(), lp->tokens.end());
-      all.token_logprobs.insert(all.token_logprobs.end(), lp->token_logprobs.begin(),
-                                lp->token_logprobs.end());
-      all.top_logprobs.insert(all.top_logprobs.end(), lp->top_logprobs.begin(), lp->top_logprobs.end());
-      all.text_offset.insert(all.text_offset.end(), lp->text_offset.begin(), lp->text_offset.end());
+      append_logprobs(*choice.logprobs, std::move(*lp));
     }
     return;
   }
   std::string text = delta.text;
+  if (choice.echo_pending) {
+    choice.echo_pending = false;
+    text = start_.prompt_texts[std::size_t(c / r.n)] + text;
+  }
   std::vector<ToolCall> calls;
   if (choice.tool_calls) {
     ParsedToolCalls parsed = choice.tool_calls->feed(delta.text);
@@ -210,6 +283,11 @@ void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
   choice.cached_tokens = finish.cached_tokens;
   if (!finish.error.empty() && engine_error_.empty()) engine_error_ = finish.error;
   if (start_.request.stream && finish.error.empty()) {
+    if (choice.echo_pending) {  // finished before any token: the prompt still goes out
+      choice.echo_pending = false;
+      output_->write_stream(sse_event(completion_chunk_json(
+          header_, {c, start_.prompt_texts[std::size_t(c / start_.request.n)], std::nullopt, ""})));
+    }
     if (choice.tool_calls) {  // what was held back: content, or calls completed by the end
       ParsedToolCalls rest = choice.tool_calls->finish();
       if (!rest.content.empty())
@@ -261,7 +339,10 @@ void CompletionJob::complete() {
         choice.finish_reason = "tool_calls";
     }
     if (start_.request.logprobs && !choice.logprobs) choice.logprobs.emplace();
-    result.push_back({c, std::move(choice.text), std::move(choice.logprobs), choice.finish_reason});
+    std::optional<PromptLogprobs> prompt_logprobs;
+    if (start_.request.prompt_logprobs) prompt_logprobs = prompt_logprobs_for(choice, c / start_.request.n);
+    result.push_back({c, std::move(choice.text), std::move(choice.logprobs), choice.finish_reason,
+                      std::move(prompt_logprobs)});
   }
   std::string body = start_.api == CompletionApi::chat_completions
                          ? chat_response_json(header_, result, usage, &tool_calls)

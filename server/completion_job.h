@@ -61,6 +61,10 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
     bool finished = false;
     std::optional<ToolCallStream> tool_calls;  // streaming chat with tools: holds back possible calls
     int num_tool_calls = 0;                    // streamed so far: the next call's index
+    // Prompt logprobs (prompt_logprobs, or echo with logprobs), from the engine's first delta:
+    // positions 1 .. prompt_len - 1.
+    std::optional<std::vector<PromptTokenLogprob>> prompt_logprobs;
+    bool echo_pending = false;  // streaming echo with logprobs: the prompt goes out with the first delta
   };
   class Sink;
 
@@ -70,6 +74,11 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   void abort_on_strand();                                                 // strand
   void write_tool_calls(int choice, const std::vector<ToolCall>& calls);  // strand, streaming
   ChoiceLogprobs logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens);
+  // Echo with logprobs: the prompt's tokens as logprobs entries (the first one null), before the
+  // generated ones.
+  ChoiceLogprobs echoed_prompt_logprobs(Choice& choice, int prompt_index) const;
+  PromptLogprobs prompt_logprobs_for(const Choice& choice, int prompt_index) const;  // vLLM's shape
+  std::string token_name(std::int32_t id) const;  // a logprobs entry's token
   GenerationSpec spec_for(int prompt_index) const;
   // The job holds its connection until the final answer is handed over, then lets go.
   std::shared_ptr<CompletionOutput> release_output() { return std::move(output_); }

@@ -216,6 +216,34 @@ Error read_logit_bias(const json& body, const ProtocolLimits& limits, Completion
   return {};
 }
 
+// vLLM's prompt_logprobs (an integer in [0, max]), and echo with logprobs, whose echoed prompt
+// tokens carry prompt logprobs too: both bounded by what the engine scores at a prompt position.
+// A stream carries no prompt_logprobs: asking for any with stream is refused (0 is accepted and
+// ignored, as vLLM does).
+Error read_prompt_logprobs(const json& body, const ProtocolLimits& limits, CompletionRequest& req) {
+  const int max = std::min(limits.max_logprobs, kMaxPromptLogprobsPerRequest);
+  if (req.echo && req.logprobs && *req.logprobs > kMaxPromptLogprobsPerRequest) {
+    return bad("'logprobs' with 'echo' must be at most " + std::to_string(kMaxPromptLogprobsPerRequest) +
+                   " (the echoed prompt tokens' alternatives), got " + std::to_string(*req.logprobs),
+               "logprobs");
+  }
+  if (!field(body, "prompt_logprobs")) return {};
+  int prompt_logprobs = -1;
+  if (Error e = read_int(body, "prompt_logprobs", prompt_logprobs)) return e;
+  if (Error e = range(prompt_logprobs >= 0 && prompt_logprobs <= max,
+                      "'prompt_logprobs' must be between 0 and " + std::to_string(max) + ", got " +
+                          std::to_string(prompt_logprobs),
+                      "prompt_logprobs"))
+    return e;
+  if (req.stream) {
+    if (prompt_logprobs > 0)
+      return bad("'prompt_logprobs' is not available with 'stream': true", "prompt_logprobs");
+    return {};
+  }
+  req.prompt_logprobs = prompt_logprobs;
+  return {};
+}
+
 // Fields of OpenAI's and vLLM's surface that this server does not implement: refused, never
 // silently ignored. best_of equal to n is the same request without ranking, so it is accepted.
 Error refuse_unsupported(const json& body, const CompletionRequest& req) {
@@ -285,9 +313,7 @@ Error read_fields(const json& body, const ProtocolLimits& limits, CompletionRequ
       return e;
     req.logprobs = logprobs;
   }
-  if (Error e =
-          range(!(req.echo && req.logprobs), "'echo' together with 'logprobs' is not supported", "echo"))
-    return e;
+  if (Error e = read_prompt_logprobs(body, limits, req)) return e;
   if (Error e = read_float(body, "presence_penalty", req.presence_penalty)) return e;
   if (Error e = range(req.presence_penalty >= -2 && req.presence_penalty <= 2,
                       "'presence_penalty' must be in [-2, 2]", "presence_penalty"))

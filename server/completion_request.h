@@ -13,6 +13,9 @@ namespace pagedserve {
 // logit_bias entries one request may carry: the engine's kMaxLogitBiasEntries (model/sampler.h,
 // which the server library does not include; server/engine_backend.cpp checks they agree).
 inline constexpr int kMaxLogitBiasEntriesPerRequest = 1024;
+// prompt_logprobs one request may ask for at most (as vLLM's default max_logprobs): the engine's
+// kMaxScoredLogprobs (model/forward_batch.h; checked in server/engine_backend.cpp).
+inline constexpr int kMaxPromptLogprobsPerRequest = 20;
 
 // One prompt: text to tokenize, or token ids given by the client (exactly one is used).
 struct CompletionPrompt {
@@ -36,6 +39,9 @@ struct CompletionRequest {
   std::optional<std::uint64_t> seed;
   bool echo = false;
   std::optional<int> logprobs;  // top-N alternatives per token; 0 = only the chosen token's logprob
+  // vLLM's prompt_logprobs: top-N alternatives at every prompt position (0 = the prompt token's own
+  // logprob only); non-streaming only (a stream may ask 0, which is ignored as vLLM does).
+  std::optional<int> prompt_logprobs;
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
   float repetition_penalty = 1.0f;
@@ -53,7 +59,8 @@ struct ProtocolLimits {
   int vocab_size = 0;
   int max_model_len = 0;
   int max_n = 16;
-  int max_logprobs = 20;
+  int max_logprobs =
+      20;  // logprobs; prompt_logprobs and echo's prompt logprobs: also <= kMaxPromptLogprobsPerRequest
   int max_prompts = 64;  // prompts in one batched request
 };
 

@@ -6,24 +6,26 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "server/logprobs_json.h"
+
 namespace pagedserve {
 namespace {
 
 using ordered_json = nlohmann::ordered_json;
 
-// -inf logprobs are not JSON; vLLM clamps the same way.
-double finite_logprob(float logprob) {
-  return std::isfinite(logprob) ? std::max(double(logprob), -9999.0) : -9999.0;
-}
-
 ordered_json logprobs_json(const std::optional<ChoiceLogprobs>& logprobs) {
   if (!logprobs) return nullptr;
   ordered_json token_logprobs = ordered_json::array();
-  for (float lp : logprobs->token_logprobs) token_logprobs.push_back(finite_logprob(lp));
+  for (const std::optional<float>& lp : logprobs->token_logprobs)
+    token_logprobs.push_back(lp ? ordered_json(finite_logprob(*lp)) : ordered_json(nullptr));
   ordered_json top = ordered_json::array();
-  for (const auto& alternatives : logprobs->top_logprobs) {
+  for (std::size_t i = 0; i < logprobs->top_logprobs.size(); ++i) {
+    if (i < logprobs->token_logprobs.size() && !logprobs->token_logprobs[i]) {
+      top.push_back(nullptr);
+      continue;
+    }
     ordered_json entry = ordered_json::object();
-    for (const auto& [token, lp] : alternatives) entry[token] = finite_logprob(lp);
+    for (const auto& [token, lp] : logprobs->top_logprobs[i]) entry[token] = finite_logprob(lp);
     top.push_back(std::move(entry));
   }
   return ordered_json{{"tokens", logprobs->tokens},
@@ -33,11 +35,13 @@ ordered_json logprobs_json(const std::optional<ChoiceLogprobs>& logprobs) {
 }
 
 ordered_json choice_json(const CompletionChoice& choice) {
-  return ordered_json{{"index", choice.index},
-                      {"text", choice.text},
-                      {"logprobs", logprobs_json(choice.logprobs)},
-                      {"finish_reason", choice.finish_reason.empty() ? ordered_json(nullptr)
-                                                                     : ordered_json(choice.finish_reason)}};
+  ordered_json json{{"index", choice.index},
+                    {"text", choice.text},
+                    {"logprobs", logprobs_json(choice.logprobs)},
+                    {"finish_reason", choice.finish_reason.empty() ? ordered_json(nullptr)
+                                                                   : ordered_json(choice.finish_reason)}};
+  if (choice.prompt_logprobs) json["prompt_logprobs"] = prompt_logprobs_json(*choice.prompt_logprobs);
+  return json;
 }
 
 ordered_json usage_json(const CompletionUsage& usage) {

@@ -14,16 +14,40 @@ namespace pagedserve {
 // OpenAI's legacy completions logprobs block; all vectors run in parallel, one entry per token.
 struct ChoiceLogprobs {
   std::vector<std::string> tokens;
-  std::vector<float> token_logprobs;
+  // Empty for an echoed first prompt token (nothing before it): null, and null top_logprobs.
+  std::vector<std::optional<float>> token_logprobs;
   std::vector<std::vector<std::pair<std::string, float>>> top_logprobs;  // [token][alternative]
   std::vector<int> text_offset;  // byte offset of each token's text in the choice text
 };
 
+// vLLM's prompt_logprobs entry for one position: {"<id>": {"logprob", "rank", "decoded_token"}}
+// for the prompt token and the top alternatives.
+struct PromptLogprobEntry {
+  std::int32_t token = 0;
+  float logprob = 0.0f;
+  int rank = 0;  // 1 = most likely
+  std::string decoded_token;
+};
+// One list per prompt position; std::nullopt for the first position (null).
+using PromptLogprobs = std::vector<std::optional<std::vector<PromptLogprobEntry>>>;
+
 struct CompletionChoice {
+  // A constructor rather than an aggregate: most places give the first four fields only.
+  CompletionChoice(int index = 0, std::string text = {},
+                   std::optional<ChoiceLogprobs> logprobs = std::nullopt, std::string finish_reason = {},
+                   std::optional<PromptLogprobs> prompt_logprobs = std::nullopt)
+      : index(index),
+        text(std::move(text)),
+        logprobs(std::move(logprobs)),
+        finish_reason(std::move(finish_reason)),
+        prompt_logprobs(std::move(prompt_logprobs)) {}
+
   int index = 0;
   std::string text;
   std::optional<ChoiceLogprobs> logprobs;
   std::string finish_reason;  // "stop", "length", "abort"; empty while streaming (null)
+  // Set when asked: the choice's "prompt_logprobs" (chat: the response's).
+  std::optional<PromptLogprobs> prompt_logprobs;
 };
 
 struct CompletionUsage {

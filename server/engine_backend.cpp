@@ -47,6 +47,9 @@ class SinkAdapter : public RequestSink {
     out.text = delta.text;
     out.tokens.reserve(delta.tokens.size());
     for (const SampledToken& t : delta.tokens) out.tokens.push_back({t.token, t.logprob, t.top_logprobs});
+    out.prompt_logprobs.reserve(delta.prompt_logprobs.size());
+    for (const ScoredToken& t : delta.prompt_logprobs)
+      out.prompt_logprobs.push_back({t.token, t.logprob, t.rank, t.top_logprobs});
     inner_->on_delta(out);
   }
 
@@ -152,10 +155,11 @@ class EngineBackend final : public CompletionBackend {
     request.prompt_ids = std::move(spec.prompt_ids);
     const GenerationSampling& g = spec.sampling;
     request.sampling = {
-        g.temperature,        g.top_p, g.top_k,       g.min_p, g.presence_penalty, g.frequency_penalty,
-        g.repetition_penalty, g.seed,  g.num_logprobs, {}};
+        g.temperature,        g.top_p, g.top_k,        g.min_p, g.presence_penalty, g.frequency_penalty,
+        g.repetition_penalty, g.seed,  g.num_logprobs, {},      g.prompt_logprobs};
     static_assert(kMaxLogitBiasEntries == kMaxLogitBiasEntriesPerRequest);
     for (const auto& [token, bias] : g.logit_bias) request.sampling.logit_bias.push_back({token, bias});
+    static_assert(kMaxScoredLogprobs == kMaxPromptLogprobsPerRequest);
     request.skip_special_tokens = spec.skip_special_tokens;
     request.stop.max_tokens = spec.stop.max_tokens;
     request.stop.min_tokens = spec.stop.min_tokens;

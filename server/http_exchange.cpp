@@ -24,6 +24,11 @@ void limit_request_parser(HttpRequestParser& parser, const ServerOptions& option
   parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
 }
 
+beast::error_code check_head_size(std::size_t head_bytes, const ServerOptions& options) {
+  if (head_bytes > options.max_header_bytes) return http::error::header_limit;
+  return {};
+}
+
 std::optional<HttpReply> read_error_reply(beast::error_code ec, const ServerOptions& options) {
   if (ec == http::error::body_limit) {
     return error_reply(ApiError::body_too_large("The request body is over the limit of " +

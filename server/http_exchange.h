@@ -10,6 +10,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstddef>
 #include <optional>
 
 #include "server/http_routes.h"
@@ -23,6 +24,12 @@ using HttpResponseMessage = boost::beast::http::response<boost::beast::http::str
 
 // Body and header limits from the options (over them: 413 and 431 from read_error_reply).
 void limit_request_parser(HttpRequestParser& parser, const ServerOptions& options);
+
+// The whole head (request line and fields: the bytes the parser used for it) against the header
+// limit: http::error::header_limit when over it, else no error. Beast checks its header_limit
+// against the unparsed bytes of one parse call only, and the fields a call parsed are consumed,
+// so a head arriving in pieces (or split by an earlier read) passed with up to twice the limit.
+boost::beast::error_code check_head_size(std::size_t head_bytes, const ServerOptions& options);
 
 // A failed read: the reply to send before closing, or nothing when the peer is gone or idle
 // (end of stream, timeout, reset, cancelled) and the connection just closes.

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat_template/chat_prompt.h"
+#include "server/api_key.h"
 #include "server/chat_format.h"
 #include "server/chat_protocol.h"
 #include "server/completion_protocol.h"
@@ -22,11 +23,6 @@ ApiError loading_error() {
 }
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
-
-bool authorized(const HttpRequestView& request, const std::string& api_key) {
-  if (api_key.empty()) return true;
-  return request.authorization == "Bearer " + api_key;
-}
 
 ProtocolLimits limits_for(const ServerState& state, const CompletionBackend& backend) {
   const ServerOptions& o = state.options();
@@ -224,7 +220,7 @@ RouteResult route_request(const HttpRequestView& request, ServerState& state) {
     reply.headers.emplace_back("Allow", std::string(route->method));
     return reply;
   }
-  if ((route->needs_key || !open_probe) && !authorized(request, o.api_key)) {
+  if ((route->needs_key || !open_probe) && !authorization_matches(request.authorization, o.api_key)) {
     return error_reply(
         ApiError::unauthorized("Missing or wrong API key: send 'Authorization: Bearer <key>'"));
   }

@@ -69,19 +69,35 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
 
  private:
   // --- reading -----------------------------------------------------------------------------
+  // Two deadlines: a keep-alive connection may wait idle_timeout for a request to begin; from
+  // its first byte, the whole request (head and body) must arrive within read_timeout. A client
+  // that sends its head a byte at a time is cut off by the read timeout, not held open as long
+  // as an idle connection may stay.
   void read_request() {
     parser_.emplace();
     limit_request_parser(*parser_, state_.options());
+    if (buffer_.size() > 0) return read_head();  // pipelined bytes: the request has begun
     stream_.expires_after(state_.options().idle_timeout);
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) return self->on_read_error(ec);
+                              self->read_head();
+                            });
+  }
+
+  void read_head() {
+    stream_.expires_after(state_.options().read_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t head_bytes) {
+                              if (!ec) ec = check_head_size(head_bytes, self->state_.options());
+                              self->on_header(ec);
+                            });
   }
 
   void on_header(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     if (parser_->is_done()) return handle_request();
-    stream_.expires_after(state_.options().read_timeout);
     auto read_body = [self = shared_from_this()] {
       http::async_read(self->stream_, self->buffer_, *self->parser_,
                        [self](beast::error_code ec, std::size_t) {
@@ -230,6 +246,8 @@ class Session : public std::enable_shared_from_this<Session>, public CompletionO
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
   }
+
+  static constexpr std::size_t kFirstRead = 4096;  // the read that waits for a request to begin
 
   beast::tcp_stream stream_;
   ServerState& state_;

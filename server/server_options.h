@@ -19,8 +19,8 @@ struct ServerOptions {
   bool api_key_for_health_and_metrics = false;  // /health and /metrics are open unless set
   std::size_t max_body_bytes = 4u << 20;
   std::size_t max_header_bytes = 16u << 10;
-  std::chrono::seconds idle_timeout{60};      // keep-alive: waiting for the next request's headers
-  std::chrono::seconds read_timeout{30};      // reading one request's body
+  std::chrono::seconds idle_timeout{60};      // waiting for a request's first byte (keep-alive)
+  std::chrono::seconds read_timeout{30};      // one request, head and body, from its first byte
   std::chrono::seconds write_timeout{30};     // one response write or stream chunk
   std::chrono::seconds shutdown_timeout{30};  // SIGTERM: in-flight requests get this long, then abort
   int max_concurrent_requests = 0;            // completions in flight; over it = 429; 0 = unlimited

@@ -18,6 +18,7 @@
 //      shared memory (bitonic) and scanned. A bin too large to sort is first narrowed by 8-bit
 //      radix passes over the key. The draw is u in [0, 1) from a hash of (seed, output_index)
 //      times the kept mass, located by the same search, so its token depends on nothing else.
+//      A score row skips 3: its token is given, and pass 2 also counts its rank.
 #include "kernels/cuda/sampling_cuda.h"
 
 #include <cuda_runtime.h>
@@ -655,6 +656,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto raw_logit = [&](int i, float logit) {
     return modified && ((touched[i >> 5] >> (i & 31)) & 1u) ? __int_as_float(slots[i]) : logit;
   };
+  // A score row: the raw logit its rank is counted against.
+  const bool scoring = p.score_token >= 0 && p.score_token < vocab;
+  const float score_raw = scoring ? raw_logit(p.score_token, row[p.score_token]) : 0.0f;
+  unsigned rank = 0;  // this thread's ids with raw >= score_raw
 
   // 2. Raw log-sum-exp, top-N raw logprobs, argmax and smallest finite of the working values.
   const bool greedy = p.temperature < kGreedyTemperature;
@@ -680,6 +685,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       raw_positive_infinity = true;
     }
     if (num_top > 0) top.offer(valid && !is_nan(raw), raw, i);
+    if (scoring && valid && raw >= score_raw) ++rank;  // NaN never
     const float v = greedy ? logit : __fmul_rn(logit, inv_temperature);
     if (valid && (v > best_value || (best_id == kNoId && v == best_value))) {  // NaN never
       best_value = v;
@@ -692,6 +698,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       s.reduce_key);
   min_value = block_reduce(
       min_value, [](float a, float b) { return fminf(a, b); }, s.reduce_value);
+  if (scoring)
+    rank = block_reduce(
+        rank, [](unsigned a, unsigned b) { return a + b; }, s.scan_count);
   raw_positive_infinity = __syncthreads_or(raw_positive_infinity) != 0;
   {
     const auto combine = [](float& m, float& sum, float other_m, float other_sum) {
@@ -748,9 +757,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   // 3. The token. Greedy, or no proper distribution (nothing finite, or an infinite value):
   // the argmax of the working values, lowest id on ties, 0 when all are NaN.
-  int token = best_key == 0 ? 0 : key_id(best_key);
+  int token = scoring ? p.score_token : best_key == 0 ? 0 : key_id(best_key);
   const float max_value = key_value(best_key);
-  if (!greedy && best_key != 0 && is_finite(max_value)) {
+  if (!scoring && !greedy && best_key != 0 && is_finite(max_value)) {
     float range = fminf(__fsub_rn(max_value, min_value), -kMinRelativeLogit + 1.0f);
     if (p.min_p > 0.0f) range = fminf(range, -__logf(p.min_p) + 0.01f);  // finer bins; any range is correct
     const Candidates c{inv_temperature, max_value, p.min_p, static_cast<float>(kBins) / fmaxf(range, 1e-6f)};
@@ -760,6 +769,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     result.token = token;
     result.logprob = raw_logit(token, row[token]) - lse;
+    result.rank = scoring ? static_cast<std::int32_t>(rank) : 0;
   }
 }
 

@@ -11,6 +11,8 @@
 //   3. temperature < kGreedyTemperature (1e-5): argmax (lowest id on ties), no randomness;
 //   4. otherwise divide by temperature, keep p >= min_p * p_max, then the top_k most likely, then
 //      the smallest most-likely set whose probability reaches top_p, and draw from what is left.
+// A score row (score_token >= 0; prompt logprobs) draws nothing: its token is score_token, with
+// its raw logprob, its rank (ids whose raw logit is >= its own, as vLLM counts) and the top-N.
 // Randomness is counter-based: the uniform draw of a row is a hash of (seed, output_index), so a
 // request's tokens depend on its seed and position only, never on the rest of the batch (nor on
 // thread timing: the kept set and the draw use exact integer sums of the weights). "Most likely"
@@ -55,6 +57,7 @@ struct SamplingRowParams {
   std::int32_t num_output = 0;     // then num_output output ids; both 0 when no penalty is on
   std::int32_t bias_begin = 0;     // bias[bias_begin, + num_bias): this row's logit_bias, ids unique
   std::int32_t num_bias = 0;
+  std::int32_t score_token = -1;  // >= 0 (< vocab): a score row, reporting this id instead of a draw
 };
 
 // One row's result (plain data, copied back to the host as an array).
@@ -63,6 +66,7 @@ struct SampledTokenRow {
   float logprob = 0.0f;                      // raw log-softmax of `token`
   std::int32_t top_ids[kMaxSampleLogprobs];  // the num_logprobs most likely raw; -1 past them
   float top_logprobs[kMaxSampleLogprobs];    // (or past the non-NaN logits), with -inf
+  std::int32_t rank;                         // score rows: ids whose raw logit is >= the token's; else 0
 };
 
 // Scratch bytes sample_tokens_cuda needs for up to `max_rows` rows of `vocab` logits (an int and

@@ -75,9 +75,10 @@ std::uint64_t fresh_seed() {
 // Whether two stagings put a decode step's forward inputs at the same device addresses.
 bool same_inputs(const StagedStep& a, const StagedStep& b) {
   return a.token_ids == b.token_ids && a.positions == b.positions && a.slot_mapping == b.slot_mapping &&
-         a.sample_token_indices == b.sample_token_indices && a.decode.query_start_len == b.decode.query_start_len &&
-         a.decode.seq_lens == b.decode.seq_lens && a.decode.block_table == b.decode.block_table &&
-         a.decode.num_rows == b.decode.num_rows && a.decode.max_pages_per_seq == b.decode.max_pages_per_seq &&
+         a.logits_token_indices == b.logits_token_indices &&
+         a.decode.query_start_len == b.decode.query_start_len && a.decode.seq_lens == b.decode.seq_lens &&
+         a.decode.block_table == b.decode.block_table && a.decode.num_rows == b.decode.num_rows &&
+         a.decode.max_pages_per_seq == b.decode.max_pages_per_seq &&
          a.prefill.num_rows == b.prefill.num_rows && a.prefill.num_tokens == b.prefill.num_tokens;
 }
 
@@ -91,12 +92,12 @@ struct CudaModelRunner::Impl {
   void check_batch(const ForwardBatch& batch, std::span<const SampleRow> rows) const;
   void stage(const ForwardBatch& batch, std::span<const SampleRow> rows);
   void capture_decode_graphs();
-  void enqueue_forward(int num_tokens, int num_samples);
+  void enqueue_forward(int num_tokens, int num_logits_rows);
   void begin_step_timing();
   void finish_step_timing(const std::chrono::steady_clock::time_point& enqueued);
   void log_step_summary() const;
   void run_attention(int layer, const StagedAttention& part, int first_token, bool decode);
-  std::vector<SampledToken> collect(std::span<const SampleRow> rows);
+  StepOutput collect(std::span<const SampleRow> rows, const ForwardBatch& batch);
   PagedAttentionArgs attention_args(int layer, const StagedAttention& part, int first_token) const;
 
   ModelConfig config;
@@ -110,7 +111,8 @@ struct CudaModelRunner::Impl {
   std::unique_ptr<StepStaging> staging;
   int max_pages_per_seq = 0;
 
-  // Device scratch; T = max_num_batched_tokens, S = max_num_seqs, act = activation dtype.
+  // Device scratch; T = max_num_batched_tokens, S = max_num_seqs, act = activation dtype. Logits
+  // rows: S sampled + S scored (prompt logprobs).
   Buffer residual;        // [T, hidden] f32
   Buffer normed;          // [T, hidden] act
   Buffer qkv;             // [T, q_size + 2 kv_size] f32
@@ -119,13 +121,13 @@ struct CudaModelRunner::Impl {
   Buffer delta;           // [T, hidden] f32: o_proj / down output, before it joins the residual
   Buffer gate_up;         // [T, 2 intermediate] act
   Buffer mlp;             // [T, intermediate] act
-  Buffer sampled_hidden;  // [S, hidden] act
-  Buffer logits;          // [S, vocab] f32
+  Buffer sampled_hidden;  // [2S, hidden] act
+  Buffer logits;          // [2S, vocab] f32
   Buffer inv_freq;        // [head_dim / 2] f32
   Buffer decode_workspace;
   Buffer sampling_workspace;
-  Buffer sampled;                           // [S] SampledTokenRow
-  SampledTokenRow* sampled_host = nullptr;  // [S] pinned
+  Buffer sampled;                           // [2S] SampledTokenRow
+  SampledTokenRow* sampled_host = nullptr;  // [2S] pinned
 
   // Decode graphs and the staged pointers each was captured with (a replay must find the same).
   std::unique_ptr<DecodeGraphs> graphs;
@@ -140,7 +142,7 @@ struct CudaModelRunner::Impl {
   double sum_enqueue = 0.0, sum_total = 0.0, sum_idle = 0.0;
 
   std::unordered_map<std::uint64_t, std::uint64_t> seeds;  // sequence -> seed of unseeded requests
-  std::vector<SamplingRowParams> row_params;               // [S] host scratch of stage(), reused every step
+  std::vector<SamplingRowParams> row_params;               // [2S] host scratch of stage(), reused every step
   CudaModelRunner::StepTiming last_timing;
   std::chrono::steady_clock::time_point step_start;
 };
@@ -189,18 +191,19 @@ CudaModelRunner::Impl::Impl(const ModelConfig& model_config, const WeightSource&
   delta = device_buffer(t * hidden, sizeof(float));
   gate_up = device_buffer(t * 2 * config.intermediate_size, a);
   mlp = device_buffer(t * config.intermediate_size, a);
-  sampled_hidden = device_buffer(s * hidden, a);
-  logits = device_buffer(s * config.vocab_size, sizeof(float));
+  sampled_hidden = device_buffer(2 * s * hidden, a);
+  logits = device_buffer(2 * s * config.vocab_size, sizeof(float));
   const std::vector<float> frequencies = model_rope_inv_freq(config);
   inv_freq = device_buffer(static_cast<std::int64_t>(frequencies.size()), sizeof(float));
   copy_bytes(inv_freq.data(), Device::cuda, frequencies.data(), Device::cpu,
              frequencies.size() * sizeof(float));
-  sampling_workspace = Buffer(
-      std::max<std::size_t>(sample_tokens_cuda_workspace_bytes(static_cast<int>(s), config.vocab_size), 16),
-      Device::cuda);
-  sampled = device_buffer(s, sizeof(SampledTokenRow));
+  sampling_workspace =
+      Buffer(std::max<std::size_t>(
+                 sample_tokens_cuda_workspace_bytes(static_cast<int>(2 * s), config.vocab_size), 16),
+             Device::cuda);
+  sampled = device_buffer(2 * s, sizeof(SampledTokenRow));
   check_cuda(cudaMallocHost(reinterpret_cast<void**>(&sampled_host),
-                            static_cast<std::size_t>(s) * sizeof(SampledTokenRow)),
+                            static_cast<std::size_t>(2 * s) * sizeof(SampledTokenRow)),
              "cudaMallocHost");
 
   max_pages_per_seq = (options.max_model_len + options.page_size - 1) / options.page_size;
@@ -340,6 +343,10 @@ void CudaModelRunner::Impl::check_batch(const ForwardBatch& batch, std::span<con
     fail(std::to_string(rows.size()) + " sampling rows for " +
          std::to_string(batch.sample_token_indices.size()) + " sampled tokens");
   }
+  if (static_cast<int>(batch.scored_positions.size()) > options.max_num_seqs) {
+    fail(std::to_string(batch.scored_positions.size()) + " scored positions, at most max_num_seqs");
+  }
+  for (const PageCopy& copy : batch.page_copies) (void)cache->copy_ranges(copy);  // throws on a bad page
   const std::int64_t slots = static_cast<std::int64_t>(cache->num_pages()) * cache->page_size();
   for (std::int32_t slot : batch.slot_mapping) {
     if (slot >= slots) fail("slot " + std::to_string(slot) + " outside the KV cache");
@@ -355,7 +362,7 @@ void CudaModelRunner::Impl::check_batch(const ForwardBatch& batch, std::span<con
 
 void CudaModelRunner::Impl::stage(const ForwardBatch& batch, std::span<const SampleRow> rows) {
   std::vector<SamplingRowParams>& params = row_params;
-  params.assign(rows.size(), SamplingRowParams{});
+  params.assign(rows.size() + batch.scored_positions.size(), SamplingRowParams{});
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const SamplingParams& p = *rows[i].params;
     SamplingRowParams& r = params[i];
@@ -375,6 +382,13 @@ void CudaModelRunner::Impl::stage(const ForwardBatch& batch, std::span<const Sam
       r.seed = it->second;
     }
     r.output_index = static_cast<std::int32_t>(rows[i].output_ids.size());
+  }
+  // Score rows: greedy (nothing drawn), no penalty or bias; the kernel reports the given token.
+  for (std::size_t i = 0; i < batch.scored_positions.size(); ++i) {
+    SamplingRowParams& r = params[rows.size() + i];
+    r.temperature = 0.0f;
+    r.num_logprobs = batch.scored_positions[i].num_logprobs;
+    r.score_token = batch.scored_positions[i].next_token;
   }
   staging->pack(batch, rows, params);
   begin_step_timing();  // the GPU has been idle until this step's first copy
@@ -418,11 +432,11 @@ void CudaModelRunner::Impl::run_attention(int layer, const StagedAttention& part
 // stream over its device scratch. Lives for one execute() call.
 class CudaForwardStep {
  public:
-  CudaForwardStep(CudaModelRunner::Impl& m, int num_tokens, int num_samples)
+  CudaForwardStep(CudaModelRunner::Impl& m, int num_tokens, int num_logits_rows)
       : m_(m),
         step_(m.staging->device_step()),
         t_(num_tokens),
-        num_samples_(num_samples),
+        num_logits_rows_(num_logits_rows),
         eps_(static_cast<float>(m.config.rms_norm_eps)) {}
 
   void embed() {
@@ -485,15 +499,16 @@ class CudaForwardStep {
                     m_.config.hidden_size, m_.config.intermediate_size);
   }
 
-  // The final norm runs over every token (cheap), then only the sampled rows go through lm_head.
+  // The final norm runs over every token (cheap), then only the sampled and scored rows go through
+  // lm_head.
   void final_norm_and_logits() {
-    if (num_samples_ == 0) return;
+    if (num_logits_rows_ == 0) return;
     add_rms_norm_cuda(f32(m_.residual), f32(m_.delta), m_.weights->final_norm, m_.normed.data(), m_.act, t_,
                       m_.config.hidden_size, eps_, m_.stream);
-    gather_rows_cuda(m_.normed.data(), step_.sample_token_indices, m_.sampled_hidden.data(), m_.act,
-                     num_samples_, m_.config.hidden_size, m_.stream);
+    gather_rows_cuda(m_.normed.data(), step_.logits_token_indices, m_.sampled_hidden.data(), m_.act,
+                     num_logits_rows_, m_.config.hidden_size, m_.stream);
     m_.gemm->matmul(m_.sampled_hidden.data(), m_.weights->lm_head, m_.logits.data(), m_.act, DType::f32,
-                    num_samples_, m_.config.vocab_size, m_.config.hidden_size);
+                    num_logits_rows_, m_.config.vocab_size, m_.config.hidden_size);
   }
 
  private:
@@ -504,12 +519,12 @@ class CudaForwardStep {
   CudaModelRunner::Impl& m_;
   const StagedStep& step_;
   int t_;
-  int num_samples_;
+  int num_logits_rows_;
   float eps_;
 };
 
-void CudaModelRunner::Impl::enqueue_forward(int num_tokens, int num_samples) {
-  CudaForwardStep step(*this, num_tokens, num_samples);
+void CudaModelRunner::Impl::enqueue_forward(int num_tokens, int num_logits_rows) {
+  CudaForwardStep step(*this, num_tokens, num_logits_rows);
   run_llama_layers(step, config.num_hidden_layers);
 }
 
@@ -536,23 +551,37 @@ void CudaModelRunner::Impl::capture_decode_graphs() {
                static_cast<double>(free_before > free_after ? free_before - free_after : 0) / double(1 << 20));
 }
 
-std::vector<SampledToken> CudaModelRunner::Impl::collect(std::span<const SampleRow> rows) {
+StepOutput CudaModelRunner::Impl::collect(std::span<const SampleRow> rows, const ForwardBatch& batch) {
   const auto enqueued = std::chrono::steady_clock::now();
   const int num_rows = static_cast<int>(rows.size());
+  const int num_logits_rows = batch.num_logits_rows();
   check_cuda(cudaMemcpyAsync(sampled_host, sampled.data(),
-                             static_cast<std::size_t>(num_rows) * sizeof(SampledTokenRow),
+                             static_cast<std::size_t>(num_logits_rows) * sizeof(SampledTokenRow),
                              cudaMemcpyDeviceToHost, stream),
              "cudaMemcpyAsync(sampled tokens)");
   finish_step_timing(enqueued);
-  std::vector<SampledToken> out(rows.size());
+  const auto top = [](const SampledTokenRow& row, int wanted) {
+    std::vector<std::pair<std::int32_t, float>> alternatives;
+    for (int k = 0; k < wanted; ++k) alternatives.emplace_back(row.top_ids[k], row.top_logprobs[k]);
+    return alternatives;
+  };
+  StepOutput out;
+  out.sampled.resize(rows.size());
   for (int i = 0; i < num_rows; ++i) {
     const SampledTokenRow& row = sampled_host[i];
-    out[static_cast<std::size_t>(i)].token = row.token;
-    out[static_cast<std::size_t>(i)].logprob = row.logprob;
-    const int wanted = rows[static_cast<std::size_t>(i)].params->num_logprobs;
-    for (int k = 0; k < wanted; ++k) {
-      out[static_cast<std::size_t>(i)].top_logprobs.emplace_back(row.top_ids[k], row.top_logprobs[k]);
-    }
+    SampledToken& token = out.sampled[static_cast<std::size_t>(i)];
+    token.token = row.token;
+    token.logprob = row.logprob;
+    token.top_logprobs = top(row, rows[static_cast<std::size_t>(i)].params->num_logprobs);
+  }
+  out.scored.resize(batch.scored_positions.size());
+  for (std::size_t i = 0; i < batch.scored_positions.size(); ++i) {
+    const SampledTokenRow& row = sampled_host[static_cast<std::size_t>(num_rows) + i];
+    ScoredToken& token = out.scored[i];
+    token.token = row.token;
+    token.logprob = row.logprob;
+    token.rank = row.rank;
+    token.top_logprobs = top(row, batch.scored_positions[i].num_logprobs);
   }
   return out;
 }
@@ -571,15 +600,22 @@ DType CudaModelRunner::activation_dtype() const noexcept { return impl_->act; }
 CudaModelRunner::StepTiming CudaModelRunner::last_step_timing() const noexcept { return impl_->last_timing; }
 void CudaModelRunner::release(std::uint64_t sequence_id) { impl_->seeds.erase(sequence_id); }
 
-std::vector<SampledToken> CudaModelRunner::execute(const ForwardBatch& batch,
-                                                   std::span<const SampleRow> rows) {
+StepOutput CudaModelRunner::run(const ForwardBatch& batch, std::span<const SampleRow> rows) {
   Impl& m = *impl_;
   m.step_start = std::chrono::steady_clock::now();
   m.check_batch(batch, rows);
   const int num_tokens = batch.num_tokens();
   if (num_tokens == 0) return {};
-  const int num_rows = static_cast<int>(rows.size());
-  const int bucket = m.graphs && is_plain_decode(batch) ? m.graphs->bucket_for(num_rows) : 0;
+  const int num_logits_rows = batch.num_logits_rows();
+  // Copy-on-write of partly filled pages, ahead of this step's K/V writes on the same stream.
+  for (const PageCopy& copy : batch.page_copies) {
+    for (const KVCache::ByteRange& range : m.cache->copy_ranges(copy)) {
+      check_cuda(cudaMemcpyAsync(range.target, range.source, range.bytes, cudaMemcpyDeviceToDevice, m.stream),
+                 "cudaMemcpyAsync(page copy)");
+    }
+  }
+  const int bucket =
+      m.graphs && is_plain_decode(batch) ? m.graphs->bucket_for(static_cast<int>(rows.size())) : 0;
   m.last_timing.graphed = bucket > 0;
   if (bucket > 0) {
     // Padded to the bucket, the step's metadata lands where the bucket's graph reads it.
@@ -590,17 +626,17 @@ std::vector<SampledToken> CudaModelRunner::execute(const ForwardBatch& batch,
     m.graphs->launch(bucket);
   } else {
     m.stage(batch, rows);
-    m.enqueue_forward(num_tokens, num_rows);
+    m.enqueue_forward(num_tokens, num_logits_rows);
   }
-  if (num_rows == 0) {
+  if (num_logits_rows == 0) {
     m.finish_step_timing(std::chrono::steady_clock::now());
     return {};
   }
   const StagedStep& staged = m.staging->device_step();
-  sample_tokens_cuda(f32(m.logits), staged.sampling_rows, staged.history, staged.logit_bias, num_rows,
+  sample_tokens_cuda(f32(m.logits), staged.sampling_rows, staged.history, staged.logit_bias, num_logits_rows,
                      m.config.vocab_size, m.sampling_workspace.data(), m.sampling_workspace.nbytes(),
                      static_cast<SampledTokenRow*>(m.sampled.data()), m.stream);
-  return m.collect(rows);
+  return m.collect(rows, batch);
 }
 
 }  // namespace pagedserve

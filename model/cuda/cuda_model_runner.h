@@ -1,7 +1,7 @@
 // The CUDA backend behind the ModelRunner seam (DESIGN.md §9): the Llama-family forward and the
 // token sampling of one engine step as kernels enqueued on one stream, with one host-to-device
 // copy of the step's metadata at the start and one device-to-host copy of the sampled tokens
-// (+ logprobs) at the end: the step's only synchronisation.
+// (+ logprobs, + scored prompt positions) at the end: the step's only synchronisation.
 //
 // Owns everything on the GPU: the weights (uploaded once; bf16/f16 kept, f32 converted to bf16),
 // the KV cache (sized from the memory left after weights and scratch, or given), the scratch sized
@@ -45,7 +45,7 @@ class CudaModelRunner final : public ModelRunner {
   const ModelConfig& config() const noexcept override;
   int max_num_batched_tokens() const noexcept override;
   int max_num_seqs() const noexcept override;
-  std::vector<SampledToken> execute(const ForwardBatch& batch, std::span<const SampleRow> rows) override;
+  StepOutput run(const ForwardBatch& batch, std::span<const SampleRow> rows) override;
   void release(std::uint64_t sequence_id) override;
 
   const KVCache& kv_cache() const noexcept;

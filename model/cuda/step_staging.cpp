@@ -28,10 +28,10 @@ StepStaging::StepStaging(const Capacity& capacity) : capacity_(capacity) {
   const std::size_t t = static_cast<std::size_t>(capacity.max_tokens);
   const std::size_t s = static_cast<std::size_t>(capacity.max_seqs);
   const std::size_t i32 = sizeof(std::int32_t);
-  capacity_bytes_ = 3 * aligned(t * i32) + aligned(s * i32) +
+  capacity_bytes_ = 3 * aligned(t * i32) + aligned(2 * s * i32) +
                     2 * (2 * aligned((s + 1) * i32) +
                          aligned(s * static_cast<std::size_t>(capacity.max_pages_per_seq) * i32)) +
-                    aligned(s * sizeof(SamplingRowParams)) +
+                    aligned(2 * s * sizeof(SamplingRowParams)) +
                     aligned(s * static_cast<std::size_t>(capacity.max_model_len) * i32) +
                     aligned(s * static_cast<std::size_t>(kMaxLogitBiasEntries) * sizeof(SamplingLogitBias)) +
                     kAlign;
@@ -80,7 +80,7 @@ void StepStaging::pack(const ForwardBatch& batch, std::span<const SampleRow> row
   step_.token_ids = put(batch.token_ids);
   step_.positions = put(batch.positions);
   step_.slot_mapping = put(batch.slot_mapping);
-  step_.sample_token_indices = put(batch.sample_token_indices);
+  step_.logits_token_indices = put(logits_token_indices(batch));
   step_.decode = pack_attention(batch.decode);
   step_.prefill = pack_attention(batch.prefill);
 
@@ -121,6 +121,10 @@ void StepStaging::pack(const ForwardBatch& batch, std::span<const SampleRow> row
     p.bias_begin = bias_cursor;
     p.num_bias = static_cast<std::int32_t>(rows[i].params->logit_bias.size());
     for (const LogitBias& entry : rows[i].params->logit_bias) bias[bias_cursor++] = {entry.token, entry.bias};
+  }
+  for (std::size_t i = rows.size(); i < params.size(); ++i) {
+    params[i].history_begin = params[i].num_prompt = params[i].num_output = 0;
+    params[i].bias_begin = params[i].num_bias = 0;
   }
   step_.sampling_rows = place(std::span<const SamplingRowParams>(params.data(), params.size()), rows_offset);
   step_.history = reinterpret_cast<std::int32_t*>(device_ + history_offset);

@@ -1,6 +1,7 @@
 // One engine step's metadata on its way to the GPU: packed into pinned host memory (token ids,
-// positions, slot mapping, sample indices, the decode and prefill attention metadata, the
-// sampling rows, their penalty histories and logit_bias lists), then sent with one asynchronous copy. The
+// positions, slot mapping, the indices of the rows that get logits, the decode and prefill attention
+// metadata, the sampling and score rows, their penalty histories and logit_bias lists), then sent
+// with one asynchronous copy. The
 // device pointers of the packed arrays are valid until the next pack(). Capacity-sized at construction. Owned
 // by the CUDA model runner; engine thread only. The caller must not pack() again before the stream has
 // finished the previous step's copy (the runner synchronises at every step's end).
@@ -30,10 +31,10 @@ struct StagedStep {
   std::int32_t* token_ids = nullptr;             // [num_tokens]
   std::int32_t* positions = nullptr;             // [num_tokens]
   std::int32_t* slot_mapping = nullptr;          // [num_tokens]
-  std::int32_t* sample_token_indices = nullptr;  // [num_samples]
+  std::int32_t* logits_token_indices = nullptr;  // [num_samples + num_scored] (logits_token_indices())
   StagedAttention decode;
   StagedAttention prefill;
-  SamplingRowParams* sampling_rows = nullptr;  // [num_samples]
+  SamplingRowParams* sampling_rows = nullptr;  // [num_samples + num_scored]: sampling rows, then score rows
   std::int32_t* history = nullptr;             // penalty histories the rows point into
   SamplingLogitBias* logit_bias = nullptr;     // logit_bias entries the rows point into
 };
@@ -42,7 +43,7 @@ class StepStaging {
  public:
   struct Capacity {
     int max_tokens = 0;
-    int max_seqs = 0;
+    int max_seqs = 0;  // sampling rows; as many score rows again
     int max_pages_per_seq = 0;
     int max_model_len = 0;
   };
@@ -52,8 +53,10 @@ class StepStaging {
   StepStaging(const StepStaging&) = delete;
   StepStaging& operator=(const StepStaging&) = delete;
 
-  // Packs the batch and the sampling rows (`params` are completed with their history and bias
-  // offsets). Throws std::invalid_argument when a row has more than kMaxLogitBiasEntries biases.
+  // Packs the batch, the sampling rows and their `params` (completed with their history and bias
+  // offsets), then the params of the batch's scored positions: params.size() = rows.size() +
+  // batch.scored_positions.size(), the score rows without history or bias. Throws
+  // std::invalid_argument when a row has more than kMaxLogitBiasEntries biases.
   void pack(const ForwardBatch& batch, std::span<const SampleRow> rows, std::span<SamplingRowParams> params);
   // Enqueues the copy of what pack() wrote.
   void upload(CUstream_st* stream);

@@ -1,39 +1,28 @@
 // POST /v1/chat/completions with the official `openai` client against the real binary and the
 // tiny model (random weights: texts are arbitrary, so the checks compare the server with itself
 // and with the chat template's prompt as /tokenize counts it).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import OpenAI from 'openai';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
-import { startServer, curl, MODEL_NAME } from './server.mjs';
+import { serveSuite, startServer, curl, MODEL_NAME } from './server.mjs';
 
-let server;
-let client;
-
-before(async () => {
-  server = await startServer();
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-});
-
-after(async () => {
-  const { code } = await server.stop();
-  assert.equal(code, 0, `graceful SIGTERM exit:\n${server.log()}`);
-});
+const suite = serveSuite();
 
 const greedy = { model: MODEL_NAME, temperature: 0, max_tokens: 10 };
 const hello = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello!' }];
 
 async function tokenCount(prompt) {
-  const r = await curl(`${server.url}/tokenize`, {
+  const r = await curl(`${suite.server.url}/tokenize`, {
     method: 'POST', body: JSON.stringify({ prompt, add_special_tokens: false }),
   });
   return JSON.parse(r.body).count;
 }
 
 test('chat: shape, usage, and the prompt is the Qwen3 template of the messages', async () => {
-  const r = await client.chat.completions.create({ ...greedy, messages: hello });
+  const r = await suite.client.chat.completions.create({ ...greedy, messages: hello });
   assert.match(r.id, /^chatcmpl-/);
   assert.equal(r.object, 'chat.completion');
   assert.equal(r.model, MODEL_NAME);
@@ -48,8 +37,8 @@ test('chat: shape, usage, and the prompt is the Qwen3 template of the messages',
 
 test('chat streaming equals non-streaming (greedy): role first, content deltas, usage, [DONE]', async () => {
   const body = { ...greedy, messages: hello, ignore_eos: true };
-  const whole = await client.chat.completions.create(body);
-  const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+  const whole = await suite.client.chat.completions.create(body);
+  const stream = await suite.client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
   let text = '';
   let finish = null;
   let usage = null;
@@ -73,7 +62,7 @@ test('chat streaming equals non-streaming (greedy): role first, content deltas, 
 });
 
 test('max_completion_tokens, n, seed and logprobs with top_logprobs', async () => {
-  const r = await client.chat.completions.create({
+  const r = await suite.client.chat.completions.create({
     model: MODEL_NAME, messages: hello, max_completion_tokens: 4, ignore_eos: true, n: 2, seed: 7,
     logprobs: true, top_logprobs: 2,
   });
@@ -93,22 +82,37 @@ test('max_completion_tokens, n, seed and logprobs with top_logprobs', async () =
 });
 
 test('chat_template_kwargs, text parts and continue_final_message reach the template', async () => {
-  const plain = await client.chat.completions.create({ ...greedy, messages: [{ role: 'user', content: 'Hi' }] });
-  const noThinking = await client.chat.completions.create({
+  const plain = await suite.client.chat.completions.create({ ...greedy, messages: [{ role: 'user', content: 'Hi' }] });
+  const noThinking = await suite.client.chat.completions.create({
     ...greedy, messages: [{ role: 'user', content: 'Hi' }], chat_template_kwargs: { enable_thinking: false },
   });
   assert.equal(noThinking.usage.prompt_tokens - plain.usage.prompt_tokens, await tokenCount('<think>\n\n</think>\n\n'));
-  const parts = await client.chat.completions.create({
+  const parts = await suite.client.chat.completions.create({
     ...greedy, messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }] }],
   });
   assert.equal(parts.usage.prompt_tokens, plain.usage.prompt_tokens);
-  const cont = await client.chat.completions.create({
+  const cont = await suite.client.chat.completions.create({
     ...greedy, add_generation_prompt: false, continue_final_message: true,
     messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Well,' }],
   });
   // Qwen3's template gives the turn after the last user message an empty think block.
   const prompt = '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nWell,';
   assert.equal(cont.usage.prompt_tokens, await tokenCount(prompt));
+});
+
+test('chat prompt_logprobs: one list at the top of the response, one entry per prompt token', async () => {
+  const r = await suite.client.chat.completions.create({ ...greedy, messages: hello, max_tokens: 2, prompt_logprobs: 1 });
+  assert.equal(r.prompt_logprobs.length, r.usage.prompt_tokens);
+  assert.equal(r.prompt_logprobs[0], null);
+  for (const position of r.prompt_logprobs.slice(1)) {
+    const entries = Object.values(position);
+    assert.ok(entries.length >= 1 && entries.length <= 2);
+    assert.ok(entries.some((entry) => entry.rank === 1));
+  }
+  assert.equal(r.choices[0].prompt_logprobs, undefined);
+  const plain = await suite.client.chat.completions.create({ ...greedy, messages: hello, max_tokens: 2 });
+  assert.equal(plain.prompt_logprobs, undefined);
+  assert.equal(plain.choices[0].message.content, r.choices[0].message.content);
 });
 
 test('bad chat bodies get a 400 with an OpenAI error body; the server keeps serving', async () => {
@@ -122,17 +126,17 @@ test('bad chat bodies get a 400 with an OpenAI error body; the server keeps serv
     [{ messages: hello, add_generation_prompt: true, continue_final_message: true }, 'continue_final_message'],
   ];
   for (const [body, param] of cases) {
-    const r = await curl(`${server.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(body) });
+    const r = await curl(`${suite.server.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify(body) });
     assert.equal(r.status, 400, r.body);
     const error = JSON.parse(r.body).error;
     assert.equal(error.type, 'invalid_request_error');
     assert.equal(error.param, param, r.body);
   }
   await assert.rejects(
-    client.chat.completions.create({ ...greedy, messages: [{ role: 'user', content: [{ type: 'input_audio' }] }] }),
+    suite.client.chat.completions.create({ ...greedy, messages: [{ role: 'user', content: [{ type: 'input_audio' }] }] }),
     (e) => e instanceof OpenAI.BadRequestError && e.status === 400,
   );
-  const ok = await client.chat.completions.create({ ...greedy, messages: hello });
+  const ok = await suite.client.chat.completions.create({ ...greedy, messages: hello });
   assert.equal(ok.object, 'chat.completion');
 });
 
@@ -145,14 +149,14 @@ test('tools: shown to the template and validated; output without a call stays co
     },
   }];
   const body = { ...greedy, messages: hello, ignore_eos: true };
-  const plain = await client.chat.completions.create(body);
-  const r = await client.chat.completions.create({ ...body, tools, tool_choice: 'auto' });
+  const plain = await suite.client.chat.completions.create(body);
+  const r = await suite.client.chat.completions.create({ ...body, tools, tool_choice: 'auto' });
   assert.ok(r.usage.prompt_tokens > plain.usage.prompt_tokens, 'the Qwen3 template lists the tools');
   const message = r.choices[0].message;
   // Random weights: a well-formed <tool_call> is not expected, so the text is content as it was.
   if (!message.tool_calls) {
     assert.equal(typeof message.content, 'string');
-    const stream = await client.chat.completions.create({ ...body, tools, stream: true });
+    const stream = await suite.client.chat.completions.create({ ...body, tools, stream: true });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     assert.equal(text, message.content);
@@ -162,7 +166,7 @@ test('tools: shown to the template and validated; output without a call stays co
     [{ tools, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
     [{ tool_choice: 'required' }, 'tool_choice'],
   ]) {
-    const bad = await curl(`${server.url}/v1/chat/completions`, {
+    const bad = await curl(`${suite.server.url}/v1/chat/completions`, {
       method: 'POST', body: JSON.stringify({ messages: hello, ...extra }),
     });
     assert.equal(bad.status, 400, bad.body);

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import { startServer, metricsText, metricValue, metricSum, promtoolFindings, MODEL_NAME } from './server.mjs';
+import { startServer, waitForIdle, metricValue, metricSum, promtoolFindings, MODEL_NAME } from './server.mjs';
 
 let server;
 let client;
@@ -49,17 +49,6 @@ async function streamOne(i) {
   return { i, hangUp, text, finish, usage };
 }
 
-async function waitForIdle() {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    const text = await metricsText(server.url);
-    if (metricValue(text, 'pagedserve_num_requests_running') === 0 &&
-        metricValue(text, 'pagedserve_num_requests_waiting') === 0 &&
-        metricValue(text, 'pagedserve_kv_cache_usage_perc') === 0) return text;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return metricsText(server.url);
-}
-
 test('64 streaming clients, a third hang up; metrics settle', async () => {
   const results = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => streamOne(i)));
   const completed = results.filter((r) => !r.hangUp);
@@ -70,7 +59,7 @@ test('64 streaming clients, a third hang up; metrics settle', async () => {
     assert.equal(r.usage.completion_tokens, MAX_TOKENS, `client ${r.i}`);
     assert.ok(r.text.length > 0);
   }
-  const text = await waitForIdle();
+  const text = await waitForIdle(server.url);
   assert.equal(metricValue(text, 'pagedserve_num_requests_running'), 0, text);
   assert.equal(metricValue(text, 'pagedserve_num_requests_waiting'), 0, text);
   assert.equal(metricValue(text, 'pagedserve_kv_cache_usage_perc'), 0, text);

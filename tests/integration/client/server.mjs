@@ -6,13 +6,18 @@
 //   PAGEDSERVE_LOAD_FORMAT  optional: "dummy" for a config+tokenizer-only directory
 //   PAGEDSERVE_SERVE_ARGS   optional: more serve flags, space-separated (e.g. "--backend cuda" on the GPU machine)
 import { spawn, execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
 
 const execFileP = promisify(execFile);
 
 export const MODEL_NAME = 'tiny-model';
 
-export async function startServer(extraArgs = [], { timeoutMs = 120000 } = {}) {
+// `headers` go with the /health polls (an API key under --api-key-for-probes).
+export async function startServer(extraArgs = [], { timeoutMs = 120000, headers = {} } = {}) {
   const bin = process.env.PAGEDSERVE_BIN;
   const model = process.env.PAGEDSERVE_MODEL;
   if (!bin || !model) throw new Error('PAGEDSERVE_BIN and PAGEDSERVE_MODEL must be set');
@@ -40,7 +45,7 @@ export async function startServer(extraArgs = [], { timeoutMs = 120000 } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const r = await fetch(`${url}/health`);
+      const r = await fetch(`${url}/health`, { headers });
       if (r.status === 200) break;
     } catch { /* not accepting yet */ }
     if (Date.now() > deadline) throw new Error(`/health never became 200:\n${log}`);
@@ -49,13 +54,75 @@ export async function startServer(extraArgs = [], { timeoutMs = 120000 } = {}) {
   return {
     url,
     port,
+    pid: child.pid,
     log: () => log,
+    // Open file descriptors of the server process (sockets included), for leak checks.
+    openFds: () => readdirSync(`/proc/${child.pid}/fd`).length,
+    // Resolves when the process has exited: { code, signal }.
+    exited,
     // SIGTERM, then the exit status (graceful shutdown exits 0).
     async stop() {
       if (child.exitCode !== null) return { code: child.exitCode };
       child.kill('SIGTERM');
       return exited;
     },
+  };
+}
+
+// The server and `openai` client most suites share: registers the suite's node:test `before`
+// (start the server with `extraArgs`, make a client for it) and `after` (SIGTERM; the exit must be
+// graceful, code 0). The returned object's `server` and `client` are set once `before` has run.
+export function serveSuite(extraArgs = [], clientOptions = {}) {
+  const suite = { server: null, client: null };
+  before(async () => {
+    suite.server = await startServer(extraArgs);
+    suite.client = new OpenAI({ baseURL: `${suite.server.url}/v1`, apiKey: 'unused', maxRetries: 0, ...clientOptions });
+  });
+  after(async () => {
+    const { code } = await suite.server.stop();
+    assert.equal(code, 0, `graceful SIGTERM exit:\n${suite.server.log()}`);
+  });
+  return suite;
+}
+
+// Polls /metrics until nothing runs, nothing waits and the KV cache is empty, or the deadline
+// passes; returns the last exposition text.
+export async function waitForIdle(url, { timeoutMs = 30000, headers = {} } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await metricsText(url, headers);
+    if (metricValue(text, 'pagedserve_num_requests_running') === 0 &&
+        metricValue(text, 'pagedserve_num_requests_waiting') === 0 &&
+        metricValue(text, 'pagedserve_kv_cache_usage_perc') === 0) return text;
+    if (Date.now() > deadline) return text;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// How every load and fault case ends: nothing running, nothing waiting, the KV cache empty, and
+// the server still answering a completion. `headers` go with both (an API key). Returns the
+// exposition text.
+export async function assertSettled(server, { headers = {} } = {}) {
+  const text = await waitForIdle(server.url, { headers });
+  assert.equal(metricValue(text, 'pagedserve_num_requests_running'), 0, text);
+  assert.equal(metricValue(text, 'pagedserve_num_requests_waiting'), 0, text);
+  assert.equal(metricValue(text, 'pagedserve_kv_cache_usage_perc'), 0, text);
+  const r = await fetch(`${server.url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify({ model: MODEL_NAME, prompt: 'still there?', max_tokens: 2 }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  return text;
+}
+
+// A seeded generator of numbers in [0, 1) (mulberry32): random choices that repeat from run to run.
+export function seededRandom(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -70,8 +137,8 @@ export async function curl(url, { method = 'GET', body, headers = [], dataFile }
   return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
 }
 
-export async function metricsText(url) {
-  const r = await fetch(`${url}/metrics`);
+export async function metricsText(url, headers = {}) {
+  const r = await fetch(`${url}/metrics`, { headers });
   return r.text();
 }
 

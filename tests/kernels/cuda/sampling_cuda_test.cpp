@@ -75,6 +75,7 @@ struct Row {
   std::int32_t output_index = 0;
   std::vector<std::int32_t> prompt;
   std::vector<std::int32_t> output;
+  std::int32_t score_token = -1;  // >= 0: a score row (prompt logprobs)
 };
 
 struct GpuResult {
@@ -105,6 +106,7 @@ GpuResult sample_on_gpu(const std::vector<Row>& rows, int vocab) {
     p.num_logprobs = row.params.num_logprobs;
     p.seed = row.seed;
     p.output_index = row.output_index;
+    p.score_token = row.score_token;
     p.history_begin = static_cast<std::int32_t>(history.size());
     p.num_prompt = static_cast<std::int32_t>(row.prompt.size());
     p.num_output = static_cast<std::int32_t>(row.output.size());
@@ -264,6 +266,63 @@ void expect_same_top_logprobs(const SampledTokenRow& gpu, const SampledToken& cp
         << "rank " << j;
   }
   for (int j = num_logprobs; j < kMaxSampleLogprobs; ++j) EXPECT_EQ(gpu.top_ids[j], -1);
+}
+
+// Score rows (prompt logprobs) between random sampling rows of one launch: each reports its given
+// token, not a draw, with score_token()'s raw logprob, rank (ties included) and top-N; the
+// sampling rows beside them are unaffected (their logprobs are still their own tokens').
+TEST(SamplingCuda, ScoreRowsReportTheGivenTokenAsScoreToken) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  std::mt19937_64 rng(1414);
+  for (const int vocab : {151936, 1000}) {
+    SCOPED_TRACE("vocab " + std::to_string(vocab));
+    std::vector<Row> rows;
+    for (int r = 0; r < 9; ++r) {
+      Row row;
+      row.logits = random_logits(static_cast<std::size_t>(vocab), rng, 3.0f);
+      row.seed = rng();
+      row.params.num_logprobs = r % 3 == 0 ? 0 : (r % 3 == 1 ? 5 : 20);
+      if (r % 3 != 2) {
+        const std::vector<std::int32_t> order = order_by_logit(row.logits);
+        // The most likely id, one of middling rank, the least likely one; some with exact ties.
+        const std::size_t pick = r == 0   ? 0
+                                 : r == 1 ? 37
+                                 : r == 3 ? order.size() - 1
+                                          : std::size_t(rng() % 500);
+        row.score_token = order[pick];
+        if (r == 4)
+          row.logits[static_cast<std::size_t>(order[pick + 1])] =
+              row.logits[static_cast<std::size_t>(row.score_token)];
+        row.params.temperature = 0.0f;  // what the runner stages for a score row
+      } else {
+        row.params.temperature = 0.8f;  // a sampling row beside them
+      }
+      rows.push_back(std::move(row));
+    }
+    const GpuResult gpu = sample_on_gpu(rows, vocab);
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      SCOPED_TRACE("row " + std::to_string(r));
+      const Row& row = rows[r];
+      if (row.score_token < 0) {
+        const int token = gpu.rows[r].token;
+        ASSERT_GE(token, 0);
+        ASSERT_LT(token, vocab);
+        EXPECT_NEAR(gpu.rows[r].logprob,
+                    row.logits[static_cast<std::size_t>(token)] - log_sum_exp(row.logits), 1e-4);
+        EXPECT_EQ(gpu.rows[r].rank, 0);
+        continue;
+      }
+      const ScoredToken cpu = score_token(row.logits, row.score_token, row.params.num_logprobs);
+      EXPECT_EQ(gpu.rows[r].token, row.score_token);
+      EXPECT_NEAR(gpu.rows[r].logprob, cpu.logprob, 1e-4);
+      EXPECT_EQ(gpu.rows[r].rank, cpu.rank);
+      SampledToken as_sampled;
+      as_sampled.top_logprobs = cpu.top_logprobs;
+      expect_same_top_logprobs(gpu.rows[r], as_sampled, row.params.num_logprobs);
+    }
+    EXPECT_EQ(gpu.rows[0].rank, 1);
+    EXPECT_EQ(gpu.rows[3].rank, vocab);
+  }
 }
 
 TEST(SamplingCuda, NoRowsDoesNothing) {

@@ -84,4 +84,13 @@ std::vector<std::shared_ptr<CollectingSink>> EngineHarness::run(const std::vecto
   return sinks;
 }
 
+RequestSpec greedy_spec(std::vector<std::int32_t> prompt, int max_tokens) {
+  RequestSpec spec;
+  spec.prompt_ids = std::move(prompt);
+  spec.sampling.temperature = 0.0f;
+  spec.stop.max_tokens = max_tokens;
+  spec.stop.ignore_eos = true;
+  return spec;
+}
+
 }  // namespace pagedserve::testing

@@ -25,6 +25,8 @@ class CollectingSink : public RequestSink {
   void on_delta(const TokenDelta& delta) override {
     text += delta.text;
     for (const SampledToken& token : delta.tokens) tokens.push_back(token.token);
+    sampled.insert(sampled.end(), delta.tokens.begin(), delta.tokens.end());
+    if (!delta.prompt_logprobs.empty()) prompt_logprobs = delta.prompt_logprobs;
     ++num_deltas;
   }
   void on_finish(const FinishInfo& info) override {
@@ -34,6 +36,8 @@ class CollectingSink : public RequestSink {
 
   std::string text;
   std::vector<std::int32_t> tokens;
+  std::vector<SampledToken> sampled;         // with their logprobs
+  std::vector<ScoredToken> prompt_logprobs;  // from the first delta
   std::optional<FinishInfo> finish;
   int num_deltas = 0;
   int num_finishes = 0;
@@ -82,5 +86,8 @@ std::optional<std::filesystem::path> qwen3_tokenizer_dir();
 
 // `count` deterministic pseudo-random prompt ids in [1000, 20000).
 std::vector<std::int32_t> make_prompt(int count, int salt);
+
+// Greedy, exactly max_tokens tokens (EOS ignored).
+RequestSpec greedy_spec(std::vector<std::int32_t> prompt, int max_tokens);
 
 }  // namespace pagedserve::testing

@@ -27,6 +27,40 @@ void admit_and_compute(BlockManager& manager, SequenceBlocks& seq, const Ints& t
   manager.cache_computed_pages(seq, tokens, static_cast<int>(tokens.size()));
 }
 
+// Admitted onto another sequence's partly filled page: the full pages are shared (one more
+// reference each), the partly filled one is never shared: the new sequence gets a fresh page and
+// the copy that fills it. Releasing both returns every page.
+TEST(BlockManager, AdmitOntoAPartlyFilledPageCopiesIt) {
+  BlockManager manager(8, 4, /*enable_prefix_caching=*/true);
+  SequenceBlocks a(4);
+  const Ints tokens = iota_tokens(11, 100);  // pages: 4 + 4 full, 3 in the third
+  admit_and_compute(manager, a, tokens);
+  ASSERT_EQ(pages_of(a), (Ints{0, 1, 2}));
+
+  CachedPrefix prefix = manager.find_cached_prefix(tokens);
+  ASSERT_EQ(prefix.num_cached_tokens, 8);
+  prefix.copy_source = a.table.page(2);
+  prefix.num_copied_tokens = 2;  // the new sequence computes position 10 itself
+  SequenceBlocks b(4);
+  ASSERT_TRUE(manager.can_admit(prefix, 11));
+  const std::optional<PageCopy> copy = manager.admit(b, prefix, 11);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(*copy, (PageCopy{2, 3, 2}));
+  EXPECT_EQ(pages_of(b), (Ints{0, 1, 3}));
+  EXPECT_EQ(manager.allocator().ref_count(0), 2);
+  EXPECT_EQ(manager.allocator().ref_count(1), 2);
+  EXPECT_EQ(manager.allocator().ref_count(2), 1);
+  EXPECT_EQ(manager.allocator().ref_count(3), 1);
+  EXPECT_EQ(manager.num_free_blocks(), 4);
+  SequenceBlocks c(4);
+  EXPECT_FALSE(manager.admit(c, CachedPrefix{}, 1));  // no copy without a copy_source
+  manager.release(a);
+  manager.release(b);
+  manager.release(c);
+  EXPECT_EQ(manager.num_free_blocks(), 8);
+  EXPECT_EQ(manager.usage(), 0.0);
+}
+
 TEST(BlockManager, AdmitsGrowsAndReleasesWithExactPages) {
   BlockManager manager(8, 4, /*enable_prefix_caching=*/false);
   SequenceBlocks seq(4);

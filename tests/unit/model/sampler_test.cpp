@@ -6,6 +6,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
 #include "model/sampler.h"
@@ -316,6 +317,39 @@ TEST(Sampler, TopLogprobsAreTheMostLikely) {
   EXPECT_LT(sampled.logprob, 0.0f);
 }
 
+// A prompt position is scored as a sampled token is reported: the same raw logprob and top-N for
+// the token a greedy sampler picks; any other token gets its own logprob and its rank (ids whose
+// logit is >= its own: ties count as more likely, as vLLM's rank).
+TEST(Sampler, ScoreTokenMatchesTheSampledTokensLogprobs) {
+  std::mt19937_64 rng(fresh_seed());
+  std::vector<float> logits = random_logits(5000, rng);
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.num_logprobs = 7;
+  Sampler sampler(params);
+  const SampledToken sampled = sampler.sample(logits, {}, {});
+  const ScoredToken best = score_token(logits, sampled.token, 7);
+  EXPECT_EQ(best.token, sampled.token);
+  EXPECT_EQ(best.logprob, sampled.logprob);
+  EXPECT_EQ(best.top_logprobs, sampled.top_logprobs);
+  EXPECT_EQ(best.rank, 1);
+
+  std::vector<std::int32_t> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](std::int32_t a, std::int32_t b) { return logits[a] > logits[b]; });
+  const std::vector<double> probs = softmax(logits);
+  const std::int32_t tenth = order[9];
+  const ScoredToken scored = score_token(logits, tenth, 0);
+  EXPECT_EQ(scored.rank, 10);
+  EXPECT_NEAR(scored.logprob, std::log(probs[static_cast<std::size_t>(tenth)]), 1e-4);
+  EXPECT_TRUE(scored.top_logprobs.empty());
+  logits[static_cast<std::size_t>(order[10])] = logits[static_cast<std::size_t>(tenth)];  // a tie below it
+  EXPECT_EQ(score_token(logits, tenth, 0).rank, 11);
+  EXPECT_EQ(score_token(logits, order.back(), 3).rank, 5000);
+  EXPECT_THROW(score_token(logits, 5000, 0), std::invalid_argument);
+}
+
 TEST(Sampler, DegenerateLogitsDoNotBreak) {
   const float inf = std::numeric_limits<float>::infinity();
   SamplingParams params;
@@ -342,6 +376,9 @@ TEST(Sampler, ValidationMessages) {
   params = {};
   params.min_p = 1.5f;
   EXPECT_NE(Sampler::validation_error(params).find("min_p"), std::string::npos);
+  params = {};
+  params.prompt_logprobs = -1;
+  EXPECT_NE(Sampler::validation_error(params).find("prompt_logprobs"), std::string::npos);
   params = {};
   params.repetition_penalty = 0.0f;
   EXPECT_NE(Sampler::validation_error(params).find("repetition_penalty"), std::string::npos);

@@ -149,8 +149,19 @@ class FakeEngine {
     check_part(batch, batch.decode, plan.decodes, 0, page_size_);
     check_part(batch, batch.prefill, plan.prefills, batch.decode.num_tokens(), page_size_);
     if (::testing::Test::HasFatalFailure()) return;
-    // Write K/V first (as the model does), never into a cached or shared page.
+    // Page copies first (as the runners do): from a page the step does not write.
     const BlockManager& blocks = scheduler_.block_manager();
+    for (const PageCopy& copy : batch.page_copies) {
+      ASSERT_GT(copy.num_slots, 0);
+      ASSERT_LT(copy.num_slots, page_size_);
+      ASSERT_EQ(blocks.allocator().ref_count(copy.target), 1) << "copy into shared page " << copy.target;
+      ASSERT_GE(blocks.allocator().ref_count(copy.source), 1) << "copy from free page " << copy.source;
+      for (int slot = 0; slot < copy.num_slots; ++slot) {
+        kv_[static_cast<std::size_t>(copy.target * page_size_ + slot)] =
+            kv_[static_cast<std::size_t>(copy.source * page_size_ + slot)];
+      }
+    }
+    // Write K/V (as the model does), never into a cached or shared page.
     std::set<std::int32_t> written;
     for (int t = 0; t < batch.num_tokens(); ++t) {
       const std::int32_t slot = batch.slot_mapping[static_cast<std::size_t>(t)];

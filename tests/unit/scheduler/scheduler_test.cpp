@@ -26,6 +26,14 @@ SchedulerConfig small_config() {
   return config;
 }
 
+// small_config() with prefix caching and room for whole prompts in one step.
+SchedulerConfig caching_config() {
+  SchedulerConfig config = small_config();
+  config.enable_prefix_caching = true;
+  config.max_num_batched_tokens = 64;
+  return config;
+}
+
 Ints pages_of(const Request& request) {
   const auto pages = request.blocks().table.pages();
   return Ints(pages.begin(), pages.end());
@@ -296,9 +304,7 @@ TEST(Scheduler, FinishEndsALiveRequestAtOnce) {
 }
 
 TEST(Scheduler, PrefixReuseCountsCachedTokensAsComputed) {
-  SchedulerConfig config = small_config();
-  config.enable_prefix_caching = true;
-  config.max_num_batched_tokens = 64;
+  SchedulerConfig config = caching_config();
   Scheduler scheduler(config, 16);
   scheduler.add(make_request(1, token_range(10, 100), 2));
   StepPlan plan = scheduler.schedule();
@@ -327,6 +333,97 @@ TEST(Scheduler, PrefixReuseCountsCachedTokensAsComputed) {
   EXPECT_EQ(scheduler.stats().prefix_query_tokens, 10 + 11 + 8);
   (void)scheduler.commit(plan, std::vector<std::int32_t>{1});
   (void)scheduler.take_finished();
+  testing::expect_pool_returns_to_full(scheduler);
+}
+
+// A request asking for prompt logprobs computes its whole prompt even where the prefix cache holds
+// it (no position whose logprob was asked is skipped), its chunks score every prompt position but
+// the last (that one samples), at most max_num_seqs positions per step, and only it pays: a plain
+// request beside it gets its whole chunk and scores nothing.
+TEST(Scheduler, PromptLogprobsScoreEveryPromptPositionWithoutThePrefixCache) {
+  SchedulerConfig config = caching_config();
+  config.max_num_seqs = 3;  // scored positions per step
+  Scheduler scheduler(config, 32);
+  scheduler.add(make_request(1, token_range(10, 100), 1));  // computes and caches two full pages
+  StepPlan plan = scheduler.schedule();
+  (void)scheduler.commit(plan, std::vector<std::int32_t>{1});
+  (void)scheduler.take_finished();
+
+  StopCriteria stop;
+  stop.max_tokens = 2;
+  SamplingParams scoring;
+  scoring.prompt_logprobs = 2;
+  scheduler.add(std::make_unique<Request>(2, token_range(10, 100), scoring, stop));
+  scheduler.add(make_request(3, token_range(6, 500), 1));
+  plan = scheduler.schedule();
+  ASSERT_EQ(plan.prefills.size(), 2u);
+  expect_chunk(plan.prefills[0], 2, 0, 3, false);  // no prefix hit; cut to the 3 scoring rows
+  EXPECT_EQ(plan.prefills[0].num_scored, 3);
+  expect_chunk(plan.prefills[1], 3, 0, 6, true);
+  EXPECT_EQ(plan.prefills[1].num_scored, 0);
+  const ForwardBatch batch = build_forward_batch(plan, 0);
+  ASSERT_EQ(batch.scored_positions.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const ScoredPosition& scored = batch.scored_positions[static_cast<std::size_t>(i)];
+    EXPECT_EQ(scored.token_index, i);
+    EXPECT_EQ(scored.next_token, 101 + i);  // the prompt token after position i
+    EXPECT_EQ(scored.num_logprobs, 2);
+  }
+  EXPECT_EQ(batch.sample_token_indices, (Ints{8}));
+  (void)scheduler.commit(plan, std::vector<std::int32_t>{5});
+  (void)scheduler.take_finished();
+
+  int scored = 3;
+  int steps = 1;
+  for (; scheduler.find(2)->num_output_tokens() == 0 && steps < 10; ++steps) {
+    plan = scheduler.schedule();
+    ASSERT_EQ(plan.prefills.size(), 1u);
+    EXPECT_LE(plan.prefills[0].num_scored, 3);
+    scored += plan.prefills[0].num_scored;
+    (void)scheduler.commit(plan, std::vector<std::int32_t>(static_cast<std::size_t>(plan.num_samples()), 9));
+  }
+  EXPECT_EQ(scored, 9);  // positions 0..8 score tokens 1..9; position 9 samples
+  EXPECT_EQ(steps, 3);   // 3 + 3 + 4 tokens: position 9 samples and scores nothing
+  EXPECT_EQ(scheduler.find(2)->num_cached_prompt_tokens(), 0);
+  EXPECT_EQ(scheduler.stats().prefix_hit_tokens, 0);
+  plan = scheduler.schedule();  // a decode now: nothing left to score
+  EXPECT_EQ(plan.num_scored(), 0);
+  (void)scheduler.commit(plan, std::vector<std::int32_t>{9});
+  (void)scheduler.take_finished();
+  testing::expect_pool_returns_to_full(scheduler);
+}
+
+// Three choices of one 11-token prompt (pages of 4): the first computes it; the others wait one
+// step, then take its two full pages from the prefix cache and a copy of its partly filled third
+// page (2 slots: positions 8, 9), and compute only position 10. The fake engine follows the copies
+// and checks every K/V read; no page is ever written while shared; the pool empties at the end.
+TEST(Scheduler, SiblingsCopyThePartlyFilledLastPageInsteadOfRecomputingIt) {
+  SchedulerConfig config = caching_config();
+  Scheduler scheduler(config, 32);
+  for (RequestId id = 1; id <= 3; ++id) scheduler.add(make_request(id, token_range(11, 100), 3));
+  testing::FakeEngine engine(scheduler);
+  StepPlan plan = engine.step();
+  ASSERT_EQ(plan.prefills.size(), 1u);  // the siblings wait for the first
+  EXPECT_TRUE(plan.page_copies.empty());
+  plan = engine.step();
+  ASSERT_EQ(plan.decodes.size(), 3u);  // the first's decode, then each sibling's last prompt token
+  EXPECT_EQ(plan.decodes[1].start_position, 10);
+  EXPECT_EQ(plan.decodes[2].start_position, 10);
+  ASSERT_EQ(plan.page_copies.size(), 2u);
+  const std::int32_t first_page = scheduler.find(1)->blocks().table.page(2);
+  for (const PageCopy& copy : plan.page_copies) {
+    EXPECT_EQ(copy.source, first_page);
+    EXPECT_EQ(copy.num_slots, 2);
+    EXPECT_NE(copy.target, first_page);
+  }
+  EXPECT_EQ(scheduler.find(2)->num_cached_prompt_tokens(), 10);
+  EXPECT_EQ(scheduler.stats().prefix_hit_tokens, 2 * 8);  // the copies are not prefix-cache hits
+  engine.run_to_completion(20);
+  ASSERT_EQ(engine.finished.size(), 3u);
+  for (const auto& request : engine.finished) {
+    const Ints first(engine.finished[0]->token_ids().begin(), engine.finished[0]->token_ids().end());
+    EXPECT_EQ(Ints(request->token_ids().begin(), request->token_ids().end()), first);
+  }
   testing::expect_pool_returns_to_full(scheduler);
 }
 

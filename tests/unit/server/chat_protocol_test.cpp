@@ -212,6 +212,31 @@ TEST(ChatResponse, WireShapes) {
   EXPECT_TRUE(usage["choices"].empty());
   EXPECT_EQ(usage["usage"]["completion_tokens"], 3);
   EXPECT_EQ(make_chat_completion_id().rfind("chatcmpl-", 0), 0u);
+
+  // prompt_logprobs: the first choice's, once, at the top level (vLLM's ChatCompletionResponse).
+  CompletionChoice with_prompt{0, "Hi", std::nullopt, "stop"};
+  with_prompt.prompt_logprobs =
+      PromptLogprobs{std::nullopt, std::vector<PromptLogprobEntry>{{7, -1.5f, 3, "x"}}};
+  json scored = json::parse(chat_response_json(header, {with_prompt}, {2, 1}));
+  ASSERT_EQ(scored["prompt_logprobs"].size(), 2u);
+  EXPECT_TRUE(scored["prompt_logprobs"][0].is_null());
+  EXPECT_EQ(scored["prompt_logprobs"][1]["7"],
+            json({{"logprob", -1.5}, {"rank", 3}, {"decoded_token", "x"}}));
+  EXPECT_FALSE(scored["choices"][0].contains("prompt_logprobs"));
+  EXPECT_FALSE(body.contains("prompt_logprobs"));
+}
+
+TEST(ChatProtocol, PromptLogprobsPassThroughAndAreCheckedAsCompletions) {
+  EXPECT_EQ(parse_ok(R"({"messages":[{"role":"user","content":"hi"}],"prompt_logprobs":3})")
+                .completion.prompt_logprobs,
+            3);
+  auto over =
+      parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"prompt_logprobs":25})", limits());
+  ASSERT_TRUE(std::holds_alternative<ApiError>(over));
+  EXPECT_EQ(std::get<ApiError>(over).param, "prompt_logprobs");
+  auto streamed = parse_chat_request(
+      R"({"messages":[{"role":"user","content":"hi"}],"prompt_logprobs":1,"stream":true})", limits());
+  ASSERT_TRUE(std::holds_alternative<ApiError>(streamed));
 }
 
 }  // namespace

@@ -168,7 +168,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"prompt": "x", "logprobs": -1})", "logprobs"},
         BadCase{R"({"prompt": "x", "logprobs": 21})", "logprobs"},
         BadCase{R"({"prompt": "x", "logprobs": true})", "logprobs"},
-        BadCase{R"({"prompt": "x", "echo": true, "logprobs": 1})", "echo"},
+        BadCase{R"({"prompt": "x", "prompt_logprobs": 21})", "prompt_logprobs"},
+        BadCase{R"({"prompt": "x", "prompt_logprobs": -1})", "prompt_logprobs"},
+        BadCase{R"({"prompt": "x", "prompt_logprobs": 1.5})", "prompt_logprobs"},
+        BadCase{R"({"prompt": "x", "prompt_logprobs": 2, "stream": true})", "prompt_logprobs"},
         BadCase{R"({"prompt": "x", "presence_penalty": 3})", "presence_penalty"},
         BadCase{R"({"prompt": "x", "frequency_penalty": -3})", "frequency_penalty"},
         BadCase{R"({"prompt": "x", "repetition_penalty": 0})", "repetition_penalty"},
@@ -194,6 +197,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"prompt": "x", "n": 2, "best_of": 1})", "best_of"},
         BadCase{R"({"prompt": "x", "best_of": "1"})", "best_of"},
         BadCase{R"({"prompt": "x", "model": 7})", "model"}));
+
+TEST(CompletionProtocol, PromptLogprobsAndEchoWithLogprobs) {
+  EXPECT_EQ(parse_ok(R"({"prompt": "x", "prompt_logprobs": 20})").prompt_logprobs, 20);
+  EXPECT_EQ(parse_ok(R"({"prompt": "x", "prompt_logprobs": 0})").prompt_logprobs, 0);
+  EXPECT_FALSE(parse_ok(R"({"prompt": "x", "prompt_logprobs": null})").prompt_logprobs);
+  // vLLM accepts 0 with a stream and returns nothing for it.
+  EXPECT_FALSE(parse_ok(R"({"prompt": "x", "prompt_logprobs": 0, "stream": true})").prompt_logprobs);
+  const CompletionRequest echo = parse_ok(R"({"prompt": "x", "echo": true, "logprobs": 3})");
+  EXPECT_TRUE(echo.echo);
+  EXPECT_EQ(echo.logprobs, 3);
+  EXPECT_FALSE(echo.prompt_logprobs);  // the job asks the engine for the echo's prompt logprobs
+}
 
 TEST(CompletionProtocol, LogitBiasAndTokenOptions) {
   CompletionRequest r = parse_ok(

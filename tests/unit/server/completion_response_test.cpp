@@ -47,6 +47,32 @@ TEST(CompletionResponse, LogprobsBlock) {
   EXPECT_EQ(l["text_offset"], json({0, 1}));
 }
 
+// Echoed prompt tokens lead with a null logprob and null top_logprobs; prompt_logprobs appear in
+// the choice only when set, null first, as vLLM's {id: {logprob, rank, decoded_token}}.
+TEST(CompletionResponse, EchoedNullLogprobAndPromptLogprobs) {
+  ChoiceLogprobs lp;
+  lp.tokens = {"a", "b"};
+  lp.token_logprobs = {std::nullopt, -0.5f};
+  lp.top_logprobs = {{}, {{"b", -0.5f}}};
+  lp.text_offset = {0, 1};
+  CompletionChoice choice{0, "ab", lp, "length"};
+  choice.prompt_logprobs = PromptLogprobs{
+      std::nullopt, std::vector<PromptLogprobEntry>{{66, -0.5f, 1, "b"},
+                                                    {67, -std::numeric_limits<float>::infinity(), 2, "c"}}};
+  json body =
+      json::parse(completion_response_json(header(), {choice, {1, "x", std::nullopt, "stop"}}, {1, 2}));
+  const json& l = body["choices"][0]["logprobs"];
+  EXPECT_TRUE(l["token_logprobs"][0].is_null());
+  EXPECT_TRUE(l["top_logprobs"][0].is_null());
+  EXPECT_DOUBLE_EQ(l["top_logprobs"][1]["b"].get<double>(), -0.5);
+  const json& p = body["choices"][0]["prompt_logprobs"];
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_TRUE(p[0].is_null());
+  EXPECT_EQ(p[1]["66"], json({{"logprob", -0.5}, {"rank", 1}, {"decoded_token", "b"}}));
+  EXPECT_DOUBLE_EQ(p[1]["67"]["logprob"].get<double>(), -9999.0);
+  EXPECT_FALSE(body["choices"][1].contains("prompt_logprobs"));
+}
+
 TEST(CompletionResponse, StreamChunkAndUsageChunk) {
   json chunk = json::parse(completion_chunk_json(header(), {2, "tok", std::nullopt, ""}));
   EXPECT_EQ(chunk["object"], "text_completion");

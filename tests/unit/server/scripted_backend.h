@@ -70,6 +70,7 @@ class ScriptedBackend : public CompletionBackend {
     return s;
   }
   std::string token_text(std::int32_t id) const override {
+    if (id >= 0 && id < 256) return std::string(1, char(id));  // as detokenize()
     std::string text = "t";  // appended step by step: g++ 12 -O3 warns falsely on "t" + to_string(..)
     text += std::to_string(id - 1000);
     text += ' ';
@@ -146,6 +147,15 @@ class ScriptedBackend : public CompletionBackend {
         for (int k = 0; k < r.spec.sampling.num_logprobs; ++k)
           token.top_logprobs.emplace_back(1000 + k, -1.0f * k);
         delta.tokens.push_back(token);
+        // Prompt logprobs with the first token: position i scored -0.5 i, rank i, alternatives
+        // 1500 + k at -0.1 k.
+        const std::vector<std::int32_t>& prompt = r.spec.prompt_ids;
+        for (std::size_t i = 1; r.emitted == 0 && r.spec.sampling.prompt_logprobs && i < prompt.size(); ++i) {
+          PromptTokenLogprob scored{prompt[i], -0.5f * float(i), int(i), {}};
+          for (int k = 0; k < *r.spec.sampling.prompt_logprobs; ++k)
+            scored.top_logprobs.emplace_back(1500 + k, -0.1f * float(k));
+          delta.prompt_logprobs.push_back(std::move(scored));
+        }
         delta.text = script_.empty() ? token_text(token.token) : script_[std::size_t(r.emitted)];
         ++r.emitted;
         ++generated_;
