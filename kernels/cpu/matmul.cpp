@@ -214,7 +214,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     assert(static_cast<std::size_t>(workspace.numel()) >= static_cast<std::size_t>(m * k));
     if (path == MatmulPath::dot_avx512bf16 || pair_panel) {
       auto* rounded = reinterpret_cast<std::uint16_t*>(scratch);
-      pool.parallel_for(m, [&](std::int64_t i) { round_rows_to_bf16_avx512bf16(xp + i * ldx, 1, ldx, k, rounded + i * k); });
+      pool.parallel_for(m, [&](std::int64_t i) { round_row_to_bf16_avx512bf16(xp + i * ldx, k, rounded + i * k); });
       x_bf16 = rounded;
     } else {
       float* rounded = scratch;
@@ -288,18 +288,26 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     return;
   }
 
-  if (path == MatmulPath::panel_simd) {
+  // Rows [row_begin, row_begin + rows) against every block of weight rows, one task per block:
+  // kernel(target, block, row_begin, rows, its y rows, ldy), then the bias.
+  auto run_blocks = [&](std::int64_t row_begin, std::int64_t rows, auto kernel) {
     pool.parallel_for(num_blocks, [&](std::int64_t b) {
       const Block block = block_at(b);
       const MatmulTarget& t = *block.target;
       const std::int64_t ldy = t.y.stride(0);
-      float* yp = t.y.data_as<float>();
+      float* yp = t.y.data_as<float>() + row_begin * ldy;
+      kernel(t, block, row_begin, rows, yp, ldy);
+      if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, block.n_begin, block.n_end, yp, ldy);
+    });
+  };
+
+  if (path == MatmulPath::panel_simd) {
+    run_blocks(0, m, [&](const MatmulTarget& t, const Block& block, std::int64_t, std::int64_t, float* yp, std::int64_t ldy) {
       if (pair_panel) {
         panel_rows_avx512bf16(x_bf16, m, k, t.w.data_as<const std::uint16_t>(), block.n_begin, block.n_end, yp, ldy);
       } else {
         panel_rows_avx512(xp, m, ldx, k, t.w.data(), t.w.dtype(), block.n_begin, block.n_end, yp, ldy);
       }
-      if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, ldy);
     });
     return;
   }
@@ -309,29 +317,19 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     // blocks stream past them (at least one register tile of rows).
     const std::int64_t rows_per_pass = std::max<std::int64_t>(6, kBf16PassBytes / (2 * k) / 6 * 6);
     for (std::int64_t pass_begin = 0; pass_begin < m; pass_begin += rows_per_pass) {
-      const std::int64_t rows = std::min(rows_per_pass, m - pass_begin);
-      pool.parallel_for(num_blocks, [&](std::int64_t b) {
-        const Block block = block_at(b);
-        const MatmulTarget& t = *block.target;
-        const std::int64_t ldy = t.y.stride(0);
-        float* yp = t.y.data_as<float>() + pass_begin * ldy;
-        dot_rows_avx512bf16(x_bf16 + pass_begin * k, rows, k, t.w.data_as<const std::uint16_t>(), block.n_begin,
-                            block.n_end, yp, ldy);
-        if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, block.n_begin, block.n_end, yp, ldy);
-      });
+      run_blocks(pass_begin, std::min(rows_per_pass, m - pass_begin),
+                 [&](const MatmulTarget& t, const Block& block, std::int64_t row_begin, std::int64_t rows, float* yp,
+                     std::int64_t ldy) {
+                   dot_rows_avx512bf16(x_bf16 + row_begin * k, rows, k, t.w.data_as<const std::uint16_t>(),
+                                       block.n_begin, block.n_end, yp, ldy);
+                 });
     }
     return;
   }
 
   if (path != MatmulPath::sgemm_blocks) {
-    pool.parallel_for(num_blocks, [&](std::int64_t b) {
-      const Block block = block_at(b);
-      const MatmulTarget& t = *block.target;
-      float* yp = t.y.data_as<float>();
-      dot_rows(isa, xp, m, ldx, k, t.w, block.n_begin, block.n_end, yp, t.y.stride(0));
-      if (t.bias.data() != nullptr) {
-        add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, t.y.stride(0));
-      }
+    run_blocks(0, m, [&](const MatmulTarget& t, const Block& block, std::int64_t, std::int64_t, float* yp, std::int64_t ldy) {
+      dot_rows(isa, xp, m, ldx, k, t.w, block.n_begin, block.n_end, yp, ldy);
     });
     return;
   }

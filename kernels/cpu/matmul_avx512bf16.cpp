@@ -166,22 +166,17 @@ bool cpu_has_avx512_bf16() noexcept {
   return has;
 }
 
-void round_rows_to_bf16_avx512bf16(const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k,
-                                   std::uint16_t* dst) {
-  for (std::int64_t i = 0; i < m; ++i) {
-    const float* row = x + i * ldx;
-    std::uint16_t* out = dst + i * k;
-    std::int64_t kk = 0;
-    for (; kk + 32 <= k; kk += 32) {
-      const __m512bh pairs = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + kk + 16), _mm512_loadu_ps(row + kk));
-      _mm512_storeu_si512(out + kk, (__m512i)pairs);
-    }
-    for (; kk < k; kk += 16) {
-      const std::int64_t count = k - kk < 16 ? k - kk : 16;
-      const auto mask = static_cast<__mmask16>((1u << count) - 1u);
-      const __m256bh half = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, row + kk));
-      _mm256_mask_storeu_epi16(out + kk, mask, (__m256i)half);
-    }
+void round_row_to_bf16_avx512bf16(const float* x, std::int64_t k, std::uint16_t* dst) {
+  std::int64_t kk = 0;
+  for (; kk + 32 <= k; kk += 32) {
+    const __m512bh pairs = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + kk + 16), _mm512_loadu_ps(x + kk));
+    _mm512_storeu_si512(dst + kk, (__m512i)pairs);
+  }
+  for (; kk < k; kk += 16) {
+    const std::int64_t count = k - kk < 16 ? k - kk : 16;
+    const auto mask = static_cast<__mmask16>((1u << count) - 1u);
+    const __m256bh half = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, x + kk));
+    _mm256_mask_storeu_epi16(dst + kk, mask, (__m256i)half);
   }
 }
 

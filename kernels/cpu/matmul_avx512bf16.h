@@ -20,10 +20,10 @@ namespace pagedserve {
 // AVX512F/BW/VL and AVX512_BF16.
 bool cpu_has_avx512_bf16() noexcept;
 
-// dst[i, :k] = x[i, :k] rounded to bf16 (nearest even; NaN stays NaN), rows packed at stride k.
-void round_rows_to_bf16_avx512bf16(const float* x,  // [m, ldx] f32
-                                   std::int64_t m, std::int64_t ldx, std::int64_t k,
-                                   std::uint16_t* dst);  // [m, k] bf16 bits
+// dst[:k] = x[:k] rounded to bf16 (nearest even; NaN stays NaN).
+void round_row_to_bf16_avx512bf16(const float* x,  // [k] f32
+                                  std::int64_t k,
+                                  std::uint16_t* dst);  // [k] bf16 bits
 
 // y[i, j] = dot(x[i, :k], w[j, :k]) for i < m, j in [n_begin, n_end), f32 accumulation.
 void dot_rows_avx512bf16(const std::uint16_t* x,  // [m, k] bf16 bits, rows at stride k
