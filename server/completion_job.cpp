@@ -94,7 +94,8 @@ GenerationSpec CompletionJob::spec_for(int prompt_index) const {
   // Echo with logprobs scores the prompt as vLLM does (prompt_logprobs = logprobs, or more).
   if (r.echo && r.logprobs)
     spec.sampling.prompt_logprobs = std::max(*r.logprobs, r.prompt_logprobs.value_or(0));
-  spec.stop = {r.max_tokens, r.min_tokens, r.ignore_eos, r.stop_token_ids, r.stop};
+  // Echo only: one token is sampled (the prefill's) and left out of the answer.
+  spec.stop = {std::max(1, r.max_tokens), r.min_tokens, r.ignore_eos, r.stop_token_ids, r.stop};
   spec.skip_special_tokens = r.skip_special_tokens;
   return spec;
 }
@@ -232,28 +233,30 @@ void CompletionJob::on_delta(int c, const GenerationDelta& delta) {
   const CompletionRequest& r = start_.request;
   const bool first = !choice.prompt_logprobs && (r.prompt_logprobs || (r.echo && r.logprobs));
   if (first) choice.prompt_logprobs = delta.prompt_logprobs;
+  // Echo only: the sampled token is not part of the answer, only the prompt (and its logprobs).
+  const std::string generated = r.echo_only() ? std::string() : delta.text;
   std::optional<ChoiceLogprobs> lp;
   if (r.logprobs) {
     lp.emplace();
     if (first && r.echo) *lp = echoed_prompt_logprobs(choice, c / r.n);
-    append_logprobs(*lp, logprobs_for(choice, delta.tokens));
+    if (!r.echo_only()) append_logprobs(*lp, logprobs_for(choice, delta.tokens));
   }
   if (!r.stream) {
-    choice.text += delta.text;
+    choice.text += generated;
     if (lp) {
       if (!choice.logprobs) choice.logprobs.emplace();
       append_logprobs(*choice.logprobs, std::move(*lp));
     }
     return;
   }
-  std::string text = delta.text;
+  std::string text = generated;
   if (choice.echo_pending) {
     choice.echo_pending = false;
     text = start_.prompt_texts[std::size_t(c / r.n)] + text;
   }
   std::vector<ToolCall> calls;
   if (choice.tool_calls) {
-    ParsedToolCalls parsed = choice.tool_calls->feed(delta.text);
+    ParsedToolCalls parsed = choice.tool_calls->feed(generated);
     text = std::move(parsed.content);
     calls = std::move(parsed.calls);
   }
@@ -280,6 +283,10 @@ void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
   choice.finished = true;
   choice.finish_reason = reason_name(finish.reason);
   choice.completion_tokens = finish.completion_tokens;
+  if (start_.request.echo_only() && finish.error.empty() && finish.reason != GenerationFinishReason::abort) {
+    choice.finish_reason = "length";  // as vLLM: the prompt alone, cut at max_tokens 0
+    choice.completion_tokens = 0;
+  }
   choice.cached_tokens = finish.cached_tokens;
   if (!finish.error.empty() && engine_error_.empty()) engine_error_ = finish.error;
   if (start_.request.stream && finish.error.empty()) {

@@ -279,7 +279,7 @@ Error read_fields(const json& body, const ProtocolLimits& limits, CompletionRequ
   if (Error e = read_prompts(body, limits, req.prompts)) return e;
   if (Error e = read_model(body, limits, req)) return e;
   if (Error e = read_int(body, "max_tokens", req.max_tokens)) return e;
-  if (Error e = range(req.max_tokens >= 1,
+  if (Error e = range(req.max_tokens >= 0,
                       "'max_tokens' must be at least 1, got " + std::to_string(req.max_tokens), "max_tokens"))
     return e;
   if (Error e = read_float(body, "temperature", req.temperature)) return e;
@@ -303,6 +303,9 @@ Error read_fields(const json& body, const ProtocolLimits& limits, CompletionRequ
   if (Error e = read_stop_token_ids(body, limits, req)) return e;
   if (Error e = read_seed(body, req)) return e;
   if (Error e = read_bool(body, "echo", req.echo)) return e;
+  if (Error e = range(req.max_tokens >= 1 || req.echo,
+                      "'max_tokens' must be at least 1 (0 only with 'echo': the prompt alone), got 0", "max_tokens"))
+    return e;
   int logprobs = -1;
   if (Error e = read_int(body, "logprobs", logprobs)) return e;
   if (field(body, "logprobs")) {

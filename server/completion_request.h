@@ -26,7 +26,7 @@ struct CompletionPrompt {
 struct CompletionRequest {
   std::vector<CompletionPrompt> prompts;  // one group of `n` choices per prompt, in order
   std::string model;                      // empty when the client sent none
-  int max_tokens = 16;
+  int max_tokens = 16;  // 0 only with echo: the prompt alone, scored (lm-eval's loglikelihood calls)
   float temperature = 1.0f;
   float top_p = 1.0f;
   int top_k = -1;  // -1 = off
@@ -51,6 +51,10 @@ struct CompletionRequest {
   std::vector<std::pair<std::int32_t, float>> logit_bias;  // (token id, bias in [-100, 100]), ids ascending
   bool return_tokens_as_token_ids = false;                 // logprobs name tokens "token_id:N"
   bool skip_special_tokens = true;                         // the text leaves special tokens out
+
+  // echo with max_tokens 0 (vLLM's "echo without generation"): the engine runs the prefill and
+  // samples one token, which the answer leaves out: text = the prompt, completion_tokens = 0.
+  bool echo_only() const { return echo && max_tokens == 0; }
 };
 
 // What validation needs to know about the served model; filled from the backend at request time.

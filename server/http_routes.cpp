@@ -46,7 +46,8 @@ RouteResult completions(const HttpRequestView& request, ServerState& state) {
   for (const CompletionPrompt& prompt : start.request.prompts) {
     std::vector<std::int32_t> ids = prompt.text ? backend->tokenize(*prompt.text, true) : prompt.token_ids;
     if (auto error =
-            check_context_length(int(ids.size()), start.request.max_tokens, backend->max_model_len())) {
+            // Echo only (max_tokens 0) still samples one token, which needs its place.
+            check_context_length(int(ids.size()), std::max(1, start.request.max_tokens), backend->max_model_len())) {
       return error_reply(*error);
     }
     start.prompt_texts.push_back(prompt.text ? *prompt.text

@@ -9,6 +9,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/combine_decode_kernel.cuh"
 #include "kernels/cuda/decode_attention_kernel.cuh"
+#include "kernels/cuda/grid_dependency.cuh"
 #include "kernels/cuda/prefill_attention_kernel.cuh"
 #include "kernels/cuda/prefill_attention_wgmma_kernel.cuh"
 
@@ -61,17 +62,8 @@ void launch_combine_decode(const AttentionParams& params, int head_dim, cudaStre
   // Programmatic dependent launch: the merge grid is launched while the decode grid still runs
   // and waits on the device (griddepcontrol.wait) for it to finish, instead of starting after
   // it; with no split rows it then only reads split_count. Captured into graphs like any launch.
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(2 * sms));
-  config.blockDim = dim3(kCombineThreads);
-  config.dynamicSmemBytes = 0;
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = PAGEDSERVE_DECODE_PDL ? 1 : 0;
-  check_cuda(cudaLaunchKernelEx(&config, combine_decode_kernel<T>, params, head_dim), "combine_decode_kernel");
+  DependentLaunch dependent(dim3(static_cast<unsigned>(2 * sms)), dim3(kCombineThreads), stream, PAGEDSERVE_DECODE_PDL);
+  check_cuda(cudaLaunchKernelEx(&dependent.config, combine_decode_kernel<T>, params, head_dim), "combine_decode_kernel");
 }
 
 #ifndef PAGEDSERVE_PREFILL_WGMMA  // head_dim 64 and 128 on wgmma (0: mma.sync, for A/B benchmarks)

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_tile.cuh"
+#include "kernels/cuda/grid_dependency.cuh"
 
 namespace pagedserve::cuda_detail {
 
@@ -23,9 +24,11 @@ __global__ void __launch_bounds__(kCombineThreads) combine_decode_kernel(const A
   __shared__ float2 partial[kCombineThreads];
   __shared__ float partial_sum[kCombineThreads];
   __shared__ float chunk_max[kCombineThreads / 32];
+  // The o-projection after this grid may start loading its weights now.
+  allow_dependent_launch();
   // Launched as a programmatic dependent of decode_attention_kernel: wait until that grid has
   // finished and its writes are visible (a no-op when launched without the attribute).
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  wait_for_grid_dependencies();
   const int pairs = head_dim / 2;
   const int groups = kCombineThreads / pairs;
   const int pair = threadIdx.x % pairs;

@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/attention_tile.cuh"
 #include "kernels/cuda/block_scan.cuh"
+#include "kernels/cuda/grid_dependency.cuh"
 
 namespace pagedserve::cuda_detail {
 
@@ -19,7 +20,7 @@ __global__ void __launch_bounds__(AttentionConfig<D, true>::kThreads, AttentionC
   using Cfg = AttentionConfig<D, true>;
   // Let the merge grid (a programmatic dependent) be launched now; it waits for this whole
   // grid to complete before reading anything, so this only hides its launch latency.
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+  allow_dependent_launch();
   extern __shared__ __align__(16) unsigned char smem[];
   __shared__ int warp_totals[Cfg::kWarps];
   __shared__ long long reduce_scratch[Cfg::kWarps];

@@ -16,11 +16,13 @@
 
 #include "core/error.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/grid_dependency.cuh"
 
 namespace pagedserve {
 
 namespace {
 
+using cuda_detail::allow_dependent_launch;
 using cuda_detail::check_launch;
 
 constexpr int kWarp = 32;
@@ -126,6 +128,7 @@ __global__ void add_rms_norm_kernel(float* residual,      // [num_tokens, hidden
                                     const float* weight,  // [hidden]
                                     unsigned short* out,  // [num_tokens, hidden]
                                     int hidden, float eps) {
+  allow_dependent_launch();  // the projection after us may start streaming its weights
   __shared__ float warp_sums[kWarp];
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * hidden;
   float* res = residual + row;
@@ -311,6 +314,7 @@ template <typename Act, bool kVector>
 __global__ void silu_mul_kernel(const unsigned short* gate_up,  // [num_tokens, 2 * intermediate]
                                 unsigned short* out,            // [num_tokens, intermediate]
                                 int intermediate) {
+  allow_dependent_launch();  // the down projection may start streaming its weights
   const int i = 8 * static_cast<int>(blockIdx.y * blockDim.x + threadIdx.x);
   if (i >= intermediate) return;
   const unsigned short* gate = gate_up + static_cast<std::int64_t>(blockIdx.x) * 2 * intermediate;
@@ -336,6 +340,7 @@ __global__ void gather_rows_kernel(const unsigned short* in,  // [num_tokens, wi
                                    const std::int32_t* rows,  // [num_rows]
                                    unsigned short* out,       // [num_rows, width]
                                    int width) {
+  allow_dependent_launch();  // lm_head may start streaming its weights
   const unsigned short* src = in + static_cast<std::int64_t>(rows[blockIdx.x]) * width;
   unsigned short* dst = out + static_cast<std::int64_t>(blockIdx.x) * width;
   const int chunks = (width + 7) / 8;

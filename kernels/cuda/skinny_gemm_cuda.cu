@@ -5,11 +5,13 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <type_traits>
 
 #include "core/error.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/grid_dependency.cuh"
 
 namespace pagedserve {
 namespace {
@@ -46,10 +48,23 @@ __device__ __forceinline__ Out from_float(float value) {
   }
 }
 
+// Loads one batch of a warp's weight chunks: chunk base + u * kWarp for u < kUnroll (zeros past
+// the row's end). Streamed (__ldcs): every weight is read once per call, so it is not kept in L2.
+__device__ __forceinline__ void load_weight_batch(const uint4* w_row, int base, int chunks, uint4 (&out)[kUnroll]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int c = base + u * kWarp;
+    out[u] = c < chunks ? __ldcs(w_row + c) : make_uint4(0, 0, 0, 0);
+  }
+}
+
 // grid [ceil(n / kWarpsPerBlock)], block [kWarpsPerBlock * 32]. Warp r of the grid computes
-// y[0..m-1, r]: it streams w[r, :] in 16-byte chunks (lane-strided, kUnroll chunks in flight) and
-// reads the matching chunk of each x row (small, served from L1/L2). Rows m..MaxRows-1 of the
-// register tile are skipped (m <= MaxRows).
+// y[0..m-1, r]: it streams w[r, :] in 16-byte chunks (lane-strided, double-buffered batches of
+// kUnroll chunks) and reads the matching chunk of each x row (small, served from L1/L2). Rows
+// m..MaxRows-1 of the register tile are skipped (m <= MaxRows).
+// Launched as a programmatic dependent of the kernel that writes x: the first weight batch is
+// loaded before waiting for that kernel (the weights do not depend on it), so the DRAM ramp of
+// this grid overlaps the tail of the previous one.
 template <typename T, typename Out, int MaxRows>
 __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
     skinny_gemm_kernel(const T* __restrict__ x,  // [m, k]
@@ -60,17 +75,19 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
   const int row = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x) / kWarp;
   if (row >= n) return;
   const int chunks = k / 8;  // 16-byte chunks per row
+  constexpr int kBatch = kWarp * kUnroll;
   const uint4* w_row = reinterpret_cast<const uint4*>(w + static_cast<std::int64_t>(row) * k);
+  uint4 next[kUnroll];
+  load_weight_batch(w_row, lane, chunks, next);
+  cuda_detail::wait_for_grid_dependencies();  // x is written by the grid before us
   float acc[MaxRows];
 #pragma unroll
   for (int r = 0; r < MaxRows; ++r) acc[r] = 0.0f;
-  for (int base = lane; base < chunks; base += kWarp * kUnroll) {
+  for (int base = lane; base < chunks; base += kBatch) {
     uint4 w_raw[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int c = base + u * kWarp;
-      w_raw[u] = c < chunks ? __ldcs(w_row + c) : make_uint4(0, 0, 0, 0);  // streamed: not kept in L2
-    }
+    for (int u = 0; u < kUnroll; ++u) w_raw[u] = next[u];
+    if (base + kBatch < chunks) load_weight_batch(w_row, base + kBatch, chunks, next);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = base + u * kWarp;
@@ -99,11 +116,23 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
   }
 }
 
+// PAGEDSERVE_CUDA_PDL=1 launches the kernel as a programmatic dependent; otherwise it is an
+// ordinary stream successor. Off by default until measured on a GPU (bench/RESULTS.md). Read once
+// per process, like the other kernel overrides.
+bool programmatic_launch_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("PAGEDSERVE_CUDA_PDL");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  return enabled;
+}
+
 template <typename T, typename Out, int MaxRows>
 void launch_rows(const T* x, const T* w, Out* y, int m, int n, int k, cudaStream_t stream) {
-  const dim3 grid((n + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  const dim3 block(kWarpsPerBlock * kWarp);
-  skinny_gemm_kernel<T, Out, MaxRows><<<grid, block, 0, stream>>>(x, w, y, m, n, k);
+  cuda_detail::DependentLaunch dependent(dim3(static_cast<unsigned>((n + kWarpsPerBlock - 1) / kWarpsPerBlock)),
+                                      dim3(kWarpsPerBlock * kWarp), stream, programmatic_launch_enabled());
+  cuda_detail::check_cuda(cudaLaunchKernelEx(&dependent.config, skinny_gemm_kernel<T, Out, MaxRows>, x, w, y, m, n, k),
+                          "skinny_gemm_kernel");
 }
 
 template <typename T, typename Out>

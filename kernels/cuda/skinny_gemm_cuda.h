@@ -4,7 +4,9 @@
 // cuBLAS (every x row is re-read from L1 per weight chunk), at 8 much slower; CublasGemm uses it
 // up to kSkinnyGemmDefaultRows (gemm_cuda.h). Internal to kernels/cuda: CublasGemm
 // calls it when skinny_gemm_supported() says yes. One warp per weight row, 16-byte loads, f32
-// accumulation; no allocation, no host synchronisation (graph-capturable).
+// accumulation; no allocation, no host synchronisation (graph-capturable). With
+// PAGEDSERVE_CUDA_PDL=1 it is launched as a programmatic dependent (sm_90 PDL): its first weight
+// loads overlap the end of the kernel that writes x (off by default until measured on a GPU).
 #pragma once
 
 #include "core/dtype.h"

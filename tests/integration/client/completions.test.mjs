@@ -222,6 +222,23 @@ test('echo with logprobs: the prompt tokens lead the logprobs, the first one nul
   assert.deepEqual(tokens, e.logprobs.tokens);
 });
 
+test('echo with max_tokens 0 scores the prompt alone (lm-eval loglikelihood)', async () => {
+  const body = { ...greedy, prompt: 'Score this prompt', echo: true, logprobs: 1 };
+  const scoredOnly = await suite.client.completions.create({ ...body, max_tokens: 0 });
+  const withOutput = await suite.client.completions.create({ ...body, max_tokens: 2 });
+  const count = (await (await fetch(`${suite.server.url}/tokenize`, { method: 'POST', body: JSON.stringify({ prompt: body.prompt }) })).json()).count;
+  const c = scoredOnly.choices[0];
+  assert.equal(c.text, body.prompt);
+  assert.equal(c.finish_reason, 'length');
+  assert.equal(scoredOnly.usage.completion_tokens, 0);
+  assert.equal(c.logprobs.tokens.length, count);
+  assert.deepEqual(c.logprobs.tokens, withOutput.choices[0].logprobs.tokens.slice(0, count));
+  c.logprobs.token_logprobs.slice(1).forEach((value, i) =>
+    assert.ok(Math.abs(value - withOutput.choices[0].logprobs.token_logprobs[i + 1]) < 1e-5, `position ${i + 1}`));
+  await assert.rejects(suite.client.completions.create({ ...greedy, prompt: 'x', max_tokens: 0 }),
+    (error) => error.status === 400 && error.error?.param === 'max_tokens');
+});
+
 test('prompt_logprobs over 20, below 0 or with a stream: 400 naming prompt_logprobs', async () => {
   for (const extra of [{ prompt_logprobs: 21 }, { prompt_logprobs: -1 }, { prompt_logprobs: 1, stream: true }]) {
     await assert.rejects(

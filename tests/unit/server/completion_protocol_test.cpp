@@ -210,6 +210,16 @@ TEST(CompletionProtocol, PromptLogprobsAndEchoWithLogprobs) {
   EXPECT_FALSE(echo.prompt_logprobs);  // the job asks the engine for the echo's prompt logprobs
 }
 
+// max_tokens 0 is vLLM's "echo without generation" (lm-eval's loglikelihood requests): only with
+// echo; without it still a 400 (BadRequests above).
+TEST(CompletionProtocol, MaxTokensZeroOnlyWithEcho) {
+  const CompletionRequest scored = parse_ok(R"({"prompt": "x", "echo": true, "max_tokens": 0, "logprobs": 1})");
+  EXPECT_EQ(scored.max_tokens, 0);
+  EXPECT_TRUE(scored.echo_only());
+  EXPECT_FALSE(parse_ok(R"({"prompt": "x", "echo": true, "max_tokens": 1})").echo_only());
+  EXPECT_FALSE(parse_ok(R"({"prompt": "x", "max_tokens": 1})").echo_only());
+}
+
 TEST(CompletionProtocol, LogitBiasAndTokenOptions) {
   CompletionRequest r = parse_ok(
       R"({"prompt": "x", "logit_bias": {"999": -100, "12": 2.5, "0": 100}, "return_tokens_as_token_ids": true,)"

@@ -266,6 +266,40 @@ std::vector<json> sse_events(const std::string& body, bool& saw_done) {
   return events;
 }
 
+// Echo with max_tokens 0: the prompt alone, with its logprobs, no generated token in text,
+// logprobs or usage; finish_reason "length"; streamed the same way. Without echo: 400.
+TEST_F(HttpServerTest, EchoWithMaxTokensZeroReturnsThePromptAlone) {
+  start();
+  const json body = json::parse(
+      http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi ","echo":true,"max_tokens":0,"logprobs":1})").body);
+  const json& choice = body["choices"][0];
+  EXPECT_EQ(choice["text"], "hi ");
+  EXPECT_EQ(choice["finish_reason"], "length");
+  EXPECT_EQ(choice["logprobs"]["tokens"], json({"h", "i", " "}));
+  EXPECT_TRUE(choice["logprobs"]["token_logprobs"][0].is_null());
+  EXPECT_DOUBLE_EQ(choice["logprobs"]["token_logprobs"][2].get<double>(), -1.0);
+  EXPECT_EQ(body["usage"]["prompt_tokens"], 3);
+  EXPECT_EQ(body["usage"]["completion_tokens"], 0);
+
+  for (const char* request : {R"({"prompt":"hi ","echo":true,"max_tokens":0,"stream":true})",
+                              R"({"prompt":"hi ","echo":true,"max_tokens":0,"logprobs":0,"stream":true})"}) {
+    const HttpResult stream = http_call(port_, "POST", "/v1/completions", request);
+    bool done = false;
+    std::string text;
+    std::string finish_reason;
+    for (const json& chunk : sse_events(stream.body, done)) {
+      text += chunk["choices"][0]["text"].get<std::string>();
+      if (chunk["choices"][0]["finish_reason"].is_string()) finish_reason = chunk["choices"][0]["finish_reason"];
+    }
+    EXPECT_TRUE(done) << request;
+    EXPECT_EQ(text, "hi ") << request;
+    EXPECT_EQ(finish_reason, "length") << request;
+  }
+  const HttpResult refused = http_call(port_, "POST", "/v1/completions", R"({"prompt":"hi ","max_tokens":0})");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(json::parse(refused.body)["error"]["param"], "max_tokens");
+}
+
 TEST_F(HttpServerTest, StreamingChunksUsageAndDone) {
   start();
   HttpResult r = http_call(

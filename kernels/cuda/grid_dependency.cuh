@@ -1,0 +1,43 @@
+// Programmatic dependent launch (sm_90): a grid launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization may start before the grid ahead of it on the
+// stream has finished. Both instructions are no-ops in a grid launched without the attribute.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace pagedserve::cuda_detail {
+
+// Lets the next grid on the stream (when launched as a programmatic dependent) be scheduled now.
+// Always safe: the dependent still waits for this whole grid before it reads anything; it only
+// hides the dependent's launch and lets it do work that reads nothing of ours (weight loads).
+__device__ __forceinline__ void allow_dependent_launch() {
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
+// Blocks until every grid this one depends on has completed and its writes are visible. A grid
+// launched as a programmatic dependent must call this before it reads their outputs or writes
+// anything they might still read.
+__device__ __forceinline__ void wait_for_grid_dependencies() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+
+// Host side: a launch configuration for cudaLaunchKernelEx whose grid is a programmatic dependent
+// of the grid before it on `stream` when `programmatic` (else an ordinary stream successor).
+// Not copyable: config.attrs points into it.
+struct DependentLaunch {
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute attribute{};
+
+  DependentLaunch(dim3 grid, dim3 block, cudaStream_t stream, bool programmatic) {
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = 0;
+    config.stream = stream;
+    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute.val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = &attribute;
+    config.numAttrs = programmatic ? 1 : 0;
+  }
+  DependentLaunch(const DependentLaunch&) = delete;
+  DependentLaunch& operator=(const DependentLaunch&) = delete;
+};
+
+}  // namespace pagedserve::cuda_detail
