@@ -5,22 +5,31 @@
 #
 #   bench/cpu/side_by_side.sh [--repeats 2] [--threads 2] [--steps 32] [--context 512]
 #                             [--dtypes bf16,f16] [--model configs/models/qwen2.5-0.5b] [--build-only]
+#   bench/cpu/side_by_side.sh --pack-source OUT.tar.xz
 # --build-only builds llama.cpp, model_cpu and the GGUF files and runs nothing.
+# --pack-source fetches and checks the npm archive of step 1, writes the llama.cpp source it holds
+# to OUT (.tar.xz, about 5 MB) and runs nothing: no .git, and only what configuring with the flags
+# of step 1 and building its two targets need, plus models/ggml-vocab-qwen2.gguf (no docs, examples,
+# tests, GPU backends, server or other vocabularies). LLAMA_CPP_SOURCE_ARCHIVE=OUT then builds from
+# it on a host without npm or network (e.g. .devpack/llama-src.tar.xz, carried to the device).
 #
 # What it does (everything it makes lives outside the repository, under $LLAMA_CPP_DIR):
 #   1. llama.cpp from the git bundle in node-llama-cpp@3.22.1 (package/llama/gitRelease.bundle, one
 #      squashed commit, de3ff81; the archive comes from `npm pack` with its sha256 checked, cached
 #      in third_party/npm/ by tools/lib/npm-pack-verified.sh as the fetch scripts do) is cloned to
-#      $LLAMA_CPP_DIR/src and built in $LLAMA_CPP_DIR/build: Release, -DGGML_NATIVE=ON, only the
-#      llama-bench and llama-batched-bench targets, under `nice -n 10`. Rebuilt only when the
-#      archive or the flags change (stamp $LLAMA_CPP_DIR/build/.pagedserve-stamp).
+#      $LLAMA_CPP_DIR/src, or with LLAMA_CPP_SOURCE_ARCHIVE the --pack-source archive (made from
+#      that npm archive, whose sha256 it records and which is checked) is unpacked there instead,
+#      and built in $LLAMA_CPP_DIR/build: Release, -DGGML_NATIVE=ON, only the llama-bench and
+#      llama-batched-bench targets, -j $(nproc), under `nice -n 10`. Rebuilt only when the npm
+#      archive (or the source archive) or the flags change (stamp $LLAMA_CPP_DIR/build/.pagedserve-stamp).
 #   2. bench/cpu/make_random_gguf.py writes $LLAMA_CPP_DIR/gguf/qwen2.5-0.5b-{bf16,f16}.gguf: the
 #      shape of configs/models/qwen2.5-0.5b/config.json, random weights (uniform +-0.02, norms 1),
 #      1-D tensors f32 as convert_hf_to_gguf.py writes them, the vocabulary from the bundle's
 #      models/ggml-vocab-qwen2.gguf padded to vocab_size. Remade when the writer or config change.
 #   3. model_cpu is built in $BUILD_DIR (default build-sbs; configured Release with Ninja if it is
 #      not yet) with `nice -n 10 ninja -C $BUILD_DIR model_cpu`; PAGEDSERVE_BUILD_DIR=DIR uses an
-#      existing build's DIR/bench/model_cpu instead and builds nothing.
+#      existing build's DIR/bench/model_cpu instead and builds nothing, and MODEL_CPU=FILE uses that
+#      binary (e.g. .devbin/model_cpu; LD_LIBRARY_PATH is the caller's to set) and builds nothing.
 #   4. For each repeat and dtype: read-bandwidth probe, pagedserve, probe, llama.cpp, ... (A B A B).
 #
 # Settings, the same on both sides:
@@ -43,13 +52,15 @@
 #     the bytes one decode step reads (as model_cpu prints them), with the probe just before.
 #
 # Environment: LLAMA_CPP_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/pagedserve/llama.cpp-node-llama-cpp-3.22.1),
-# BUILD_DIR (default build-sbs), PAGEDSERVE_BUILD_DIR (see 3), PYTHON (default python3).
+# LLAMA_CPP_SOURCE_ARCHIVE (see 1), BUILD_DIR (default build-sbs), PAGEDSERVE_BUILD_DIR and
+# MODEL_CPU (see 3), PYTHON (default python3). Relative paths, --pack-source's too, are taken from
+# the repository root.
 set -euo pipefail
 script=$(realpath "$0")
 cd "$(dirname "$script")/../.."
 repo=$(pwd)
 
-repeats=2 threads=2 steps=32 context=512 prompt=512 dtypes=bf16,f16 build_only=0
+repeats=2 threads=2 steps=32 context=512 prompt=512 dtypes=bf16,f16 build_only=0 pack_out=
 model_dir=configs/models/qwen2.5-0.5b
 while [ $# -gt 0 ]; do
   case $1 in
@@ -60,6 +71,7 @@ while [ $# -gt 0 ]; do
     --context) context=$2; shift 2 ;;
     --dtypes) dtypes=$2; shift 2 ;;
     --build-only) build_only=1; shift ;;
+    --pack-source) pack_out=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$script" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "side_by_side: unknown argument $1 (--help lists them)" >&2; exit 2 ;;
   esac
@@ -83,26 +95,77 @@ llama_cmake_flags=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_
   -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
   -DLLAMA_BUILD_SERVER=OFF)
 
-build_llama() {
-  local src=$llama_dir/src build=$llama_dir/build
+source_archive=${LLAMA_CPP_SOURCE_ARCHIVE:-}
+# What --pack-source keeps of the tree: what configuring with the flags above reads (the top-level
+# CMakeLists.txt adds app/ and vendor/, tools/CMakeLists.txt every tool but those it adds only for
+# the server, RPC or Metal: pack_drop), the licences and the vocabulary; of ggml/src's backends
+# (ggml-*) only ggml-cpu.
+pack_keep=(CMakeLists.txt LICENSE AUTHORS README.md licenses cmake include src ggml common vendor tools app
+  models/ggml-vocab-qwen2.gguf)
+pack_drop=(tools/cli tools/server tools/ui tools/rpc tools/tuning)
+
+clone_bundle() {  # DIR: clones the (checked) npm archive's git bundle into DIR
+  local work
+  work=$(mktemp -d)
+  tar -xzf "$npm_dir/$npm_archive" -C "$work" package/llama/gitRelease.bundle
+  git -c advice.detachedHead=false clone --quiet "$work/package/llama/gitRelease.bundle" "$1"
+  rm -rf "$work"
+}
+
+pack_source() {  # OUT: the slim source tree as OUT (.tar.xz), top directory llama.cpp/
+  local out=$1 tree path
   npm_pack_verified "$npm_spec" "$npm_archive" "$npm_sha" "$npm_dir"
-  local stamp_value="$npm_sha ${llama_cmake_flags[*]} ${llama_targets[*]}"
+  pack_work=$(mktemp -d)
+  trap 'rm -rf "$pack_work"' EXIT
+  say "cloning llama.cpp from $npm_dir/$npm_archive and packing it into $out"
+  clone_bundle "$pack_work/clone"
+  tree=$pack_work/llama.cpp
+  mkdir -p "$tree/models"
+  for path in "${pack_keep[@]}"; do cp -a "$pack_work/clone/$path" "$tree/$path"; done
+  for path in "${pack_drop[@]}"; do rm -rf "${tree:?}/$path"; done
+  find "$tree/ggml/src" -mindepth 1 -maxdepth 1 -type d -name 'ggml-*' ! -name ggml-cpu -exec rm -rf {} +
+  printf 'commit %s\nnpm %s %s\n' "$(git -C "$pack_work/clone" rev-parse HEAD)" "$npm_spec" "$npm_sha" \
+    >"$tree/.pagedserve-source"
+  mkdir -p "$(dirname "$out")"
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$pack_work" -cf - llama.cpp |
+    xz -9 -T1 >"$out.tmp"
+  mv "$out.tmp" "$out"
+  say "wrote $out: $(du -h "$out" | cut -f1), sha256 $(sha256sum "$out" | cut -d' ' -f1)"
+}
+
+build_llama() {
+  local src=$llama_dir/src build=$llama_dir/build source_sha
+  if [ -n "$source_archive" ]; then
+    [ -f "$source_archive" ] || { say "LLAMA_CPP_SOURCE_ARCHIVE: no file $source_archive"; exit 2; }
+    source_sha=$(sha256sum "$source_archive" | cut -d' ' -f1)
+  else
+    npm_pack_verified "$npm_spec" "$npm_archive" "$npm_sha" "$npm_dir"
+    source_sha=$npm_sha
+  fi
+  local stamp_value="$source_sha ${llama_cmake_flags[*]} ${llama_targets[*]}"
   if [ -f "$build/.pagedserve-stamp" ] && [ "$(cat "$build/.pagedserve-stamp")" = "$stamp_value" ] &&
     [ -x "$build/bin/llama-bench" ] && [ -x "$build/bin/llama-batched-bench" ]; then
     return
   fi
   mkdir -p "$llama_dir"
-  if [ ! -f "$src/.pagedserve-bundle-sha256" ] || [ "$(cat "$src/.pagedserve-bundle-sha256")" != "$npm_sha" ]; then
-    say "cloning llama.cpp from $npm_dir/$npm_archive (package/llama/gitRelease.bundle) into $src"
-    local work
-    work=$(mktemp -d)
-    tar -xzf "$npm_dir/$npm_archive" -C "$work" package/llama/gitRelease.bundle
+  if [ ! -f "$src/.pagedserve-bundle-sha256" ] || [ "$(cat "$src/.pagedserve-bundle-sha256")" != "$source_sha" ]; then
     rm -rf "$src" "$build"
-    git -c advice.detachedHead=false clone --quiet "$work/package/llama/gitRelease.bundle" "$src"
+    if [ -n "$source_archive" ]; then
+      say "unpacking llama.cpp from $source_archive into $src"
+      mkdir -p "$src"
+      tar -xJf "$source_archive" -C "$src" --strip-components=1
+      grep -qx "npm $npm_spec $npm_sha" "$src/.pagedserve-source" 2>/dev/null || {
+        rm -rf "$src"
+        say "$source_archive is not a --pack-source archive of $npm_archive ($npm_sha)"
+        exit 1
+      }
+    else
+      say "cloning llama.cpp from $npm_dir/$npm_archive (package/llama/gitRelease.bundle) into $src"
+      clone_bundle "$src"
+    fi
     # The vocabulary the GGUF writer copies (vocab only, test data of llama.cpp).
     cp "$src/models/ggml-vocab-qwen2.gguf" "$llama_dir/ggml-vocab-qwen2.gguf"
-    rm -rf "$work"
-    echo "$npm_sha" >"$src/.pagedserve-bundle-sha256"
+    echo "$source_sha" >"$src/.pagedserve-bundle-sha256"
   fi
   say "building ${llama_targets[*]} in $build (nice -n 10; this takes a while on 2 cores)"
   nice -n 10 cmake -S "$src" -B "$build" "${llama_cmake_flags[@]}" >"$llama_dir/configure.log" 2>&1 || {
@@ -117,6 +180,7 @@ build_llama() {
   }
   echo "$stamp_value" >"$build/.pagedserve-stamp"
 }
+[ -n "$pack_out" ] && { pack_source "$pack_out"; exit 0; }
 build_llama
 llama_bench=$llama_dir/build/bin/llama-bench
 llama_batched_bench=$llama_dir/build/bin/llama-batched-bench
@@ -137,7 +201,9 @@ gguf_of() {  # dtype -> path of the GGUF (made when missing or stale)
 }
 
 # --- 3. model_cpu ----------------------------------------------------------------------------------
-if [ -n "${PAGEDSERVE_BUILD_DIR:-}" ]; then
+if [ -n "${MODEL_CPU:-}" ]; then
+  model_cpu=$MODEL_CPU
+elif [ -n "${PAGEDSERVE_BUILD_DIR:-}" ]; then
   model_cpu=$PAGEDSERVE_BUILD_DIR/bench/model_cpu
 else
   build_dir=${BUILD_DIR:-build-sbs}
@@ -220,8 +286,15 @@ probe_bandwidth
 cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 cpu_flags=$(grep -m1 '^flags' /proc/cpuinfo | sed 's/^flags[^:]*: //')
 notable=$(tr ' ' '\n' <<<"$cpu_flags" | grep -E '^(avx|avx2|fma|f16c|avx512.*|amx.*|avx_vnni.*|avx_ne_convert)$' | tr '\n' ' ')
-llama_commit=$(git -C "$llama_dir/src" rev-parse --short HEAD)
+if [ -f "$llama_dir/src/.pagedserve-source" ]; then  # unpacked from LLAMA_CPP_SOURCE_ARCHIVE
+  llama_commit=$(sed -n 's/^commit \(.\{7\}\).*/\1/p' "$llama_dir/src/.pagedserve-source")
+  llama_origin="node-llama-cpp@3.22.1's bundle, via $(basename "$source_archive")"
+else
+  llama_commit=$(git -C "$llama_dir/src" rev-parse --short HEAD)
+  llama_origin="node-llama-cpp@3.22.1's bundle"
+fi
 CPU_MODEL=$cpu_model CPU_FLAGS=$cpu_flags CPU_NOTABLE=$notable LLAMA_COMMIT=$llama_commit NPROC=$(nproc) \
+  LLAMA_ORIGIN=$llama_origin \
   "$python" - "$results" "$dtypes" "$repeats" "$threads" "$context" "$steps" "$prompt" <<'PY'
 import collections, os, sys
 path, dtypes, repeats, threads, context, steps, prompt = sys.argv[1:8]
@@ -246,9 +319,9 @@ print()
 print("CPU: %s; %s CPUs online; %s threads" % (env["CPU_MODEL"], env["NPROC"], threads))
 print("CPU flags (SIMD): %s" % env["CPU_NOTABLE"])
 print("CPU flags (all): %s" % env["CPU_FLAGS"])
-print("llama.cpp %s (node-llama-cpp@3.22.1's bundle), Release, -DGGML_NATIVE=ON; decode at context %s "
+print("llama.cpp %s (%s), Release, -DGGML_NATIVE=ON; decode at context %s "
       "(%s steps), prefill %s from an empty cache; %s repeat(s), runs alternated A B" %
-      (env["LLAMA_COMMIT"], context, steps, prompt, repeats))
+      (env["LLAMA_COMMIT"], env["LLAMA_ORIGIN"], context, steps, prompt, repeats))
 print()
 header = "| figure (tok/s) |"
 for d in dtypes:
