@@ -147,19 +147,21 @@ for step in ${*:-tests oracle sanitize serve bench}; do
     serve_bench)  # issue 13's serving figures: bench_serve against a dummy Llama-3.1-8B on the GPU
       mkdir -p /tmp/llama8b && cp configs/models/llama-3.1-8b/config.json /tmp/llama8b/ &&
         cp "$bin/models/tiny-qwen3/tokenizer.json" /tmp/llama8b/
+      # One server per (mode, scenario): the runner's host-time / GPU-idle figures, logged at
+      # shutdown, are then those of one scenario (batch 1 or 64).
       for mode in ${SERVE_MODES:-graphs}; do
         extra=""
         [[ $mode == eager ]] && extra="--enforce-eager true"
-        "$bin/pagedserve" serve --port 8124 --served-model-name m --backend cuda --load-format dummy \
-          --model /tmp/llama8b --max-model-len 4096 --max-num-seqs 64 $extra ${SERVE_ARGS:-} \
-          > "$out/serve-bench-$mode.log" 2>&1 &
-        pid=$!
-        for _ in $(seq 1 600); do
-          curl -fsS localhost:8124/health > /dev/null 2>&1 && break
-          kill -0 $pid 2> /dev/null || break
-          sleep 0.5
-        done
         for scenario in ${SCENARIOS:-c1 c64}; do
+          "$bin/pagedserve" serve --port 8124 --served-model-name m --backend cuda --load-format dummy \
+            --model /tmp/llama8b --max-model-len 4096 --max-num-seqs 64 $extra ${SERVE_ARGS:-} \
+            > "$out/serve-bench-$mode-$scenario.log" 2>&1 &
+          pid=$!
+          for _ in $(seq 1 600); do
+            curl -fsS localhost:8124/health > /dev/null 2>&1 && break
+            kill -0 $pid 2> /dev/null || break
+            sleep 0.5
+          done
           case $scenario in
             c1) args="--num-prompts 24 --max-concurrency 1 --input-len 512 --output-len 128" ;;
             c64) args="--num-prompts 256 --max-concurrency 64 --input-len 512 --output-len 256" ;;
@@ -168,10 +170,10 @@ for step in ${*:-tests oracle sanitize serve bench}; do
             --result-file "$out/serve-$mode-$scenario.json" > "$out/serve-$mode-$scenario.txt" 2>&1
           echo "== $mode $scenario (exit $?)"
           grep -E "throughput|TTFT|TPOT|ITL|Successful|Failed|server" "$out/serve-$mode-$scenario.txt" | head -24
+          kill -TERM $pid
+          wait $pid
+          grep -hE "CUDA graphs|CUDA steps|KV cache on GPU" "$out/serve-bench-$mode-$scenario.log"
         done
-        kill -TERM $pid
-        wait $pid
-        grep -hE "CUDA graphs|CUDA steps|KV cache on GPU" "$out/serve-bench-$mode.log"
       done
       ;;
     *) echo "unknown step $step" && exit 2 ;;
