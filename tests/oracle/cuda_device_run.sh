@@ -6,6 +6,8 @@
 #   tests/oracle/cuda_device_run.sh pack   # here: build; .devbin/ = binaries + libs + tiny models,
 #                                          # packed as .devpack/devbin.tar.xz (under the 64 MiB carry limit)
 #   run(carry [".devpack"]): tests/oracle/cuda_device_run.sh unpack tests cpu oracle oracle_cpu sanitize serve bench
+#   issue 17's side by side on the host CPU: also `bench/cpu/side_by_side.sh --pack-source
+#   .devpack/llama-src.tar.xz` here, then `... unpack cpu_sbs` there (SBS_THREADS, SBS_REPEATS)
 # Logs go to $OUT (or /tmp/out).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -104,6 +106,19 @@ for step in ${*:-tests oracle sanitize serve bench}; do
       for dtype in bf16 f16; do
         "$bin/model_cpu" --threads 2 --dtype $dtype --context 512 --steps 16 --repeats 2 > "$out/model_cpu_$dtype.log" 2>&1
         grep -E "bandwidth|decode batch|prefill" "$out/model_cpu_$dtype.log"
+      done
+      ;;
+    cpu_sbs)  # issue 17 on this machine's host CPU: pagedserve beside llama.cpp (bench/cpu/side_by_side.sh)
+      # Needs .devpack/llama-src.tar.xz (here: bench/cpu/side_by_side.sh --pack-source
+      # .devpack/llama-src.tar.xz) carried with the binaries; llama.cpp is built there with -j$(nproc).
+      lscpu | grep -E "Model name|^CPU\(s\)|Thread|Core|Socket|Flags" > "$out/host-cpu.txt"
+      export LLAMA_CPP_DIR=/tmp/llama-sbs LLAMA_CPP_SOURCE_ARCHIVE=.devpack/llama-src.tar.xz MODEL_CPU=$bin/model_cpu
+      bench/cpu/side_by_side.sh --build-only > "$out/sbs-build.log" 2>&1
+      echo "llama.cpp build: exit $?"
+      for threads in ${SBS_THREADS:-2 16}; do
+        bench/cpu/side_by_side.sh --repeats "${SBS_REPEATS:-2}" --threads "$threads" > "$out/sbs-t$threads.log" 2>&1
+        echo "side_by_side --threads $threads: exit $?"
+        sed -n '/^| figure/,$p' "$out/sbs-t$threads.log"
       done
       ;;
     tests)
