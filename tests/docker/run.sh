@@ -57,7 +57,8 @@ json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const 
 
 step "prerequisites"
 missing=()
-for tool in podman runc mmdebstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+# type -P: the podman() wrapper above would satisfy `command -v podman` without podman installed.
+for tool in podman runc mmdebstrap; do type -P "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} buildah"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" buildah >/dev/null
