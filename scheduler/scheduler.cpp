@@ -170,10 +170,12 @@ void Scheduler::admit_waiting(StepState& step) {
     SequenceBlocks& seq = *request->blocks_;
     // A request that scores its prompt computes every position of it (as vLLM, no prefix-cache hit
     // may skip a position whose logprobs were asked for); it still indexes the pages it computes.
-    const bool scores = request->scores_prompt();
-    CachedPrefix prefix = scores ? CachedPrefix{} : blocks_.find_cached_prefix(request->token_ids());
-    if (!scores && shares_pages_in_flight(*request, prefix)) break;  // FIFO: the queue waits with it
-    if (!scores) find_page_to_copy(*request, prefix);
+    CachedPrefix prefix;
+    if (!request->scores_prompt()) {
+      prefix = blocks_.find_cached_prefix(request->token_ids());
+      if (shares_pages_in_flight(*request, prefix)) break;  // FIFO: the queue waits with it
+      find_page_to_copy(*request, prefix);
+    }
     const int position = prefix.num_cached_tokens + prefix.num_copied_tokens;
     const int remaining = request->num_tokens() - position;
     int num_scored = 0;

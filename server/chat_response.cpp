@@ -1,7 +1,5 @@
 #include "server/chat_response.h"
 
-#include <algorithm>
-#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "server/logprobs_json.h"

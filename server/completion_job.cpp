@@ -1,6 +1,7 @@
 #include "server/completion_job.h"
 
 #include <algorithm>
+#include <span>
 #include <iterator>
 
 #include "server/chat_response.h"
@@ -95,7 +96,7 @@ GenerationSpec CompletionJob::spec_for(int prompt_index) const {
   if (r.echo && r.logprobs)
     spec.sampling.prompt_logprobs = std::max(*r.logprobs, r.prompt_logprobs.value_or(0));
   // Echo only: one token is sampled (the prefill's) and left out of the answer.
-  spec.stop = {std::max(1, r.max_tokens), r.min_tokens, r.ignore_eos, r.stop_token_ids, r.stop};
+  spec.stop = {r.engine_max_tokens(), r.min_tokens, r.ignore_eos, r.stop_token_ids, r.stop};
   spec.skip_special_tokens = r.skip_special_tokens;
   return spec;
 }
@@ -148,10 +149,14 @@ void CompletionJob::start() {
         choices_[c].echo_pending = true;
         continue;
       }
-      output_->write_stream(
-          sse_event(completion_chunk_json(header_, {c, start_.prompt_texts[c / n], std::nullopt, ""})));
+      write_echo(c);
     }
   }
+}
+
+void CompletionJob::write_echo(int c) {
+  output_->write_stream(sse_event(
+      completion_chunk_json(header_, {c, start_.prompt_texts[std::size_t(c / start_.request.n)], std::nullopt, ""})));
 }
 
 void CompletionJob::abort() {
@@ -169,40 +174,41 @@ std::string CompletionJob::token_name(std::int32_t id) const {
                                                    : backend_->token_text(id);
 }
 
+void CompletionJob::append_entry(ChoiceLogprobs& lp, Choice& choice, std::int32_t id, std::optional<float> logprob,
+                                 std::vector<std::pair<std::string, float>> top) const {
+  std::string text = backend_->token_text(id);  // decoded once: the offset and the name
+  lp.text_offset.push_back(choice.text_offset);
+  choice.text_offset += int(text.size());
+  lp.tokens.push_back(start_.request.return_tokens_as_token_ids ? token_name(id) : std::move(text));
+  lp.token_logprobs.push_back(logprob);
+  lp.top_logprobs.push_back(std::move(top));
+}
+
 ChoiceLogprobs CompletionJob::logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens) {
   ChoiceLogprobs lp;
   for (const GeneratedToken& t : tokens) {
-    lp.text_offset.push_back(choice.text_offset);
-    choice.text_offset += int(backend_->token_text(t.token).size());
-    lp.tokens.push_back(token_name(t.token));
-    lp.token_logprobs.push_back(t.logprob);
     std::vector<std::pair<std::string, float>> top;
     for (const auto& [id, logprob] : t.top_logprobs) top.emplace_back(token_name(id), logprob);
-    lp.top_logprobs.push_back(std::move(top));
+    append_entry(lp, choice, t.token, t.logprob, std::move(top));
   }
   return lp;
 }
 
 ChoiceLogprobs CompletionJob::echoed_prompt_logprobs(Choice& choice, int prompt_index) const {
   const std::vector<std::int32_t>& prompt = start_.prompt_ids[std::size_t(prompt_index)];
-  const std::vector<PromptTokenLogprob> none;
-  const std::vector<PromptTokenLogprob>& scored = choice.prompt_logprobs ? *choice.prompt_logprobs : none;
+  const std::span<const PromptTokenLogprob> scored = scored_prompt(choice);
   const std::size_t wanted = std::size_t(start_.request.logprobs.value_or(0));
   ChoiceLogprobs lp;
   for (std::size_t i = 0; i < prompt.size(); ++i) {
-    lp.text_offset.push_back(choice.text_offset);
-    choice.text_offset += int(backend_->token_text(prompt[i]).size());
-    lp.tokens.push_back(token_name(prompt[i]));
-    std::vector<std::pair<std::string, float>> top;
-    if (i == 0 || i - 1 >= scored.size()) {
-      lp.token_logprobs.push_back(std::nullopt);  // nothing before the first token
-    } else {
-      const PromptTokenLogprob& s = scored[i - 1];
-      lp.token_logprobs.push_back(s.logprob);
-      for (std::size_t k = 0; k < s.top_logprobs.size() && k < wanted; ++k)
-        top.emplace_back(token_name(s.top_logprobs[k].first), s.top_logprobs[k].second);
+    if (i == 0 || i - 1 >= scored.size()) {  // nothing before the first token
+      append_entry(lp, choice, prompt[i], std::nullopt, {});
+      continue;
     }
-    lp.top_logprobs.push_back(std::move(top));
+    const PromptTokenLogprob& s = scored[i - 1];
+    std::vector<std::pair<std::string, float>> top;
+    for (std::size_t k = 0; k < s.top_logprobs.size() && k < wanted; ++k)
+      top.emplace_back(token_name(s.top_logprobs[k].first), s.top_logprobs[k].second);
+    append_entry(lp, choice, prompt[i], s.logprob, std::move(top));
   }
   return lp;
 }
@@ -212,8 +218,7 @@ PromptLogprobs CompletionJob::prompt_logprobs_for(const Choice& choice, int prom
   const std::size_t wanted = std::size_t(start_.request.prompt_logprobs.value_or(0));
   PromptLogprobs result;
   result.emplace_back(std::nullopt);  // the first token has nothing before it
-  const std::vector<PromptTokenLogprob> none;
-  const std::vector<PromptTokenLogprob>& scored = choice.prompt_logprobs ? *choice.prompt_logprobs : none;
+  const std::span<const PromptTokenLogprob> scored = scored_prompt(choice);
   for (std::size_t i = 0; i + 1 < prompt_len && i < scored.size(); ++i) {
     const PromptTokenLogprob& s = scored[i];
     std::vector<PromptLogprobEntry> entries;
@@ -231,7 +236,7 @@ void CompletionJob::on_delta(int c, const GenerationDelta& delta) {
   if (done_) return;
   Choice& choice = choices_[c];
   const CompletionRequest& r = start_.request;
-  const bool first = !choice.prompt_logprobs && (r.prompt_logprobs || (r.echo && r.logprobs));
+  const bool first = !choice.prompt_logprobs && r.scores_prompt();
   if (first) choice.prompt_logprobs = delta.prompt_logprobs;
   // Echo only: the sampled token is not part of the answer, only the prompt (and its logprobs).
   const std::string generated = r.echo_only() ? std::string() : delta.text;
@@ -292,8 +297,7 @@ void CompletionJob::on_finish(int c, const GenerationFinish& finish) {
   if (start_.request.stream && finish.error.empty()) {
     if (choice.echo_pending) {  // finished before any token: the prompt still goes out
       choice.echo_pending = false;
-      output_->write_stream(sse_event(completion_chunk_json(
-          header_, {c, start_.prompt_texts[std::size_t(c / start_.request.n)], std::nullopt, ""})));
+      write_echo(c);
     }
     if (choice.tool_calls) {  // what was held back: content, or calls completed by the end
       ParsedToolCalls rest = choice.tool_calls->finish();

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,16 @@ class CompletionJob : public std::enable_shared_from_this<CompletionJob> {
   void complete();                                                        // strand
   void abort_on_strand();                                                 // strand
   void write_tool_calls(int choice, const std::vector<ToolCall>& calls);  // strand, streaming
+  // One logprobs entry for token `id`: its text offset (advancing the choice's), its name, logprob
+  // and alternatives.
+  void append_entry(ChoiceLogprobs& lp, Choice& choice, std::int32_t id, std::optional<float> logprob,
+                    std::vector<std::pair<std::string, float>> top) const;
+  // The choice's scored prompt positions (empty before the engine's first delta).
+  static std::span<const PromptTokenLogprob> scored_prompt(const Choice& choice) {
+    return choice.prompt_logprobs ? std::span<const PromptTokenLogprob>(*choice.prompt_logprobs)
+                                  : std::span<const PromptTokenLogprob>();
+  }
+  void write_echo(int choice);  // streaming: the choice's prompt text as one chunk
   ChoiceLogprobs logprobs_for(Choice& choice, const std::vector<GeneratedToken>& tokens);
   // Echo with logprobs: the prompt's tokens as logprobs entries (the first one null), before the
   // generated ones.

@@ -55,6 +55,10 @@ struct CompletionRequest {
   // echo with max_tokens 0 (vLLM's "echo without generation"): the engine runs the prefill and
   // samples one token, which the answer leaves out: text = the prompt, completion_tokens = 0.
   bool echo_only() const { return echo && max_tokens == 0; }
+  // What the engine is asked for: at least the one token an echo-only request samples.
+  int engine_max_tokens() const { return max_tokens > 0 ? max_tokens : 1; }
+  // Whether the engine scores the prompt: prompt_logprobs, or echo with logprobs.
+  bool scores_prompt() const { return prompt_logprobs.has_value() || (echo && logprobs.has_value()); }
 };
 
 // What validation needs to know about the served model; filled from the backend at request time.

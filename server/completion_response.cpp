@@ -1,8 +1,6 @@
 #include "server/completion_response.h"
 
-#include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <nlohmann/json.hpp>
 #include <random>
 

@@ -47,7 +47,7 @@ RouteResult completions(const HttpRequestView& request, ServerState& state) {
     std::vector<std::int32_t> ids = prompt.text ? backend->tokenize(*prompt.text, true) : prompt.token_ids;
     if (auto error =
             // Echo only (max_tokens 0) still samples one token, which needs its place.
-            check_context_length(int(ids.size()), std::max(1, start.request.max_tokens), backend->max_model_len())) {
+            check_context_length(int(ids.size()), start.request.engine_max_tokens(), backend->max_model_len())) {
       return error_reply(*error);
     }
     start.prompt_texts.push_back(prompt.text ? *prompt.text
