@@ -12,6 +12,7 @@
 
 #include "core/half.h"  // the bf16 / f16 element types only
 #include "kernels/cpu/attention_tile.h"
+#include "kernels/cpu/exp2_simd.h"
 
 namespace pagedserve::attention_detail {
 namespace {  // NOLINT: see above
@@ -22,20 +23,7 @@ constexpr std::int64_t larger(std::int64_t a, std::int64_t b) { return a < b ? b
 // 2^x for x <= 0 (scores minus their max), relative error ~2e-7; 0 below -126 and for -inf.
 inline __m256 exp2_nonpositive(__m256 x) {
   const __m256 too_small = _mm256_cmp_ps(x, _mm256_set1_ps(-126.0f), _CMP_LT_OQ);
-  x = _mm256_max_ps(x, _mm256_set1_ps(-126.0f));
-  const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 f = _mm256_sub_ps(x, n);  // [-0.5, 0.5]
-  // 2^f = 1 + f * P(f), coefficients from the Cephes exp2f minimax fit.
-  __m256 p = _mm256_set1_ps(1.535336188319500e-4f);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.339887440266574e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.618437357674640e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550332471162809e-2f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-  const __m256i exponent = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
-  const __m256 scaled = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), exponent));
-  return _mm256_andnot_ps(too_small, scaled);
+  return _mm256_andnot_ps(too_small, exp2_in_range(_mm256_max_ps(x, _mm256_set1_ps(-126.0f))));
 }
 
 // Sums each of R accumulators across its lanes and stores the R sums to out[0..R).

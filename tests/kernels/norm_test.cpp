@@ -56,16 +56,38 @@ TEST(SiluMul, MatchesReferenceIncludingLargeMagnitudes) {
   const unsigned seed = std::random_device{}();
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
-  for (int count : {1, 7, 4864 * 3 + 5}) {
-    std::vector<float> gate = random_floats(static_cast<std::size_t>(count), rng, 20.0f);
-    std::vector<float> up = random_floats(static_cast<std::size_t>(count), rng);
-    std::vector<float> out(gate.size()), expected(gate.size());
-    silu_mul(TensorView(gate.data(), DType::f32, {count}), TensorView(up.data(), DType::f32, {count}),
-             TensorView(out.data(), DType::f32, {count}));
-    silu_mul_reference(TensorView(gate.data(), DType::f32, {count}),
-                       TensorView(up.data(), DType::f32, {count}),
-                       TensorView(expected.data(), DType::f32, {count}));
-    expect_close(out, expected, 1e-5f, 1e-30f);
+  // silu_mul picks the vector form where the CPU has AVX2; the portable form runs everywhere.
+  for (auto form : {&silu_mul, &silu_mul_portable}) {
+    for (int count : {1, 7, 8, 9, 4864 * 3 + 5}) {
+      std::vector<float> gate = random_floats(static_cast<std::size_t>(count), rng, 20.0f);
+      gate[0] = -100.0f;  // exp(-g) past f32's range: silu(g) * up is ~0
+      std::vector<float> up = random_floats(static_cast<std::size_t>(count), rng);
+      std::vector<float> out(gate.size()), expected(gate.size());
+      (*form)(TensorView(gate.data(), DType::f32, {count}), TensorView(up.data(), DType::f32, {count}),
+              TensorView(out.data(), DType::f32, {count}));
+      silu_mul_reference(TensorView(gate.data(), DType::f32, {count}),
+                         TensorView(up.data(), DType::f32, {count}),
+                         TensorView(expected.data(), DType::f32, {count}));
+      expect_close(out, expected, 1e-5f, 1e-30f);
+      // In place (out aliases gate), as the model calls it.
+      (*form)(TensorView(gate.data(), DType::f32, {count}), TensorView(up.data(), DType::f32, {count}),
+              TensorView(gate.data(), DType::f32, {count}));
+      expect_close(gate, expected, 1e-5f, 1e-30f);
+    }
+  }
+}
+
+TEST(SiluMul, PropagatesNan) {
+  for (auto form : {&silu_mul, &silu_mul_portable}) {
+    std::vector<float> gate = {1.0f, std::nanf(""), -2.0f, 0.5f, 3.0f, -1.0f, 2.0f, 0.0f, 1.0f};
+    std::vector<float> up(gate.size(), 1.0f);
+    std::vector<float> out(gate.size());
+    const auto n = static_cast<std::int64_t>(gate.size());
+    (*form)(TensorView(gate.data(), DType::f32, {n}), TensorView(up.data(), DType::f32, {n}),
+            TensorView(out.data(), DType::f32, {n}));
+    EXPECT_TRUE(std::isnan(out[1]));
+    EXPECT_FALSE(std::isnan(out[0]));
+    EXPECT_EQ(out[7], 0.0f);
   }
 }
 
