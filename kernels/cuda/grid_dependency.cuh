@@ -5,6 +5,10 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
 namespace pagedserve::cuda_detail {
 
 // Lets the next grid on the stream (when launched as a programmatic dependent) be scheduled now.
@@ -39,5 +43,25 @@ struct DependentLaunch {
   DependentLaunch(const DependentLaunch&) = delete;
   DependentLaunch& operator=(const DependentLaunch&) = delete;
 };
+
+// PAGEDSERVE_CUDA_PDL: which kernels of a step launch as programmatic dependents.
+//   unset, empty or 0: none (beyond the decode attention's split merge, always on);
+//   1: the skinny GEMM (batch 1-2): it loads its first weights before waiting for x;
+//   2: also the elementwise kernels between the projections (add + RMSNorm, the q/k/v epilogue,
+//      SiLU x up, the row gather), which wait at their start, so that their launch overlaps the
+//      kernel before them (the skinny GEMM lets them launch as it starts).
+// Off by default until measured on a GPU (bench/RESULTS.md). Read once per process; any other value
+// is an error at first use, never ignored.
+inline int programmatic_launch_level() {
+  static const int level = [] {
+    const char* value = std::getenv("PAGEDSERVE_CUDA_PDL");
+    const std::string text = value == nullptr ? "" : value;
+    if (text.empty() || text == "0") return 0;
+    if (text == "1") return 1;
+    if (text == "2") return 2;
+    throw std::invalid_argument("PAGEDSERVE_CUDA_PDL must be 0, 1 or 2, got '" + text + "'");
+  }();
+  return level;
+}
 
 }  // namespace pagedserve::cuda_detail

@@ -23,6 +23,7 @@ namespace pagedserve {
 namespace {
 
 using cuda_detail::allow_dependent_launch;
+using cuda_detail::wait_for_grid_dependencies;
 using cuda_detail::check_launch;
 
 constexpr int kWarp = 32;
@@ -129,6 +130,7 @@ __global__ void add_rms_norm_kernel(float* residual,      // [num_tokens, hidden
                                     unsigned short* out,  // [num_tokens, hidden]
                                     int hidden, float eps) {
   allow_dependent_launch();  // the projection after us may start streaming its weights
+  wait_for_grid_dependencies();  // launched as a programmatic dependent (PAGEDSERVE_CUDA_PDL=2)
   __shared__ float warp_sums[kWarp];
   const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * hidden;
   float* res = residual + row;
@@ -217,6 +219,10 @@ __global__ void __launch_bounds__(kHeadsPerBlock* kWarp) qkv_epilogue_kernel(con
     rope_cos_sin(position, p.inv_freq[i], &cos_table[i], &sin_table[i]);
   }
   __syncthreads();
+  // Launched as a programmatic dependent (PAGEDSERVE_CUDA_PDL=2), the kernel may start while the
+  // qkv projection still runs: the rope table above reads only the step's metadata (copied before
+  // the step's first kernel); qkv, the cache and q_out only after this wait.
+  wait_for_grid_dependencies();
 
   // Everything below is uniform across the warp (head, slot), so a warp exits as a whole.
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
@@ -315,6 +321,7 @@ __global__ void silu_mul_kernel(const unsigned short* gate_up,  // [num_tokens, 
                                 unsigned short* out,            // [num_tokens, intermediate]
                                 int intermediate) {
   allow_dependent_launch();  // the down projection may start streaming its weights
+  wait_for_grid_dependencies();
   const int i = 8 * static_cast<int>(blockIdx.y * blockDim.x + threadIdx.x);
   if (i >= intermediate) return;
   const unsigned short* gate = gate_up + static_cast<std::int64_t>(blockIdx.x) * 2 * intermediate;
@@ -341,6 +348,7 @@ __global__ void gather_rows_kernel(const unsigned short* in,  // [num_tokens, wi
                                    unsigned short* out,       // [num_rows, width]
                                    int width) {
   allow_dependent_launch();  // lm_head may start streaming its weights
+  wait_for_grid_dependencies();
   const unsigned short* src = in + static_cast<std::int64_t>(rows[blockIdx.x]) * width;
   unsigned short* dst = out + static_cast<std::int64_t>(blockIdx.x) * width;
   const int chunks = (width + 7) / 8;
@@ -371,6 +379,17 @@ void require_act(DType act, const char* op) {
           "activation dtype must be bf16 or f16, got " + std::string(dtype_name(act)));
 }
 
+// Launches one of the elementwise kernels between the projections: as a programmatic dependent of
+// the grid before it on `stream` when PAGEDSERVE_CUDA_PDL=2 (the kernel waits at its start), else
+// as an ordinary stream successor.
+template <typename... Params, typename... Args>
+void launch_between_projections(void (*kernel)(Params...), dim3 grid, int threads, cudaStream_t stream,
+                                const char* name, Args... args) {
+  cuda_detail::DependentLaunch dependent(grid, dim3(static_cast<unsigned>(threads)), stream,
+                                         cuda_detail::programmatic_launch_level() >= 2);
+  cuda_detail::check_cuda(cudaLaunchKernelEx(&dependent.config, kernel, args...), name);
+}
+
 template <typename Table>
 void launch_embedding_gather(const void* table, const std::int32_t* token_ids, int num_tokens, int hidden,
                              float* residual, cudaStream_t stream) {
@@ -396,14 +415,9 @@ void launch_add_rms_norm(float* residual, const float* delta, const float* weigh
   const int threads = threads_for((hidden + 3) / 4);
   const float* typed_delta = delta;
   auto* typed_out = static_cast<unsigned short*>(out);
-  if (vector) {
-    add_rms_norm_kernel<Act, true>
-        <<<num_tokens, threads, 0, stream>>>(residual, typed_delta, weight, typed_out, hidden, eps);
-  } else {
-    add_rms_norm_kernel<Act, false>
-        <<<num_tokens, threads, 0, stream>>>(residual, typed_delta, weight, typed_out, hidden, eps);
-  }
-  check_launch("add_rms_norm_kernel");
+  launch_between_projections(vector ? add_rms_norm_kernel<Act, true> : add_rms_norm_kernel<Act, false>,
+                             dim3(static_cast<unsigned>(num_tokens)), threads, stream, "add_rms_norm_kernel",
+                             residual, typed_delta, weight, typed_out, hidden, eps);
 }
 
 template <typename Act>
@@ -414,12 +428,8 @@ void launch_silu_mul(const void* gate_up, void* out, int num_tokens, int interme
   const dim3 grid(static_cast<unsigned>(num_tokens), static_cast<unsigned>((chunks + threads - 1) / threads));
   const auto* typed_in = static_cast<const unsigned short*>(gate_up);
   auto* typed_out = static_cast<unsigned short*>(out);
-  if (vector) {
-    silu_mul_kernel<Act, true><<<grid, threads, 0, stream>>>(typed_in, typed_out, intermediate);
-  } else {
-    silu_mul_kernel<Act, false><<<grid, threads, 0, stream>>>(typed_in, typed_out, intermediate);
-  }
-  check_launch("silu_mul_kernel");
+  launch_between_projections(vector ? silu_mul_kernel<Act, true> : silu_mul_kernel<Act, false>, grid, threads,
+                             stream, "silu_mul_kernel", typed_in, typed_out, intermediate);
 }
 
 }  // namespace
@@ -493,12 +503,8 @@ void qkv_epilogue_cuda(const float* qkv, const float* bias, const float* q_norm,
   const int total_heads = s.num_q_heads + 2 * s.num_kv_heads;
   const dim3 grid(static_cast<unsigned>(s.num_tokens),
                   static_cast<unsigned>((total_heads + kHeadsPerBlock - 1) / kHeadsPerBlock));
-  if (act == DType::bf16) {
-    qkv_epilogue_kernel<Bf16><<<grid, kHeadsPerBlock * kWarp, 0, stream>>>(p);
-  } else {
-    qkv_epilogue_kernel<F16><<<grid, kHeadsPerBlock * kWarp, 0, stream>>>(p);
-  }
-  check_launch("qkv_epilogue_kernel");
+  launch_between_projections(act == DType::bf16 ? qkv_epilogue_kernel<Bf16> : qkv_epilogue_kernel<F16>, grid,
+                             kHeadsPerBlock * kWarp, stream, "qkv_epilogue_kernel", p);
 }
 
 void silu_mul_cuda(const void* gate_up, void* out, DType act, int num_tokens, int intermediate,
@@ -530,12 +536,9 @@ void gather_rows_cuda(const void* in, const std::int32_t* rows, void* out, DType
   const int threads = threads_for((width + 7) / 8);
   const auto* typed_in = static_cast<const unsigned short*>(in);
   auto* typed_out = static_cast<unsigned short*>(out);
-  if (vector) {
-    gather_rows_kernel<true><<<num_rows, threads, 0, stream>>>(typed_in, rows, typed_out, width);
-  } else {
-    gather_rows_kernel<false><<<num_rows, threads, 0, stream>>>(typed_in, rows, typed_out, width);
-  }
-  check_launch("gather_rows_kernel");
+  launch_between_projections(vector ? gather_rows_kernel<true> : gather_rows_kernel<false>,
+                             dim3(static_cast<unsigned>(num_rows)), threads, stream, "gather_rows_kernel", typed_in,
+                             rows, typed_out, width);
 }
 
 }  // namespace pagedserve

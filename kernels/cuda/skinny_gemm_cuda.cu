@@ -5,7 +5,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
@@ -73,6 +72,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
                        int m, int n, int k) {
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int row = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x) / kWarp;
+  // The elementwise kernel after us (PAGEDSERVE_CUDA_PDL=2) may launch now; it waits for all of
+  // this grid before it reads y.
+  cuda_detail::allow_dependent_launch();
   if (row >= n) return;
   const int chunks = k / 8;  // 16-byte chunks per row
   constexpr int kBatch = kWarp * kUnroll;
@@ -116,21 +118,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
   }
 }
 
-// PAGEDSERVE_CUDA_PDL=1 launches the kernel as a programmatic dependent; otherwise it is an
-// ordinary stream successor. Off by default until measured on a GPU (bench/RESULTS.md). Read once
-// per process, like the other kernel overrides.
-bool programmatic_launch_enabled() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("PAGEDSERVE_CUDA_PDL");
-    return value != nullptr && std::string(value) == "1";
-  }();
-  return enabled;
-}
-
 template <typename T, typename Out, int MaxRows>
 void launch_rows(const T* x, const T* w, Out* y, int m, int n, int k, cudaStream_t stream) {
   cuda_detail::DependentLaunch dependent(dim3(static_cast<unsigned>((n + kWarpsPerBlock - 1) / kWarpsPerBlock)),
-                                      dim3(kWarpsPerBlock * kWarp), stream, programmatic_launch_enabled());
+                                      dim3(kWarpsPerBlock * kWarp), stream, cuda_detail::programmatic_launch_level() >= 1);
   cuda_detail::check_cuda(cudaLaunchKernelEx(&dependent.config, skinny_gemm_kernel<T, Out, MaxRows>, x, w, y, m, n, k),
                           "skinny_gemm_kernel");
 }

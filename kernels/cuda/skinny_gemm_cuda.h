@@ -5,8 +5,9 @@
 // up to kSkinnyGemmDefaultRows (gemm_cuda.h). Internal to kernels/cuda: CublasGemm
 // calls it when skinny_gemm_supported() says yes. One warp per weight row, 16-byte loads, f32
 // accumulation; no allocation, no host synchronisation (graph-capturable). With
-// PAGEDSERVE_CUDA_PDL=1 it is launched as a programmatic dependent (sm_90 PDL): its first weight
-// loads overlap the end of the kernel that writes x (off by default until measured on a GPU).
+// PAGEDSERVE_CUDA_PDL=1 or 2 it is launched as a programmatic dependent (sm_90 PDL): its first weight
+// loads overlap the end of the kernel that writes x; it always lets the grid after it launch as it
+// starts (used by PAGEDSERVE_CUDA_PDL=2, grid_dependency.cuh). Off by default until measured.
 #pragma once
 
 #include "core/dtype.h"

@@ -6,7 +6,7 @@
 #   tests/oracle/cuda_device_run.sh pack   # here: build; .devbin/ = binaries + libs + tiny models,
 #                                          # packed as .devpack/devbin.tar.xz (under the 64 MiB carry limit)
 #   run(carry [".devpack"]): tests/oracle/cuda_device_run.sh unpack tests cpu oracle oracle_cpu sanitize serve bench
-#   issue 13's A/B of the programmatic dependent launch: `... unpack bench_pdl` (BENCH_ARGS)
+#   issue 13's A/B of the programmatic dependent launch: `... unpack bench_pdl` (PDL_LEVELS, BENCH_ARGS)
 #   issue 17's side by side on the host CPU: also `bench/cpu/side_by_side.sh --pack-source
 #   .devpack/llama-src.tar.xz` here, then `... unpack cpu_sbs` there (SBS_THREADS, SBS_REPEATS)
 # Logs go to $OUT (or /tmp/out).
@@ -160,13 +160,15 @@ for step in ${*:-tests oracle sanitize serve bench}; do
     bench)
       "$bin/model_cuda" ${BENCH_ARGS:-} 2>&1 | tee "$out/model_cuda.log"
       ;;
-    bench_pdl)  # issue 13: model_cuda with the skinny GEMM as a programmatic dependent launch and
-      # without, alternated (PAGEDSERVE_CUDA_PDL=1 / 0, runs 1-4), same environment otherwise
-      for run in 1 2 3 4; do
-        pdl=$((run % 2))
+    bench_pdl)  # issue 13: model_cuda at each PAGEDSERVE_CUDA_PDL level of PDL_LEVELS (default "0 1 0 1":
+      # the skinny GEMM as a programmatic dependent launch or not; 2 adds the elementwise kernels),
+      # runs alternated in that order, same environment otherwise
+      run=0
+      for pdl in ${PDL_LEVELS:-0 1 0 1}; do
+        run=$((run + 1))
         log="$out/model_cuda_run$run-pdl$pdl.log"
         PAGEDSERVE_CUDA_PDL=$pdl "$bin/model_cuda" ${BENCH_ARGS:---batches 1,16,64 --repeats 3} > "$log" 2>&1
-        echo "== run $run, PAGEDSERVE_CUDA_PDL=$pdl (exit $?)"
+        echo "== run $run, PAGEDSERVE_CUDA_PDL=$pdl (exit $?, t=${SECONDS}s)"
         grep -E "read bandwidth|decode batch|prefill" "$log"
       done
       ;;
