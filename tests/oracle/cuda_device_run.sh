@@ -9,7 +9,7 @@
 #   issue 13's A/B of the programmatic dependent launch: `... unpack bench_pdl` (PDL_LEVELS, BENCH_ARGS)
 #   issue 17's side by side on the host CPU: also `bench/cpu/side_by_side.sh --pack-source
 #   .devpack/llama-src.tar.xz` here, then `... unpack cpu_sbs` there (SBS_THREADS, SBS_REPEATS)
-# Logs go to $OUT (or /tmp/out).
+# Logs go to $OUT (or /tmp/out). The test and bench_pdl binaries run under `timeout ${RUN_TIMEOUT:-180}`.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/out}
@@ -124,8 +124,10 @@ for step in ${*:-tests oracle sanitize serve bench}; do
       ;;
     tests)
       nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$out/device.txt"
-      "$bin/kernels_cuda_test" --gtest_filter="${OPS_FILTER:-*}" > "$out/kernels_cuda_test.log" 2>&1
-      "$bin/sampling_cuda_test" > "$out/sampling_cuda_test.log" 2>&1
+      timeout "${RUN_TIMEOUT:-180}" "$bin/kernels_cuda_test" --gtest_filter="${OPS_FILTER:-*}" > "$out/kernels_cuda_test.log" 2>&1
+      echo "kernels_cuda_test: exit $?"
+      timeout "${RUN_TIMEOUT:-180}" "$bin/sampling_cuda_test" > "$out/sampling_cuda_test.log" 2>&1
+      echo "sampling_cuda_test: exit $?"
       grep -hE "^\[  (PASSED|FAILED) |Failure|Expected|Which is|seed|  got|expected|rows differ" \
         "$out/kernels_cuda_test.log" "$out/sampling_cuda_test.log" | head -40
       ;;
@@ -167,7 +169,8 @@ for step in ${*:-tests oracle sanitize serve bench}; do
       for pdl in ${PDL_LEVELS:-0 1 0 1}; do
         run=$((run + 1))
         log="$out/model_cuda_run$run-pdl$pdl.log"
-        PAGEDSERVE_CUDA_PDL=$pdl "$bin/model_cuda" ${BENCH_ARGS:---batches 1,16,64 --repeats 3} > "$log" 2>&1
+        PAGEDSERVE_CUDA_PDL=$pdl timeout "${RUN_TIMEOUT:-180}" "$bin/model_cuda" ${BENCH_ARGS:---batches 1,16,64 --repeats 3} \
+          > "$log" 2>&1
         echo "== run $run, PAGEDSERVE_CUDA_PDL=$pdl (exit $?, t=${SECONDS}s)"
         grep -E "read bandwidth|decode batch|prefill" "$log"
       done
