@@ -1,7 +1,6 @@
 #include "server/completion_job.h"
 
 #include <algorithm>
-#include <span>
 #include <iterator>
 
 #include "server/chat_response.h"

@@ -24,14 +24,11 @@ void silu_mul_avx2(const float* gate, const float* up, float* out, std::int64_t 
   for (; i + 8 <= count; i += 8) {
     _mm256_storeu_ps(out + i, silu_mul8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
   }
-  if (i < count) {
-    alignas(32) float g[8] = {}, u[8] = {}, o[8];
-    for (std::int64_t j = i; j < count; ++j) {
-      g[j - i] = gate[j];
-      u[j - i] = up[j];
-    }
-    _mm256_store_ps(o, silu_mul8(_mm256_load_ps(g), _mm256_load_ps(u)));
-    for (std::int64_t j = i; j < count; ++j) out[j] = o[j - i];
+  if (i < count) {  // the last 1-7 elements; masked-off lanes read 0 and are not stored
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count - i)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(out + i, mask,
+                        silu_mul8(_mm256_maskload_ps(gate + i, mask), _mm256_maskload_ps(up + i, mask)));
   }
 }
 

@@ -62,8 +62,8 @@ void launch_combine_decode(const AttentionParams& params, int head_dim, cudaStre
   // Programmatic dependent launch: the merge grid is launched while the decode grid still runs
   // and waits on the device (griddepcontrol.wait) for it to finish, instead of starting after
   // it; with no split rows it then only reads split_count. Captured into graphs like any launch.
-  DependentLaunch dependent(dim3(static_cast<unsigned>(2 * sms)), dim3(kCombineThreads), stream, PAGEDSERVE_DECODE_PDL);
-  check_cuda(cudaLaunchKernelEx(&dependent.config, combine_decode_kernel<T>, params, head_dim), "combine_decode_kernel");
+  launch_dependent(combine_decode_kernel<T>, dim3(static_cast<unsigned>(2 * sms)), dim3(kCombineThreads), stream,
+                   PAGEDSERVE_DECODE_PDL, "combine_decode_kernel", params, head_dim);
 }
 
 #ifndef PAGEDSERVE_PREFILL_WGMMA  // head_dim 64 and 128 on wgmma (0: mma.sync, for A/B benchmarks)

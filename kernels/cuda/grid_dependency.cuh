@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda/cuda_check.h"
+
 namespace pagedserve::cuda_detail {
 
 // Lets the next grid on the stream (when launched as a programmatic dependent) be scheduled now.
@@ -23,26 +25,23 @@ __device__ __forceinline__ void allow_dependent_launch() {
 // anything they might still read.
 __device__ __forceinline__ void wait_for_grid_dependencies() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 
-// Host side: a launch configuration for cudaLaunchKernelEx whose grid is a programmatic dependent
-// of the grid before it on `stream` when `programmatic` (else an ordinary stream successor).
-// Not copyable: config.attrs points into it.
-struct DependentLaunch {
-  cudaLaunchConfig_t config{};
+// Host side: launches `kernel` on `stream`, as a programmatic dependent of the grid before it when
+// `programmatic` (else as an ordinary stream successor); a launch error throws, naming `name`.
+template <typename... Params, typename... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, bool programmatic,
+                      const char* name, Args... args) {
   cudaLaunchAttribute attribute{};
-
-  DependentLaunch(dim3 grid, dim3 block, cudaStream_t stream, bool programmatic) {
-    config.gridDim = grid;
-    config.blockDim = block;
-    config.dynamicSmemBytes = 0;
-    config.stream = stream;
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = &attribute;
-    config.numAttrs = programmatic ? 1 : 0;
-  }
-  DependentLaunch(const DependentLaunch&) = delete;
-  DependentLaunch& operator=(const DependentLaunch&) = delete;
-};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = 0;
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = programmatic ? 1 : 0;
+  check_cuda(cudaLaunchKernelEx(&config, kernel, args...), name);
+}
 
 // PAGEDSERVE_CUDA_PDL: which kernels of a step launch as programmatic dependents.
 //   unset, empty or 0: none (beyond the decode attention's split merge, always on);

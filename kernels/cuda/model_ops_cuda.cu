@@ -385,9 +385,8 @@ void require_act(DType act, const char* op) {
 template <typename... Params, typename... Args>
 void launch_between_projections(void (*kernel)(Params...), dim3 grid, int threads, cudaStream_t stream,
                                 const char* name, Args... args) {
-  cuda_detail::DependentLaunch dependent(grid, dim3(static_cast<unsigned>(threads)), stream,
-                                         cuda_detail::programmatic_launch_level() >= 2);
-  cuda_detail::check_cuda(cudaLaunchKernelEx(&dependent.config, kernel, args...), name);
+  cuda_detail::launch_dependent(kernel, grid, dim3(static_cast<unsigned>(threads)), stream,
+                                cuda_detail::programmatic_launch_level() >= 2, name, args...);
 }
 
 template <typename Table>

@@ -120,10 +120,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
 
 template <typename T, typename Out, int MaxRows>
 void launch_rows(const T* x, const T* w, Out* y, int m, int n, int k, cudaStream_t stream) {
-  cuda_detail::DependentLaunch dependent(dim3(static_cast<unsigned>((n + kWarpsPerBlock - 1) / kWarpsPerBlock)),
-                                      dim3(kWarpsPerBlock * kWarp), stream, cuda_detail::programmatic_launch_level() >= 1);
-  cuda_detail::check_cuda(cudaLaunchKernelEx(&dependent.config, skinny_gemm_kernel<T, Out, MaxRows>, x, w, y, m, n, k),
-                          "skinny_gemm_kernel");
+  cuda_detail::launch_dependent(skinny_gemm_kernel<T, Out, MaxRows>,
+                                dim3(static_cast<unsigned>((n + kWarpsPerBlock - 1) / kWarpsPerBlock)),
+                                dim3(kWarpsPerBlock * kWarp), stream, cuda_detail::programmatic_launch_level() >= 1,
+                                "skinny_gemm_kernel", x, w, y, m, n, k);
 }
 
 template <typename T, typename Out>
