@@ -44,19 +44,21 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStre
 }
 
 // PAGEDSERVE_CUDA_PDL: which kernels of a step launch as programmatic dependents.
-//   unset, empty or 0: none (beyond the decode attention's split merge, always on);
-//   1: the skinny GEMM (batch 1-2): it loads its first weights before waiting for x;
+//   0: none (beyond the decode attention's split merge, always on);
+//   unset, empty or 1 (the default): also the skinny GEMM (batch 1-2), which loads its first
+//      weights before waiting for x: batch-1 decode 5.94-5.95 ms against 6.03 at 0 (H100, A B A B,
+//      bench/RESULTS.md);
 //   2: also the elementwise kernels between the projections (add + RMSNorm, the q/k/v epilogue,
 //      SiLU x up, the row gather), which wait at their start, so that their launch overlaps the
-//      kernel before them (the skinny GEMM lets them launch as it starts).
-// Off by default until measured on a GPU (bench/RESULTS.md). Read once per process; any other value
-// is an error at first use, never ignored.
+//      kernel before them (the skinny GEMM lets them launch as it starts). Measured slower than 1
+//      (6.11 ms, same runs): kept for experiments, not the default.
+// Read once per process; any other value is an error at first use, never ignored.
 inline int programmatic_launch_level() {
   static const int level = [] {
     const char* value = std::getenv("PAGEDSERVE_CUDA_PDL");
     const std::string text = value == nullptr ? "" : value;
-    if (text.empty() || text == "0") return 0;
-    if (text == "1") return 1;
+    if (text == "0") return 0;
+    if (text.empty() || text == "1") return 1;
     if (text == "2") return 2;
     throw std::invalid_argument("PAGEDSERVE_CUDA_PDL must be 0, 1 or 2, got '" + text + "'");
   }();

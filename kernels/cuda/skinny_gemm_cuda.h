@@ -4,10 +4,11 @@
 // cuBLAS (every x row is re-read from L1 per weight chunk), at 8 much slower; CublasGemm uses it
 // up to kSkinnyGemmDefaultRows (gemm_cuda.h). Internal to kernels/cuda: CublasGemm
 // calls it when skinny_gemm_supported() says yes. One warp per weight row, 16-byte loads, f32
-// accumulation; no allocation, no host synchronisation (graph-capturable). With
-// PAGEDSERVE_CUDA_PDL=1 or 2 it is launched as a programmatic dependent (sm_90 PDL): its first weight
-// loads overlap the end of the kernel that writes x; it always lets the grid after it launch as it
-// starts (used by PAGEDSERVE_CUDA_PDL=2, grid_dependency.cuh). Off by default until measured.
+// accumulation; no allocation, no host synchronisation (graph-capturable). By default
+// (PAGEDSERVE_CUDA_PDL unset, 1 or 2) it is launched as a programmatic dependent (sm_90 PDL): its
+// first weight loads overlap the end of the kernel that writes x (batch-1 decode 1.5% faster on
+// the H100); it always lets the grid after it launch as it starts (used by PAGEDSERVE_CUDA_PDL=2,
+// grid_dependency.cuh).
 #pragma once
 
 #include "core/dtype.h"

@@ -138,11 +138,13 @@ for step in ${*:-tests oracle sanitize serve bench}; do
       echo "oracle exit $?"
       grep -E "^==|greedy identical|ALL PASS|SOME FAILED|Error|error" "$out/oracle.log" | head -60
       ;;
-    oracle_cpu)  # the CPU backend (f32) against transformers: compare_with_transformers.py
+    oracle_cpu)  # the CPU backend against transformers (an f32 copy exactly, the bf16 checkpoint
+      # against transformers' own bf16): compare_with_transformers.py
       PYTHONUNBUFFERED=1 python3 tests/oracle/compare_with_transformers.py --dump "$bin/dump_logits" \
         "$bin/models/tiny-qwen3" "$bin/models/tiny-llama" > "$out/oracle-cpu.log" 2>&1
       echo "oracle_cpu exit $?"
-      grep -E "PASS|FAIL" "$out/oracle-cpu.log" | tail -12
+      echo "$(grep -c ' PASS' "$out/oracle-cpu.log") lines PASS, $(grep -c ' FAIL' "$out/oracle-cpu.log") FAIL"
+      grep -E " FAIL|Error|error|ALL PASS|SOME FAILED" "$out/oracle-cpu.log" | head -20
       ;;
     sanitize)
       prompts_file
