@@ -6,6 +6,9 @@
 //   model_cuda [--model configs/models/llama-3.1-8b] [--batches 1,16,64] [--context 600]
 //              [--steps 32] [--prefill 64x512] [--chunk 8192] [--repeats 3] [--enforce-eager true]
 #include <algorithm>
+#include <exception>
+#include <iterator>
+#include <stdexcept>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -45,15 +48,54 @@ std::vector<SampledToken> run_step(ModelRunner& runner, const ForwardBatch& batc
   return runner.execute(batch, rows);
 }
 
+constexpr const char* kUsage =
+    "model_cuda: the CUDA backend at a model's shape with dummy bf16 weights; decode and prefill\n"
+    "against floors measured in the same run (read bandwidth, bf16 GEMM rate).\n"
+    "  --model DIR            config.json directory (default configs/models/llama-3.1-8b)\n"
+    "  --batches LIST         decode batch sizes, comma separated (default 1,16,64)\n"
+    "  --context N            tokens in the KV cache of every sequence before the timed steps (600)\n"
+    "  --steps N              timed decode steps per batch size and repeat (32)\n"
+    "  --prefill SxL          prefill S sequences of L tokens (64x512)\n"
+    "  --chunk N              prefill tokens per step (8192)\n"
+    "  --repeats N            repeats of every figure; the median is printed (3)\n"
+    "  --enforce-eager BOOL   launch decode steps one kernel at a time instead of graphs (false)\n"
+    "  --gemm-table BOOL      also time the decode step's GEMMs alone (true)\n"
+    "  --help                 this list\n"
+    "PAGEDSERVE_CUDA_PDL=0|1|2 picks the programmatic dependent launch level (default 1).\n";
+
+int run(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "model_cuda: %s\n", error.what());
+    return 1;
+  }
+}
+
+namespace {
+
+int run(int argc, char** argv) {
   std::string model_dir = "configs/models/llama-3.1-8b";
   std::vector<int> batches = {1, 16, 64};
   int context = 600, steps = 32, repeats = 3, prefill_seqs = 64, prefill_len = 512, chunk = 8192;
   bool enforce_eager = false, gemm_table = true;
+  if (argc % 2 == 0) throw std::invalid_argument(std::string("a flag without a value: ") + argv[argc - 1]);
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
+    static const char* const kFlags[] = {"--model", "--batches", "--context", "--steps", "--repeats",
+                                         "--chunk", "--enforce-eager", "--gemm-table", "--prefill"};
+    if (std::none_of(std::begin(kFlags), std::end(kFlags), [&](const char* known) { return flag == known; }))
+      throw std::invalid_argument("unknown flag " + flag + " (--help lists them)");
     if (flag == "--model") model_dir = value;
     if (flag == "--batches") batches = int_list(value);
     if (flag == "--context") context = std::stoi(value);
@@ -185,3 +227,5 @@ int main(int argc, char** argv) {
               prefill_seqs, prefill_len, per_step, rate, repeats, floor_rate, rate / floor_rate);
   return 0;
 }
+
+}  // namespace
