@@ -72,9 +72,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
                        int m, int n, int k) {
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int row = static_cast<int>(blockIdx.x) * kWarpsPerBlock + static_cast<int>(threadIdx.x) / kWarp;
-  // The elementwise kernel after us (PAGEDSERVE_CUDA_PDL=2) may launch now; it waits for all of
-  // this grid before it reads y.
-  cuda_detail::allow_dependent_launch();
   if (row >= n) return;
   const int chunks = k / 8;  // 16-byte chunks per row
   constexpr int kBatch = kWarp * kUnroll;
@@ -89,7 +86,15 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
     uint4 w_raw[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) w_raw[u] = next[u];
-    if (base + kBatch < chunks) load_weight_batch(w_row, base + kBatch, chunks, next);
+    if (base + kBatch < chunks) {
+      load_weight_batch(w_row, base + kBatch, chunks, next);
+    } else {
+      // This warp's last weights are in flight: the elementwise kernel after us
+      // (PAGEDSERVE_CUDA_PDL=2) may launch once every block has got here, so its blocks become
+      // resident while the last wave drains, not while earlier waves still need the SMs. It
+      // waits for all of this grid before it reads y.
+      cuda_detail::allow_dependent_launch();
+    }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = base + u * kWarp;

@@ -7,8 +7,8 @@
 // accumulation; no allocation, no host synchronisation (graph-capturable). By default
 // (PAGEDSERVE_CUDA_PDL unset, 1 or 2) it is launched as a programmatic dependent (sm_90 PDL): its
 // first weight loads overlap the end of the kernel that writes x (batch-1 decode 1.5% faster on
-// the H100); it always lets the grid after it launch as it starts (used by PAGEDSERVE_CUDA_PDL=2,
-// grid_dependency.cuh).
+// the H100); it lets the grid after it launch once every warp has its last weights in flight
+// (used by PAGEDSERVE_CUDA_PDL=2, grid_dependency.cuh).
 #pragma once
 
 #include "core/dtype.h"
