@@ -5,13 +5,14 @@
 // prefill = projection and attention FLOPs / the bf16 GEMM rate.
 //   model_cuda [--model configs/models/llama-3.1-8b] [--batches 1,16,64] [--context 600]
 //              [--steps 32] [--prefill 64x512] [--chunk 8192] [--repeats 3] [--enforce-eager true]
+//              [--gemm-table false]   (--help lists them)
 #include <algorithm>
-#include <exception>
-#include <iterator>
-#include <stdexcept>
 #include <chrono>
 #include <cstdio>
+#include <exception>
+#include <iterator>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 

@@ -50,8 +50,9 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStre
 //      bench/RESULTS.md);
 //   2: also the elementwise kernels between the projections (add + RMSNorm, the q/k/v epilogue,
 //      SiLU x up, the row gather), which wait at their start, so that their launch overlaps the
-//      kernel before them (the skinny GEMM lets them launch as it starts). Measured slower than 1
-//      (6.11 ms, same runs): kept for experiments, not the default.
+//      kernel before them (the skinny GEMM lets them launch once its last weights are in
+//      flight). Measured slower than 1 (6.11 ms in the runs above; 5.99-6.00 against 5.85-5.86
+//      after the later trigger): kept for experiments, not the default.
 // Read once per process; any other value is an error at first use, never ignored.
 inline int programmatic_launch_level() {
   static const int level = [] {
