@@ -15,6 +15,7 @@
 #include "kernels/cpu/matmul_avx512.h"
 #include "kernels/cpu/matmul_avx512bf16.h"
 #include "kernels/cpu/matmul_panel_avx512.h"
+#include "kernels/cpu/row_partition.h"
 
 namespace pagedserve {
 namespace {
@@ -34,6 +35,11 @@ constexpr std::int64_t kMaxDotRows = 32;
 // batch-4 decode measured 57.5 / 48.6 tok/s with AMX against 47.6 / 45.2 on the dot kernel (back
 // to back, bench/RESULTS.md), so AMX from 2.
 constexpr std::int64_t kMinAmxRows = 2;
+
+// Parts of the weight rows per matmul (row_partition.h): the same number per thread, as many as
+// keep them at least kMinPartRows rows, at most kMaxPartsPerThread.
+constexpr std::int64_t kMinPartRows = 48;
+constexpr std::int64_t kMaxPartsPerThread = 8;
 
 // Rows of x packed for AMX at a time: bounds the workspace (3 bf16 terms of 256 rows x k) whatever
 // the token budget; each pass streams the weights once more, cheap next to 256 rows of compute.
@@ -229,41 +235,35 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   const Isa isa = choose_isa(path == MatmulPath::amx ? MatmulPath::dot_simd : path, m);
   const bool simd = isa != Isa::portable;
 
-  // The column blocks of every target, numbered in one sequence the pool hands out.
-  struct Block {
-    const MatmulTarget* target;
-    std::int64_t n_begin, n_end;
-  };
-  constexpr std::size_t kMaxTargets = 4;
-  assert(targets.size() <= kMaxTargets);
+  // The weight rows of every target, cut into parts the pool hands out (row_partition.h): of at
+  // most kSgemmBlockRows rows for sgemm (its per-thread f32 tile), else the same number per thread;
+  // AMX parts start on whole pairs of 16-row weight tiles, panel parts on whole panels.
+  constexpr int kMaxTargets = RowPartition::kMaxTargets;
+  assert(targets.size() <= static_cast<std::size_t>(kMaxTargets));
   const MatmulTarget* target_of[kMaxTargets];
-  std::int64_t first_block[kMaxTargets + 1] = {0};
+  std::int64_t rows_of[kMaxTargets];
+  int num_targets = 0;
   std::int64_t total_n = 0;
-  for (const MatmulTarget& t : targets) total_n += t.w.size(0);
-  std::int64_t block_rows = kSgemmBlockRows;
-  if (path != MatmulPath::sgemm_blocks) {
-    // Several blocks per thread so a thread slowed by a neighbour process does not hold up the rest.
-    const std::int64_t target_blocks = static_cast<std::int64_t>(pool.size()) * 8;
-    block_rows = std::max<std::int64_t>(48, (total_n + target_blocks - 1) / target_blocks);
-    // AMX blocks start on whole pairs of 16-row weight tiles, panel blocks on whole panels.
-    if (path == MatmulPath::amx || path == MatmulPath::panel_simd) block_rows = (block_rows + 31) / 32 * 32;
-  }
-  std::size_t num_targets = 0;
   for (const MatmulTarget& t : targets) {
     const std::int64_t n = t.w.size(0);
     assert(t.w.size(1) == k && t.w.is_contiguous() && t.y.size(0) == m && t.y.size(1) == n &&
            t.y.stride(1) == 1);
     target_of[num_targets] = &t;
-    first_block[num_targets + 1] = first_block[num_targets] + (n + block_rows - 1) / block_rows;
-    ++num_targets;
+    rows_of[num_targets++] = n;
+    total_n += n;
   }
-  const std::int64_t num_blocks = first_block[num_targets];
-  if (num_blocks == 0) return;
-  auto block_at = [&](std::int64_t b) {
-    std::size_t i = 0;
-    while (b >= first_block[i + 1]) ++i;
-    const std::int64_t n_begin = (b - first_block[i]) * block_rows;
-    return Block{target_of[i], n_begin, std::min(target_of[i]->w.size(0), n_begin + block_rows)};
+  if (total_n == 0) return;
+  const std::int64_t align = path == MatmulPath::amx || path == MatmulPath::panel_simd ? 32 : 1;
+  const std::int64_t wanted_parts = path == MatmulPath::sgemm_blocks
+                                        ? (total_n + kSgemmBlockRows - 1) / kSgemmBlockRows
+                                        : balanced_parts(total_n, pool.size(), kMinPartRows, kMaxPartsPerThread);
+  const RowPartition partition(rows_of, num_targets, wanted_parts, align);
+  const std::int64_t num_blocks = partition.parts();
+  // body(target, n_begin, n_end) for each segment of part b.
+  auto for_each_segment = [&](std::int64_t b, auto&& body) {
+    RowSegment segments[kMaxTargets];
+    const int count = partition.segments(b, segments);
+    for (int s = 0; s < count; ++s) body(*target_of[segments[s].target], segments[s].n_begin, segments[s].n_end);
   };
 
   if (path == MatmulPath::amx) {
@@ -274,39 +274,40 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
       const std::int64_t num_x_blocks = (rows + kAmxRowsPerBlock - 1) / kAmxRowsPerBlock;
       pool.parallel_for(num_x_blocks, [&](std::int64_t b) { amx_pack_x_block(x_pass, rows, ldx, k, b, packed); });
       pool.parallel_for(num_blocks, [&](std::int64_t b) {
-        const Block block = block_at(b);
-        const MatmulTarget& t = *block.target;
-        const std::int64_t ldy = t.y.stride(0);
-        float* yp = t.y.data_as<float>() + pass_begin * ldy;
-        const std::int64_t tiled_end = block.n_begin + (block.n_end - block.n_begin) / 16 * 16;
-        amx_rows(packed, rows, k, t.w.data_as<const std::uint16_t>(), block.n_begin, tiled_end, yp, ldy);
-        // Weight rows past the last whole tile (a target's n % 16) go through the dot kernel.
-        if (tiled_end < block.n_end) dot_rows(isa, x_pass, rows, ldx, k, t.w, tiled_end, block.n_end, yp, ldy);
-        if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, block.n_begin, block.n_end, yp, ldy);
+        for_each_segment(b, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
+          const std::int64_t ldy = t.y.stride(0);
+          float* yp = t.y.data_as<float>() + pass_begin * ldy;
+          const std::int64_t tiled_end = n_begin + (n_end - n_begin) / 16 * 16;
+          amx_rows(packed, rows, k, t.w.data_as<const std::uint16_t>(), n_begin, tiled_end, yp, ldy);
+          // Weight rows past the last whole tile (a target's n % 16) go through the dot kernel.
+          if (tiled_end < n_end) dot_rows(isa, x_pass, rows, ldx, k, t.w, tiled_end, n_end, yp, ldy);
+          if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, n_begin, n_end, yp, ldy);
+        });
       });
     }
     return;
   }
 
-  // Rows [row_begin, row_begin + rows) against every block of weight rows, one task per block:
-  // kernel(target, block, row_begin, rows, its y rows, ldy), then the bias.
+  // Rows [row_begin, row_begin + rows) against every part of the weight rows, one task per part:
+  // kernel(target, n_begin, n_end, row_begin, rows, its y rows, ldy) per segment, then the bias.
   auto run_blocks = [&](std::int64_t row_begin, std::int64_t rows, auto kernel) {
     pool.parallel_for(num_blocks, [&](std::int64_t b) {
-      const Block block = block_at(b);
-      const MatmulTarget& t = *block.target;
-      const std::int64_t ldy = t.y.stride(0);
-      float* yp = t.y.data_as<float>() + row_begin * ldy;
-      kernel(t, block, row_begin, rows, yp, ldy);
-      if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, block.n_begin, block.n_end, yp, ldy);
+      for_each_segment(b, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
+        const std::int64_t ldy = t.y.stride(0);
+        float* yp = t.y.data_as<float>() + row_begin * ldy;
+        kernel(t, n_begin, n_end, row_begin, rows, yp, ldy);
+        if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, n_begin, n_end, yp, ldy);
+      });
     });
   };
 
   if (path == MatmulPath::panel_simd) {
-    run_blocks(0, m, [&](const MatmulTarget& t, const Block& block, std::int64_t, std::int64_t, float* yp, std::int64_t ldy) {
+    run_blocks(0, m, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end, std::int64_t, std::int64_t,
+                         float* yp, std::int64_t ldy) {
       if (pair_panel) {
-        panel_rows_avx512bf16(x_bf16, m, k, t.w.data_as<const std::uint16_t>(), block.n_begin, block.n_end, yp, ldy);
+        panel_rows_avx512bf16(x_bf16, m, k, t.w.data_as<const std::uint16_t>(), n_begin, n_end, yp, ldy);
       } else {
-        panel_rows_avx512(xp, m, ldx, k, t.w.data(), t.w.dtype(), block.n_begin, block.n_end, yp, ldy);
+        panel_rows_avx512(xp, m, ldx, k, t.w.data(), t.w.dtype(), n_begin, n_end, yp, ldy);
       }
     });
     return;
@@ -318,19 +319,18 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     const std::int64_t rows_per_pass = std::max<std::int64_t>(6, kBf16PassBytes / (2 * k) / 6 * 6);
     for (std::int64_t pass_begin = 0; pass_begin < m; pass_begin += rows_per_pass) {
       run_blocks(pass_begin, std::min(rows_per_pass, m - pass_begin),
-                 [&](const MatmulTarget& t, const Block& block, std::int64_t row_begin, std::int64_t rows, float* yp,
-                     std::int64_t ldy) {
+                 [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end, std::int64_t row_begin,
+                     std::int64_t rows, float* yp, std::int64_t ldy) {
                    dot_rows_avx512bf16(x_bf16 + row_begin * k, rows, k, t.w.data_as<const std::uint16_t>(),
-                                       block.n_begin, block.n_end, yp, ldy);
+                                       n_begin, n_end, yp, ldy);
                  });
     }
     return;
   }
 
   if (path != MatmulPath::sgemm_blocks) {
-    run_blocks(0, m, [&](const MatmulTarget& t, const Block& block, std::int64_t, std::int64_t, float* yp, std::int64_t ldy) {
-      dot_rows(isa, xp, m, ldx, k, t.w, block.n_begin, block.n_end, yp, ldy);
-    });
+    run_blocks(0, m, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end, std::int64_t, std::int64_t,
+                         float* yp, std::int64_t ldy) { dot_rows(isa, xp, m, ldx, k, t.w, n_begin, n_end, yp, ldy); });
     return;
   }
 
@@ -340,25 +340,22 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   // One task per worker, each owning one slice of the workspace; blocks are handed out dynamically.
   pool.parallel_for(num_workers, [&](std::int64_t worker) {
     for (std::int64_t b = next_block.fetch_add(1); b < num_blocks; b = next_block.fetch_add(1)) {
-      const Block block = block_at(b);
-      const MatmulTarget& t = *block.target;
-      const float* w_block = nullptr;
-      if (t.w.dtype() == DType::f32) {
-        w_block = t.w.data_as<const float>() + block.n_begin * k;
-      } else {
-        float* tile = scratch + worker * kSgemmBlockRows * k;
-        convert_rows_to_f32(simd, t.w, block.n_begin, block.n_end, k, tile);
-        w_block = tile;
-      }
-      float* yp = t.y.data_as<float>();
-      const std::int64_t ldy = t.y.stride(0);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
-                  static_cast<int>(block.n_end - block.n_begin), static_cast<int>(k), 1.0f, xp,
-                  static_cast<int>(ldx), w_block, static_cast<int>(k), 0.0f, yp + block.n_begin,
-                  static_cast<int>(ldy));
-      if (t.bias.data() != nullptr) {
-        add_bias(t.bias.data_as<const float>(), m, block.n_begin, block.n_end, yp, ldy);
-      }
+      for_each_segment(b, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
+        const float* w_block = nullptr;
+        if (t.w.dtype() == DType::f32) {
+          w_block = t.w.data_as<const float>() + n_begin * k;
+        } else {
+          float* tile = scratch + worker * kSgemmBlockRows * k;  // [<= kSgemmBlockRows, k]
+          convert_rows_to_f32(simd, t.w, n_begin, n_end, k, tile);
+          w_block = tile;
+        }
+        float* yp = t.y.data_as<float>();
+        const std::int64_t ldy = t.y.stride(0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n_end - n_begin),
+                    static_cast<int>(k), 1.0f, xp, static_cast<int>(ldx), w_block, static_cast<int>(k), 0.0f,
+                    yp + n_begin, static_cast<int>(ldy));
+        if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), m, n_begin, n_end, yp, ldy);
+      });
     }
   });
 }

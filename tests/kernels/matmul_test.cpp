@@ -134,45 +134,48 @@ TEST(MatmulGroup, EachTargetMatchesItsOwnReference) {
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  ThreadPool pool(3);
-  const std::int64_t k = 77;
-  const std::int64_t ns[] = {130, 13, 300};
-  for (std::int64_t m : {1, 5, 20}) {
-    for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
-                            MatmulPath::sgemm_blocks, MatmulPath::amx, MatmulPath::dot_avx512bf16,
-                            MatmulPath::panel_simd}) {
-      std::vector<float> x(static_cast<std::size_t>(m * k));
-      for (float& v : x) v = dist(rng);
-      std::vector<std::vector<bf16>> w(3);
-      std::vector<std::vector<float>> bias(3), y(3), expected(3);
-      for (int t = 0; t < 3; ++t) {
-        w[t].resize(static_cast<std::size_t>(ns[t] * k));
-        for (bf16& v : w[t]) v = to_bf16(dist(rng));
-        bias[t].resize(static_cast<std::size_t>(ns[t]));
-        for (float& v : bias[t]) v = dist(rng);
-        y[t].assign(static_cast<std::size_t>(m * ns[t]), std::nanf(""));
-        expected[t].resize(y[t].size());
-      }
-      auto view = [&](int t, std::vector<float>& out) {
-        return TensorView(out.data(), DType::f32, {m, ns[t]});
-      };
-      auto wv = [&](int t) { return TensorView(w[t].data(), DType::bf16, {ns[t], k}); };
-      auto bv = [&](int t) { return TensorView(bias[t].data(), DType::f32, {ns[t]}); };
-      std::vector<float> workspace(matmul_workspace_floats(m, k, pool.size()));
-      const TensorView x_view(x.data(), DType::f32, {m, k});
-      matmul_group(x_view,
-                   {{wv(0), bv(0), view(0, y[0])},
-                    {wv(1), TensorView(), view(1, y[1])},
-                    {wv(2), bv(2), view(2, y[2])}},
-                   TensorView(workspace.data(), DType::f32, {static_cast<std::int64_t>(workspace.size())}),
-                   pool, path);
-      matmul_reference(x_view, wv(0), bv(0), view(0, expected[0]));
-      matmul_reference(x_view, wv(1), TensorView(), view(1, expected[1]));
-      matmul_reference(x_view, wv(2), bv(2), view(2, expected[2]));
-      for (int t = 0; t < 3; ++t) {
-        for (std::size_t i = 0; i < y[t].size(); ++i) {
-          ASSERT_NEAR(y[t][i], expected[t][i], 1e-4)
-              << "target " << t << " m " << m << " path " << static_cast<int>(path);
+  // 3 threads: parts spanning the targets' ends; 16: one small part per thread (row_partition.h).
+  for (int threads : {3, 16}) {
+    ThreadPool pool(threads);
+    const std::int64_t k = 77;
+    const std::int64_t ns[] = {130, 13, 300};
+    for (std::int64_t m : {1, 5, 20}) {
+      for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
+                              MatmulPath::sgemm_blocks, MatmulPath::amx, MatmulPath::dot_avx512bf16,
+                              MatmulPath::panel_simd}) {
+        std::vector<float> x(static_cast<std::size_t>(m * k));
+        for (float& v : x) v = dist(rng);
+        std::vector<std::vector<bf16>> w(3);
+        std::vector<std::vector<float>> bias(3), y(3), expected(3);
+        for (int t = 0; t < 3; ++t) {
+          w[t].resize(static_cast<std::size_t>(ns[t] * k));
+          for (bf16& v : w[t]) v = to_bf16(dist(rng));
+          bias[t].resize(static_cast<std::size_t>(ns[t]));
+          for (float& v : bias[t]) v = dist(rng);
+          y[t].assign(static_cast<std::size_t>(m * ns[t]), std::nanf(""));
+          expected[t].resize(y[t].size());
+        }
+        auto view = [&](int t, std::vector<float>& out) {
+          return TensorView(out.data(), DType::f32, {m, ns[t]});
+        };
+        auto wv = [&](int t) { return TensorView(w[t].data(), DType::bf16, {ns[t], k}); };
+        auto bv = [&](int t) { return TensorView(bias[t].data(), DType::f32, {ns[t]}); };
+        std::vector<float> workspace(matmul_workspace_floats(m, k, pool.size()));
+        const TensorView x_view(x.data(), DType::f32, {m, k});
+        matmul_group(x_view,
+                     {{wv(0), bv(0), view(0, y[0])},
+                      {wv(1), TensorView(), view(1, y[1])},
+                      {wv(2), bv(2), view(2, y[2])}},
+                     TensorView(workspace.data(), DType::f32, {static_cast<std::int64_t>(workspace.size())}),
+                     pool, path);
+        matmul_reference(x_view, wv(0), bv(0), view(0, expected[0]));
+        matmul_reference(x_view, wv(1), TensorView(), view(1, expected[1]));
+        matmul_reference(x_view, wv(2), bv(2), view(2, expected[2]));
+        for (int t = 0; t < 3; ++t) {
+          for (std::size_t i = 0; i < y[t].size(); ++i) {
+            ASSERT_NEAR(y[t][i], expected[t][i], 1e-4)
+                << "target " << t << " m " << m << " path " << static_cast<int>(path) << " threads " << threads;
+          }
         }
       }
     }
