@@ -23,9 +23,9 @@ class RowPartition {
  public:
   static constexpr int kMaxTargets = 4;
 
-  // rows[t]: weight rows of target t < num_targets, not all zero. At most `parts` parts (fewer when there are
-  // fewer units than that), each of whole `align`-row units of the targets' rows (each target
-  // padded to whole units), the first parts the shorter by at most one unit.
+  // rows[t]: weight rows of target t < num_targets, not all zero. At most `parts` parts (fewer
+  // when there are fewer units than that), each of whole `align`-row units of the targets' rows
+  // (each target padded to whole units); part sizes differ by at most one unit.
   RowPartition(const std::int64_t* rows, int num_targets, std::int64_t parts, std::int64_t align)
       : num_targets_(num_targets), align_(align) {
     assert(num_targets > 0 && num_targets <= kMaxTargets && parts > 0 && align > 0);
