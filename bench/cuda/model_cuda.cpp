@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
-#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -93,21 +92,27 @@ int run(int argc, char** argv) {
   if (argc % 2 == 0) throw std::invalid_argument(std::string("a flag without a value: ") + argv[argc - 1]);
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    static const char* const kFlags[] = {"--model", "--batches", "--context", "--steps", "--repeats",
-                                         "--chunk", "--enforce-eager", "--gemm-table", "--prefill"};
-    if (std::none_of(std::begin(kFlags), std::end(kFlags), [&](const char* known) { return flag == known; }))
-      throw std::invalid_argument("unknown flag " + flag + " (--help lists them)");
-    if (flag == "--model") model_dir = value;
-    if (flag == "--batches") batches = int_list(value);
-    if (flag == "--context") context = std::stoi(value);
-    if (flag == "--steps") steps = std::stoi(value);
-    if (flag == "--repeats") repeats = std::stoi(value);
-    if (flag == "--chunk") chunk = std::stoi(value);
-    if (flag == "--enforce-eager") enforce_eager = value == "true";
-    if (flag == "--gemm-table") gemm_table = value == "true";
-    if (flag == "--prefill") {
+    if (flag == "--model") {
+      model_dir = value;
+    } else if (flag == "--batches") {
+      batches = int_list(value);
+    } else if (flag == "--context") {
+      context = std::stoi(value);
+    } else if (flag == "--steps") {
+      steps = std::stoi(value);
+    } else if (flag == "--repeats") {
+      repeats = std::stoi(value);
+    } else if (flag == "--chunk") {
+      chunk = std::stoi(value);
+    } else if (flag == "--enforce-eager") {
+      enforce_eager = value == "true";
+    } else if (flag == "--gemm-table") {
+      gemm_table = value == "true";
+    } else if (flag == "--prefill") {
       prefill_seqs = std::stoi(value.substr(0, value.find('x')));
       prefill_len = std::stoi(value.substr(value.find('x') + 1));
+    } else {
+      throw std::invalid_argument("unknown flag " + flag + " (--help lists them)");
     }
   }
   const ModelConfig config = load_model_config(model_dir);

@@ -258,7 +258,6 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
                                         ? (total_n + kSgemmBlockRows - 1) / kSgemmBlockRows
                                         : balanced_parts(total_n, pool.size(), kMinPartRows, kMaxPartsPerThread);
   const RowPartition partition(rows_of, num_targets, wanted_parts, align);
-  const std::int64_t num_blocks = partition.parts();
   // body(target, n_begin, n_end) for each segment of part b.
   auto for_each_segment = [&](std::int64_t b, auto&& body) {
     RowSegment segments[kMaxTargets];
@@ -273,7 +272,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
       const float* x_pass = xp + pass_begin * ldx;
       const std::int64_t num_x_blocks = (rows + kAmxRowsPerBlock - 1) / kAmxRowsPerBlock;
       pool.parallel_for(num_x_blocks, [&](std::int64_t b) { amx_pack_x_block(x_pass, rows, ldx, k, b, packed); });
-      pool.parallel_for(num_blocks, [&](std::int64_t b) {
+      pool.parallel_for(partition.parts(), [&](std::int64_t b) {
         for_each_segment(b, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
           const std::int64_t ldy = t.y.stride(0);
           float* yp = t.y.data_as<float>() + pass_begin * ldy;
@@ -290,8 +289,8 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
 
   // Rows [row_begin, row_begin + rows) against every part of the weight rows, one task per part:
   // kernel(target, n_begin, n_end, row_begin, rows, its y rows, ldy) per segment, then the bias.
-  auto run_blocks = [&](std::int64_t row_begin, std::int64_t rows, auto kernel) {
-    pool.parallel_for(num_blocks, [&](std::int64_t b) {
+  auto run_parts = [&](std::int64_t row_begin, std::int64_t rows, auto kernel) {
+    pool.parallel_for(partition.parts(), [&](std::int64_t b) {
       for_each_segment(b, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
         const std::int64_t ldy = t.y.stride(0);
         float* yp = t.y.data_as<float>() + row_begin * ldy;
@@ -302,7 +301,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   };
 
   if (path == MatmulPath::panel_simd) {
-    run_blocks(0, m, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end, std::int64_t, std::int64_t,
+    run_parts(0, m, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end, std::int64_t, std::int64_t,
                          float* yp, std::int64_t ldy) {
       if (pair_panel) {
         panel_rows_avx512bf16(x_bf16, m, k, t.w.data_as<const std::uint16_t>(), n_begin, n_end, yp, ldy);
@@ -318,7 +317,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     // blocks stream past them (at least one register tile of rows).
     const std::int64_t rows_per_pass = std::max<std::int64_t>(6, kBf16PassBytes / (2 * k) / 6 * 6);
     for (std::int64_t pass_begin = 0; pass_begin < m; pass_begin += rows_per_pass) {
-      run_blocks(pass_begin, std::min(rows_per_pass, m - pass_begin),
+      run_parts(pass_begin, std::min(rows_per_pass, m - pass_begin),
                  [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end, std::int64_t row_begin,
                      std::int64_t rows, float* yp, std::int64_t ldy) {
                    dot_rows_avx512bf16(x_bf16 + row_begin * k, rows, k, t.w.data_as<const std::uint16_t>(),
@@ -329,17 +328,17 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   }
 
   if (path != MatmulPath::sgemm_blocks) {
-    run_blocks(0, m, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end, std::int64_t, std::int64_t,
+    run_parts(0, m, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end, std::int64_t, std::int64_t,
                          float* yp, std::int64_t ldy) { dot_rows(isa, xp, m, ldx, k, t.w, n_begin, n_end, yp, ldy); });
     return;
   }
 
   use_single_threaded_blas();
   const int num_workers = pool.size();
-  std::atomic<std::int64_t> next_block{0};
-  // One task per worker, each owning one slice of the workspace; blocks are handed out dynamically.
+  std::atomic<std::int64_t> next_part{0};
+  // One task per worker, each owning one slice of the workspace; parts are handed out dynamically.
   pool.parallel_for(num_workers, [&](std::int64_t worker) {
-    for (std::int64_t b = next_block.fetch_add(1); b < num_blocks; b = next_block.fetch_add(1)) {
+    for (std::int64_t b = next_part.fetch_add(1); b < partition.parts(); b = next_part.fetch_add(1)) {
       for_each_segment(b, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
         const float* w_block = nullptr;
         if (t.w.dtype() == DType::f32) {

@@ -20,6 +20,7 @@ Exit status 0 when every model, prompt and check passes.
       models/tiny-qwen3 models/tiny-llama
 """
 import argparse
+import itertools
 import json
 import os
 import random
@@ -65,52 +66,58 @@ def f32_copy(model, model_dir, out_dir):
     return out_dir
 
 
+def load(model_dir, dtype):
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation="eager")
+    model.eval()
+    return model
+
+
+def check_prompt(check, entry, our_logits, model, model_bf16, tolerance):
+    """One prompt of one check: returns (passed, the words after 'max rel diff')."""
+    prompt, greedy = entry["prompt"], entry["greedy"]
+    ids = torch.tensor([prompt + greedy[:-1]], dtype=torch.long)
+    with torch.no_grad():
+        hf = model(ids).logits[0].float().numpy()
+    assert hf.shape == our_logits.shape, (hf.shape, our_logits.shape)
+    worst = relative_difference(our_logits, hf)
+    hf_greedy = hf[len(prompt) - 1:].argmax(axis=1).tolist()
+    mismatch = next((g for g in range(len(greedy)) if greedy[g] != hf_greedy[g]), None)
+    detail = ""
+    if mismatch is not None:
+        top2 = np.sort(hf[len(prompt) - 1 + mismatch])[-2:]
+        detail = f" greedy differs at step {mismatch} (hf margin {top2[1] - top2[0]:.2e})"
+    if check == "exact":
+        passed = worst <= tolerance and mismatch is None
+    else:
+        with torch.no_grad():
+            yardstick = relative_difference(model_bf16(ids).logits[0].float().numpy(), hf)
+        passed = worst <= yardstick
+        detail = f" (transformers bf16: {yardstick:.2e})" + detail
+    agreed = len(greedy) if mismatch is None else mismatch
+    return passed, f"{worst:.2e}, greedy {agreed}/{len(greedy)} {'PASS' if passed else 'FAIL'}{detail}"
+
+
 def compare_model(args, model_dir):
     config = AutoConfig.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
-    model.eval()
-    model_bf16 = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, attn_implementation="eager")
-    model_bf16.eval()
+    model = load(model_dir, torch.float32)
+    model_bf16 = load(model_dir, torch.bfloat16) if args.checks == "both" else None
     prompts = make_prompts(config.vocab_size)
     name = os.path.basename(os.path.normpath(model_dir))
     ok = True
     with tempfile.TemporaryDirectory() as copy_dir:
         checks = [("exact", f32_copy(model, model_dir, copy_dir))]
-        if args.checks == "both":
+        if model_bf16 is not None:
             checks.append(("bf16", model_dir))
-        for check, ours_dir in checks:
-            for chunk in [0, args.chunk]:
-                with tempfile.TemporaryDirectory() as out_dir:
-                    ours = run_ours(args.dump, ours_dir, prompts, out_dir, chunk, args.greedy)
-                    vocab = ours["vocab"]
-                    for i, entry in enumerate(ours["prompts"]):
-                        prompt, greedy = entry["prompt"], entry["greedy"]
-                        our_logits = np.fromfile(os.path.join(out_dir, entry["logits"]),
-                                                 dtype=np.float32).reshape(-1, vocab)
-                        ids = torch.tensor([prompt + greedy[:-1]], dtype=torch.long)
-                        with torch.no_grad():
-                            hf = model(ids).logits[0].float().numpy()
-                        assert hf.shape == our_logits.shape, (hf.shape, our_logits.shape)
-                        worst = relative_difference(our_logits, hf)
-                        hf_greedy = hf[len(prompt) - 1:].argmax(axis=1).tolist()
-                        mismatch = next((g for g in range(len(greedy)) if greedy[g] != hf_greedy[g]), None)
-                        detail = ""
-                        if mismatch is not None:
-                            top2 = np.sort(hf[len(prompt) - 1 + mismatch])[-2:]
-                            detail = f" greedy differs at step {mismatch} (hf margin {top2[1] - top2[0]:.2e})"
-                        if check == "exact":
-                            passed = worst <= args.tolerance and mismatch is None
-                        else:
-                            with torch.no_grad():
-                                hf_bf16 = model_bf16(ids).logits[0].float().numpy()
-                            yardstick = relative_difference(hf_bf16, hf)
-                            passed = worst <= yardstick
-                            detail = f" (transformers bf16: {yardstick:.2e})" + detail
-                        print(f"{name} {check} prompt {i} (len {len(prompt)}, chunk {chunk or 'none'}): "
-                              f"max rel diff {worst:.2e}, greedy "
-                              f"{len(greedy) if mismatch is None else mismatch}/{len(greedy)} "
-                              f"{'PASS' if passed else 'FAIL'}{detail}", flush=True)
-                        ok = ok and passed
+        for (check, ours_dir), chunk in itertools.product(checks, [0, args.chunk]):
+            with tempfile.TemporaryDirectory() as out_dir:
+                ours = run_ours(args.dump, ours_dir, prompts, out_dir, chunk, args.greedy)
+                for i, entry in enumerate(ours["prompts"]):
+                    our_logits = np.fromfile(os.path.join(out_dir, entry["logits"]),
+                                             dtype=np.float32).reshape(-1, ours["vocab"])
+                    passed, result = check_prompt(check, entry, our_logits, model, model_bf16, args.tolerance)
+                    print(f"{name} {check} prompt {i} (len {len(entry['prompt'])}, chunk {chunk or 'none'}): "
+                          f"max rel diff {result}", flush=True)
+                    ok = ok and passed
     return ok
 
 
