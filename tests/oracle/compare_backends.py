@@ -21,6 +21,9 @@ For every checkpoint and prompt (lengths 2..200, fixed seed):
     reference's top-20 that ours also lists, and at least 15 of the 20 ids shared;
   - 32 greedy tokens: identical on >= --greedy-agreement of the prompts; where they differ, the
     reference's top-2 margin at the first differing step is printed (a near-tie or a bug).
+Yardsticks printed beside them (not checks): transformers in bf16, and transformers f32 with bf16
+rounding only where ours has it (q/k/v at the attention alone: a bf16 KV cache; then also every
+linear layer's input and the gate/up outputs: the CUDA backend's rounding points).
 Pairs checked: transformers (f32 compute on the bf16 weights) vs cuda; cpu vs cuda; cuda single
 vs cuda engine (all prompts at once, --max-num-batched-tokens 16, few KV pages -> preemption);
 cuda single with --enforce-eager vs with decode graphs.
@@ -30,6 +33,7 @@ Exit status 0 when every check passes.
       --tokenizer-dir models/tiny-qwen3 --work /tmp/oracle models/tiny-qwen3 models/tiny-llama
 """
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -186,9 +190,45 @@ def run_ours(args, model_dir, prompts_path, out, backend, mode, extra=()):
         return json.load(f)["prompts"]
 
 
-def hf_reference(model_dir, prompts, greedy, dtype=torch.float32):
+@contextlib.contextmanager
+def bf16_rounding(model, where):
+    """Rounds, inside the f32 model, the tensors the CUDA backend keeps in bf16: where is
+    "attention" (q, k, v at the attention's input: a bf16 KV cache alone) or "ours" (that, the
+    input of every linear layer as our bf16 GEMMs take it, and the gate/up GEMM outputs; the
+    residual, norms, q/k/v, o_proj/down and lm_head outputs stay f32 as in model/cuda)."""
+    def to_bf16(t):
+        return t.to(torch.bfloat16).to(t.dtype)
+
+    modeling = sys.modules[type(model.model.layers[0].self_attn).__module__]
+    eager = modeling.eager_attention_forward
+    calls = [0]
+
+    def rounded_attention(module, query, key, value, *args, **kwargs):
+        calls[0] += 1
+        return eager(module, to_bf16(query), to_bf16(key), to_bf16(value), *args, **kwargs)
+
+    hooks = []
+    modeling.eager_attention_forward = rounded_attention
+    if where == "ours":
+        for name, m in model.named_modules():
+            if isinstance(m, torch.nn.Linear):
+                hooks.append(m.register_forward_pre_hook(lambda _, inputs: (to_bf16(inputs[0]), *inputs[1:])))
+            if name.endswith(("gate_proj", "up_proj")):
+                hooks.append(m.register_forward_hook(lambda _, inputs, output: to_bf16(output)))
+    try:
+        yield
+    finally:
+        modeling.eager_attention_forward = eager
+        for hook in hooks:
+            hook.remove()
+    if calls[0] == 0:
+        raise RuntimeError(f"{modeling.__name__}: the patched eager attention was never called")
+
+
+def hf_reference(model_dir, prompts, greedy, dtype=torch.float32, rounding=None):
     """transformers' greedy tokens, first-token top-20 and top-2 margins; f32 compute by default
-    (the reference), bf16 as a yardstick of what bf16 arithmetic alone moves."""
+    (the reference), bf16 as a yardstick of what bf16 arithmetic alone moves; rounding (f32 only):
+    bf16_rounding's points of ours rounded inside the f32 forward."""
     try:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation="eager")
     except TypeError:  # transformers 4
@@ -196,22 +236,30 @@ def hf_reference(model_dir, prompts, greedy, dtype=torch.float32):
     model = model.to(dtype).cuda()
     model.eval()
     results = []
-    for prompt in prompts:
-        ids = torch.tensor([prompt], dtype=torch.long, device="cuda")
-        tokens, margins, first_top = [], [], None
-        with torch.no_grad():
-            for step in range(greedy):
-                logits = model(ids).logits[0, -1].float()
-                logprobs = torch.log_softmax(logits, dim=-1)
-                top = torch.topk(logprobs, 20)
-                if step == 0:
-                    first_top = [[int(i), float(v)] for v, i in zip(top.values, top.indices)]
-                margins.append(float(top.values[0] - top.values[1]))
-                token = int(top.indices[0])
-                tokens.append(token)
-                ids = torch.cat([ids, torch.tensor([[token]], device="cuda")], dim=1)
-        results.append({"tokens": tokens, "first_top": first_top, "margins": margins})
+    rounded = bf16_rounding(model, rounding) if rounding else contextlib.nullcontext()
+    with rounded:
+        for prompt in prompts:
+            results.append(hf_greedy(model, prompt, greedy))
     return results
+
+
+def hf_greedy(model, prompt, greedy):
+    """One prompt: greedy tokens (the whole sequence recomputed each step), first-token top-20,
+    top-2 margins."""
+    ids = torch.tensor([prompt], dtype=torch.long, device="cuda")
+    tokens, margins, first_top = [], [], None
+    with torch.no_grad():
+        for step in range(greedy):
+            logits = model(ids).logits[0, -1].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            top = torch.topk(logprobs, 20)
+            if step == 0:
+                first_top = [[int(i), float(v)] for v, i in zip(top.values, top.indices)]
+            margins.append(float(top.values[0] - top.values[1]))
+            token = int(top.indices[0])
+            tokens.append(token)
+            ids = torch.cat([ids, torch.tensor([[token]], device="cuda")], dim=1)
+    return {"tokens": tokens, "first_top": first_top, "margins": margins}
 
 
 def compare(label, reference, ours, args, gate_logprobs=True):
@@ -258,6 +306,15 @@ def check_model(args, model_dir, prompts, prompts_path, name):
     ok &= compare("transformers vs cuda", hf, cuda, args)
     compare("yardstick (not a check): transformers f32 vs transformers bf16", hf,
             [dict(h, prompt=p) for h, p in zip(hf_bf16, prompts)], args)
+    for rounding, what in (("attention", "q/k/v rounded to bf16 at the attention (a bf16 KV cache alone)"),
+                           ("ours", "rounded to bf16 where ours rounds (attention + every linear input)")):
+        try:
+            rounded = hf_reference(model_dir, prompts, args.greedy, rounding=rounding)
+        except Exception as error:  # a yardstick only: the checks below still run
+            print(f"  yardstick {rounding}: ERROR {error!r}")
+            continue
+        compare(f"yardstick (not a check): transformers f32 vs f32 with {what}", hf,
+                [dict(h, prompt=p) for h, p in zip(rounded, prompts)], args)
     ok &= compare("cpu vs cuda", [dict(c, margins=None) for c in cpu], cuda, args)
     ok &= compare("cuda single vs cuda engine (greedy decides)", [dict(c, margins=None) for c in cuda], engine,
                   args, gate_logprobs=False)

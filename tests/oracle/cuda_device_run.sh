@@ -19,7 +19,7 @@ build=${BUILD_DIR:-build}
 export LD_LIBRARY_PATH=$bin/lib:${LD_LIBRARY_PATH:-}
 binaries="server/pagedserve tests/oracle/runner_tokens tests/oracle/dump_logits bench/cuda/model_cuda
   bench/serve/bench_serve tests/kernels/cuda/kernels_cuda_test tests/kernels/cuda/sampling_cuda_test
-  tests/kernels/kernels_test bench/model_cpu"
+  tests/kernels/kernels_test bench/model_cpu bench/matmul_cpu"
 
 pack() {
   ninja -C "$build" $(for b in $binaries; do basename "$b"; done) make-tiny-model || exit 1
@@ -136,7 +136,7 @@ for step in ${*:-tests oracle sanitize serve bench}; do
         --tokenizer-dir "$bin/models/tiny-qwen3" --work /tmp/oracle "$bin/models/tiny-qwen3" \
         "$bin/models/tiny-llama" > "$out/oracle.log" 2>&1
       echo "oracle exit $?"
-      grep -E "^==|greedy identical|ALL PASS|SOME FAILED|Error|error" "$out/oracle.log" | head -60
+      grep -E "^==|greedy identical|ALL PASS|SOME FAILED|Error|error" "$out/oracle.log" | head -80
       ;;
     oracle_cpu)  # the CPU backend against transformers (an f32 copy exactly, the bf16 checkpoint
       # against transformers' own bf16): compare_with_transformers.py
