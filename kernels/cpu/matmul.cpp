@@ -37,8 +37,8 @@ constexpr std::int64_t kMaxDotRows = 32;
 constexpr std::int64_t kMinAmxRows = 2;
 
 // Parts of the weight rows per matmul (row_partition.h): the same number per thread, as many as
-// keep them at least kMinPartBytes of weights (a stream of 8 pages), at most kMaxPartsPerThread.
-constexpr std::int64_t kMinPartBytes = 32 * 1024;
+// keep them at least kMinPartRows rows, at most kMaxPartsPerThread.
+constexpr std::int64_t kMinPartRows = 48;
 constexpr std::int64_t kMaxPartsPerThread = 8;
 
 // Rows of x packed for AMX at a time: bounds the workspace (3 bf16 terms of 256 rows x k) whatever
@@ -256,8 +256,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   const std::int64_t align = path == MatmulPath::amx || path == MatmulPath::panel_simd ? 32 : 1;
   const std::int64_t wanted_parts = path == MatmulPath::sgemm_blocks
                                         ? (total_n + kSgemmBlockRows - 1) / kSgemmBlockRows
-                                        : balanced_parts(total_n * k * static_cast<std::int64_t>(dtype_size(w_dtype)),
-                                                         pool.size(), kMinPartBytes, kMaxPartsPerThread);
+                                        : balanced_parts(total_n, pool.size(), kMinPartRows, kMaxPartsPerThread);
   const RowPartition partition(rows_of, num_targets, wanted_parts, align);
   // body(target, n_begin, n_end) for each segment of part b.
   auto for_each_segment = [&](std::int64_t b, auto&& body) {

@@ -3,7 +3,7 @@
 // `align`-row units (so a part starts on an AMX tile pair or a panel inside its target), a part
 // possibly spanning the end of one target and the start of the next. Equal parts matter on many
 // threads: per-target blocks of at least 48 rows made o_proj's 896 rows 19 blocks, two rounds on
-// 16 threads where whole rounds of equal parts do; q/k/v's 896 + 128 + 128 rows made 25.
+// 16 threads where one round of 56-row parts does; q/k/v's 896 + 128 + 128 rows made 25.
 // Pure value type, header-only; any thread.
 #pragma once
 
@@ -65,15 +65,13 @@ class RowPartition {
   std::int64_t align_, units_ = 0, parts_ = 0;
 };
 
-// Parts for `threads` threads over `total_bytes` bytes of weights: the same number per thread (so
-// the last round is full), as many as keep parts of at least `min_part_bytes`, between 1 and
-// `max_per_thread` (several per thread so one slowed by a neighbour process does not hold up the
-// rest). Bytes, not rows: down_proj's rows are 5.4x longer than o_proj's, so a row count that
-// suits one leaves the other a single 545 KB part per thread on 16 threads.
-inline std::int64_t balanced_parts(std::int64_t total_bytes, int threads, std::int64_t min_part_bytes,
+// Parts for `threads` threads over `total_rows` rows: the same number per thread (so the last round
+// is full), as many as keep parts of at least `min_rows` rows, between 1 and `max_per_thread`
+// (several per thread so one slowed by a neighbour process does not hold up the rest).
+inline std::int64_t balanced_parts(std::int64_t total_rows, int threads, std::int64_t min_rows,
                                    std::int64_t max_per_thread) {
   const std::int64_t per_thread =
-      std::clamp<std::int64_t>(total_bytes / (threads * min_part_bytes), 1, max_per_thread);
+      std::clamp<std::int64_t>(total_rows / (threads * min_rows), 1, max_per_thread);
   return threads * per_thread;
 }
 

@@ -53,17 +53,14 @@ std::int64_t check_partition(const Case& c) {
   return largest;
 }
 
-TEST(RowPartition, ModelShapesSplitIntoWholeRoundsOnSixteenThreads) {
-  // Qwen2.5-0.5B bf16 (hidden 896, rows of 1792 bytes; down's of 9728) at 16 threads, parts of at
-  // least 32 KiB: q/k/v and o_proj three parts per thread, down eight; none above its share.
-  constexpr std::int64_t kRow = 896 * 2;
-  const std::int64_t parts_qkv = balanced_parts((896 + 128 + 128) * kRow, 16, 32 * 1024, 8);
-  EXPECT_EQ(parts_qkv, 48);
-  EXPECT_EQ(check_partition({{896, 128, 128}, parts_qkv, 1}), 24);
-  EXPECT_EQ(check_partition({{896}, balanced_parts(896 * kRow, 16, 32 * 1024, 8), 1}), 19);
-  EXPECT_EQ(balanced_parts(896 * 4864 * 2, 16, 32 * 1024, 8), 128);
+TEST(RowPartition, ModelShapesSplitIntoOneRoundOnSixteenThreads) {
+  // Qwen2.5-0.5B at 16 threads: q/k/v, o_proj, down: one part per thread, none above its share.
+  const std::int64_t parts_qkv = balanced_parts(896 + 128 + 128, 16, 48, 8);
+  EXPECT_EQ(parts_qkv, 16);
+  EXPECT_EQ(check_partition({{896, 128, 128}, parts_qkv, 1}), 72);
+  EXPECT_EQ(check_partition({{896}, balanced_parts(896, 16, 48, 8), 1}), 56);
   // gate/up on 2 threads: eight parts per thread.
-  EXPECT_EQ(balanced_parts(4864 * 2 * kRow, 2, 32 * 1024, 8), 16);
+  EXPECT_EQ(balanced_parts(4864 * 2, 2, 48, 8), 16);
   EXPECT_EQ(check_partition({{4864, 4864}, 16, 1}), 608);
   // AMX / panel: whole 32-row units.
   EXPECT_EQ(check_partition({{896}, 16, 32}), 64);
@@ -91,9 +88,9 @@ TEST(RowPartition, OddTargetsEveryAlignmentAndMorePartsThanUnits) {
 }
 
 TEST(RowPartition, BalancedPartsAreWholeRoundsWithinTheLimits) {
-  EXPECT_EQ(balanced_parts(10, 16, 48, 8), 16);        // fewer bytes than one part per thread: 1 each
+  EXPECT_EQ(balanced_parts(10, 16, 48, 8), 16);        // fewer rows than one part per thread: 1 each
   EXPECT_EQ(balanced_parts(151936, 2, 48, 8), 16);     // at most 8 per thread
-  EXPECT_EQ(balanced_parts(48 * 2 * 3, 2, 48, 8), 6);  // 3 per thread keep 48 bytes each
+  EXPECT_EQ(balanced_parts(48 * 2 * 3, 2, 48, 8), 6);  // 3 per thread keep 48 rows each
 }
 
 }  // namespace
