@@ -16,18 +16,25 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until done() or `microseconds` pass; true when done() became true. Yields the core now
-// and then, so a thread that spins on a busy host hands its time slice to whoever is runnable
-// instead of burning it.
+// Spins until done() or `microseconds` pass; true when done() became true. For the first
+// kPureSpinMicroseconds it only spins (a fan-out or a join usually lands within that, and a
+// sched_yield in flight when it does delays the thread by the syscall); after that it yields the
+// core now and then, so a thread that spins on a busy host hands its time slice to whoever is
+// runnable instead of burning it.
+constexpr int kPureSpinMicroseconds = 20;
+
 template <typename Done>
 bool spin_until(Done done, int microseconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(microseconds);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::microseconds(microseconds);
+  const auto yield_from = start + std::chrono::microseconds(kPureSpinMicroseconds);
   for (int i = 1;; ++i) {
     if (done()) return true;
     cpu_relax();
     if (i % 64 == 0) {
-      if (std::chrono::steady_clock::now() > deadline) return done();
-      std::this_thread::yield();
+      const auto now = std::chrono::steady_clock::now();
+      if (now > deadline) return done();
+      if (now > yield_from) std::this_thread::yield();
     }
   }
 }
@@ -37,7 +44,7 @@ bool spin_until(Done done, int microseconds) {
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
   workers_.reserve(static_cast<std::size_t>(num_threads - 1));
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -49,7 +56,10 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
-void ThreadPool::drain(const std::function<void(std::int64_t)>& task, std::int64_t num_tasks) {
+void ThreadPool::drain(const std::function<void(std::int64_t)>& task, std::int64_t num_tasks,
+                       std::int64_t first) {
+  if (first < num_tasks) task(first);
+  if (num_tasks <= size()) return;  // no task past the first round
   for (std::int64_t i = next_task_.fetch_add(1, std::memory_order_relaxed); i < num_tasks;
        i = next_task_.fetch_add(1, std::memory_order_relaxed)) {
     task(i);
@@ -64,7 +74,7 @@ void ThreadPool::parallel_for(std::int64_t num_tasks, const std::function<void(s
   }
   task_ = &task;
   num_tasks_ = num_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
+  next_task_.store(size(), std::memory_order_relaxed);
   busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
     // Under the mutex so a worker between its predicate check and its sleep cannot miss it.
@@ -72,7 +82,7 @@ void ThreadPool::parallel_for(std::int64_t num_tasks, const std::function<void(s
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  drain(task, num_tasks);
+  drain(task, num_tasks, 0);
   auto all_done = [this] { return busy_workers_.load(std::memory_order_acquire) == 0; };
   if (!spin_until(all_done, kSpinMicroseconds)) {
     std::unique_lock lock(mutex_);
@@ -81,7 +91,7 @@ void ThreadPool::parallel_for(std::int64_t num_tasks, const std::function<void(s
   task_ = nullptr;
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int index) {
   std::uint64_t seen_generation = 0;
   for (;;) {
     auto woken = [&] {
@@ -94,7 +104,7 @@ void ThreadPool::worker_loop() {
     }
     if (stopping_.load(std::memory_order_acquire)) return;
     seen_generation = generation_.load(std::memory_order_acquire);
-    drain(*task_, num_tasks_);
+    drain(*task_, num_tasks_, index);
     if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard lock(mutex_);  // the caller may be between its check and its sleep
       done_.notify_one();
