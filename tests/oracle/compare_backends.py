@@ -207,15 +207,17 @@ def bf16_rounding(model, where):
         calls[0] += 1
         return eager(module, to_bf16(query), to_bf16(key), to_bf16(value), *args, **kwargs)
 
+    if where not in ("attention", "ours"):
+        raise ValueError(f"bf16_rounding: where is 'attention' or 'ours', not {where!r}")
     hooks = []
-    modeling.eager_attention_forward = rounded_attention
-    if where == "ours":
-        for name, m in model.named_modules():
-            if isinstance(m, torch.nn.Linear):
-                hooks.append(m.register_forward_pre_hook(lambda _, inputs: (to_bf16(inputs[0]), *inputs[1:])))
-            if name.endswith(("gate_proj", "up_proj")):
-                hooks.append(m.register_forward_hook(lambda _, inputs, output: to_bf16(output)))
     try:
+        modeling.eager_attention_forward = rounded_attention
+        if where == "ours":
+            for name, m in model.named_modules():
+                if isinstance(m, torch.nn.Linear):
+                    hooks.append(m.register_forward_pre_hook(lambda _, inputs: (to_bf16(inputs[0]), *inputs[1:])))
+                if name.endswith(("gate_proj", "up_proj")):
+                    hooks.append(m.register_forward_hook(lambda _, inputs, output: to_bf16(output)))
         yield
     finally:
         modeling.eager_attention_forward = eager
