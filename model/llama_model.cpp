@@ -270,7 +270,12 @@ void LlamaModel::forward(const ForwardBatch& batch, KVCache& cache, const Tensor
   }
   if (batch.num_tokens() == 0) return;
   CpuForwardStep step(*this, batch, cache, logits);
-  run_llama_layers(step, config_.num_hidden_layers);
+  if (step_times_ == nullptr) {
+    run_llama_layers(step, config_.num_hidden_layers);
+    return;
+  }
+  TimedSteps<CpuForwardStep> timed(step, *step_times_);
+  run_llama_layers(timed, config_.num_hidden_layers);
 }
 
 void LlamaModel::run_attention(const AttentionBatch& part, std::int64_t first_token,

@@ -30,6 +30,7 @@
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
+#include "model/step_times.h"
 
 namespace pagedserve {
 
@@ -67,6 +68,10 @@ class LlamaModel {
   void forward(const ForwardBatch& batch, KVCache& cache,
                const TensorView& logits);  // [batch.num_logits_rows(), vocab] f32
 
+  // From now on every forward adds the wall time of each of its steps to *times (model/
+  // step_times.h; the caller owns it); nullptr stops. For benchmarks (model_cpu --step-times).
+  void time_steps(StepTimes* times) noexcept { step_times_ = times; }
+
   const ModelConfig& config() const noexcept { return config_; }
   const ModelWeights& weights() const noexcept { return weights_; }
   int max_num_batched_tokens() const noexcept { return max_tokens_; }
@@ -86,6 +91,7 @@ class LlamaModel {
   ModelWeights weights_;
   ThreadPool& pool_;
   int max_tokens_;
+  StepTimes* step_times_ = nullptr;  // time_steps()
   std::vector<float> inv_freq_;  // [head_dim / 2]
 
   // Scratch, f32 unless noted; T = max_num_batched_tokens.

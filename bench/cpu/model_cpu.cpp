@@ -3,7 +3,7 @@
 // read bandwidth measured in the same run). `model_cpu --help` lists the flags and their defaults:
 //   model_cpu [--model configs/models/qwen2.5-0.5b] [--dtype bf16|f16] [--threads 2]
 //             [--batches 1,4,16] [--context 16] [--steps 32] [--prompt 512] [--repeats 3]
-//             [--bandwidth-only]
+//             [--bandwidth-only] [--step-times]
 //
 // Decode runs at a given context (--context; 512 matches llama-batched-bench -npp 512 -pps): before
 // the timed steps, untimed, every sequence gets that many tokens in the KV cache. The context's
@@ -41,6 +41,7 @@ struct Options {
   int prompt = 512;
   int repeats = 3;
   bool bandwidth_only = false;
+  bool step_times = false;
 };
 
 void print_help() {
@@ -63,6 +64,8 @@ void print_help() {
       "  --prompt N          prefill tokens: one sequence, empty cache, one step (default %d)\n"
       "  --repeats N         repeats of every figure; the median is printed (default %d)\n"
       "  --bandwidth-only    print the read bandwidth probe alone and exit (default off)\n"
+      "  --step-times        after each decode batch, the wall time of each forward step per decode\n"
+      "                      step, and the projections' weights read per second (default off)\n"
       "  --help              this list\n",
       d.model_dir.c_str(), std::string(dtype_name(d.dtype)).c_str(), d.threads, batches.c_str(), d.context,
       d.steps, d.prompt, d.repeats);
@@ -78,6 +81,10 @@ bool parse_args(int argc, char** argv, Options& o) {
     }
     if (flag == "--bandwidth-only") {
       o.bandwidth_only = true;
+      continue;
+    }
+    if (flag == "--step-times") {
+      o.step_times = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -126,6 +133,34 @@ void share_context_pages(AttentionBatch& part, int first_page, int shared_pages)
       part.block_table[static_cast<std::size_t>(row) * static_cast<std::size_t>(part.max_pages_per_seq) +
                        static_cast<std::size_t>(p)] = first_page + p;
     }
+  }
+}
+
+// Per decode step: each forward step's wall time and share; for the projections also the weights
+// they read per second, against the probe (lm_head is in final_norm_and_logits).
+void print_step_times(const StepTimes& times, int decode_steps, const ModelWeights& weights, double bandwidth) {
+  double layer_bytes[kNumLayerSteps] = {};
+  for (const LayerWeights& layer : weights.layers) {
+    layer_bytes[static_cast<int>(LayerStep::qkv_projection)] +=
+        static_cast<double>(layer.q_proj.nbytes() + layer.k_proj.nbytes() + layer.v_proj.nbytes());
+    layer_bytes[static_cast<int>(LayerStep::output_projection)] += static_cast<double>(layer.o_proj.nbytes());
+    layer_bytes[static_cast<int>(LayerStep::gate_up_projection)] +=
+        static_cast<double>(layer.gate_proj.nbytes() + layer.up_proj.nbytes());
+    layer_bytes[static_cast<int>(LayerStep::down_projection)] += static_cast<double>(layer.down_proj.nbytes());
+  }
+  layer_bytes[static_cast<int>(LayerStep::final_norm_and_logits)] = static_cast<double>(weights.lm_head.nbytes());
+  double total = 0;
+  for (double seconds : times.seconds) total += seconds;
+  std::printf("  forward steps, per decode step (sum %.3f ms):\n", total * 1e3 / decode_steps);
+  for (int i = 0; i < kNumLayerSteps; ++i) {
+    const auto step = static_cast<LayerStep>(i);
+    const double seconds = times.of(step) / decode_steps;
+    std::printf("    %-22s %8.3f ms %5.1f%%", layer_step_name(step), seconds * 1e3, 100.0 * times.of(step) / total);
+    if (layer_bytes[i] > 0 && seconds > 0) {
+      std::printf("  %6.1f GB/s of weights (%.2f of the probe)", layer_bytes[i] / seconds / 1e9,
+                  layer_bytes[i] / seconds / bandwidth);
+    }
+    std::printf("\n");
   }
 }
 
@@ -190,6 +225,7 @@ int main(int argc, char** argv) {
   };
   for (int batch_size : batches) {
     std::vector<double> rates;
+    StepTimes step_times;  // over every timed decode step of every repeat
     for (int r = 0; r < repeats; ++r) {
       BenchSequences seqs = make_sequences(batch_size, max_len);
       // The context first (not timed): its whole pages once as sequence 0's, then the rest per sequence.
@@ -203,12 +239,14 @@ int main(int argc, char** argv) {
         ForwardBatch batch = seqs.step(context - shared_context, config.vocab_size);
         forward(batch, seqs);
       }
+      if (options.step_times) model.time_steps(&step_times);
       const auto start = std::chrono::steady_clock::now();
       for (int s = 0; s < steps; ++s) {
         ForwardBatch batch = seqs.step(1, config.vocab_size);
         forward(batch, seqs);
       }
       rates.push_back(static_cast<double>(steps) * batch_size / seconds_since(start));
+      model.time_steps(nullptr);
     }
     std::sort(rates.begin(), rates.end());
     const double floor_rate = floor_steps_per_second * batch_size;
@@ -217,6 +255,7 @@ int main(int argc, char** argv) {
         "ratio %.2f\n",
         batch_size, rates[rates.size() / 2], repeats, rates.front(), rates.back(), floor_rate,
         rates[rates.size() / 2] / floor_rate);
+    if (options.step_times) print_step_times(step_times, steps * repeats, model.weights(), bandwidth);
   }
 
   std::vector<double> rates;
