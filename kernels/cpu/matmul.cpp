@@ -3,7 +3,6 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cassert>
 #include <mutex>
 
@@ -265,11 +264,18 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     const int count = partition.segments(b, segments);
     for (int s = 0; s < count; ++s) body(*target_of[segments[s].target], segments[s].n_begin, segments[s].n_end);
   };
-  // The same for every part that the task of range `owner` takes (part_ranges.h).
-  auto for_taken_segments = [&](PartRanges& ranges, std::int64_t owner, auto&& body) {
-    for (std::int64_t b = ranges.take(static_cast<int>(owner)); b >= 0; b = ranges.take(static_cast<int>(owner))) {
-      for_each_segment(b, body);
-    }
+  // One task per pool thread, each taking parts as part_ranges.h hands them:
+  // body(task, target, n_begin, n_end) for each segment of every part it takes.
+  auto run_segments = [&](auto&& body) {
+    PartRanges ranges(partition.parts(), pool.size());
+    pool.parallel_for(pool.size(), [&](std::int64_t task) {
+      const int owner = static_cast<int>(task);
+      for (std::int64_t b = ranges.take(owner); b >= 0; b = ranges.take(owner)) {
+        for_each_segment(b, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
+          body(task, t, n_begin, n_end);
+        });
+      }
+    });
   };
 
   if (path == MatmulPath::amx) {
@@ -279,34 +285,27 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
       const float* x_pass = xp + pass_begin * ldx;
       const std::int64_t num_x_blocks = (rows + kAmxRowsPerBlock - 1) / kAmxRowsPerBlock;
       pool.parallel_for(num_x_blocks, [&](std::int64_t b) { amx_pack_x_block(x_pass, rows, ldx, k, b, packed); });
-      PartRanges ranges(partition.parts(), pool.size());
-      pool.parallel_for(pool.size(), [&](std::int64_t owner) {
-        for_taken_segments(ranges, owner, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
-          const std::int64_t ldy = t.y.stride(0);
-          float* yp = t.y.data_as<float>() + pass_begin * ldy;
-          const std::int64_t tiled_end = n_begin + (n_end - n_begin) / 16 * 16;
-          amx_rows(packed, rows, k, t.w.data_as<const std::uint16_t>(), n_begin, tiled_end, yp, ldy);
-          // Weight rows past the last whole tile (a target's n % 16) go through the dot kernel.
-          if (tiled_end < n_end) dot_rows(isa, x_pass, rows, ldx, k, t.w, tiled_end, n_end, yp, ldy);
-          if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, n_begin, n_end, yp, ldy);
-        });
+      run_segments([&](std::int64_t, const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
+        const std::int64_t ldy = t.y.stride(0);
+        float* yp = t.y.data_as<float>() + pass_begin * ldy;
+        const std::int64_t tiled_end = n_begin + (n_end - n_begin) / 16 * 16;
+        amx_rows(packed, rows, k, t.w.data_as<const std::uint16_t>(), n_begin, tiled_end, yp, ldy);
+        // Weight rows past the last whole tile (a target's n % 16) go through the dot kernel.
+        if (tiled_end < n_end) dot_rows(isa, x_pass, rows, ldx, k, t.w, tiled_end, n_end, yp, ldy);
+        if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, n_begin, n_end, yp, ldy);
       });
     }
     return;
   }
 
-  // Rows [row_begin, row_begin + rows) against every part of the weight rows, one task per thread
-  // taking parts as part_ranges.h hands them: kernel(target, n_begin, n_end, row_begin, rows, its
-  // y rows, ldy) per segment, then the bias.
+  // Rows [row_begin, row_begin + rows) against every part of the weight rows (run_segments):
+  // kernel(target, n_begin, n_end, row_begin, rows, its y rows, ldy) per segment, then the bias.
   auto run_parts = [&](std::int64_t row_begin, std::int64_t rows, auto kernel) {
-    PartRanges ranges(partition.parts(), pool.size());
-    pool.parallel_for(pool.size(), [&](std::int64_t owner) {
-      for_taken_segments(ranges, owner, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
-        const std::int64_t ldy = t.y.stride(0);
-        float* yp = t.y.data_as<float>() + row_begin * ldy;
-        kernel(t, n_begin, n_end, row_begin, rows, yp, ldy);
-        if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, n_begin, n_end, yp, ldy);
-      });
+    run_segments([&](std::int64_t, const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
+      const std::int64_t ldy = t.y.stride(0);
+      float* yp = t.y.data_as<float>() + row_begin * ldy;
+      kernel(t, n_begin, n_end, row_begin, rows, yp, ldy);
+      if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), rows, n_begin, n_end, yp, ldy);
     });
   };
 
@@ -344,26 +343,22 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   }
 
   use_single_threaded_blas();
-  const int num_workers = pool.size();
-  PartRanges ranges(partition.parts(), num_workers);
-  // One task per worker, each owning one slice of the workspace; parts as part_ranges.h hands them.
-  pool.parallel_for(num_workers, [&](std::int64_t worker) {
-    for_taken_segments(ranges, worker, [&](const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
-      const float* w_block = nullptr;
-      if (t.w.dtype() == DType::f32) {
-        w_block = t.w.data_as<const float>() + n_begin * k;
-      } else {
-        float* tile = scratch + worker * kSgemmBlockRows * k;  // [<= kSgemmBlockRows, k]
-        convert_rows_to_f32(simd, t.w, n_begin, n_end, k, tile);
-        w_block = tile;
-      }
-      float* yp = t.y.data_as<float>();
-      const std::int64_t ldy = t.y.stride(0);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n_end - n_begin),
-                  static_cast<int>(k), 1.0f, xp, static_cast<int>(ldx), w_block, static_cast<int>(k), 0.0f,
-                  yp + n_begin, static_cast<int>(ldy));
-      if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), m, n_begin, n_end, yp, ldy);
-    });
+  // Each task owns one slice of the workspace.
+  run_segments([&](std::int64_t worker, const MatmulTarget& t, std::int64_t n_begin, std::int64_t n_end) {
+    const float* w_block = nullptr;
+    if (t.w.dtype() == DType::f32) {
+      w_block = t.w.data_as<const float>() + n_begin * k;
+    } else {
+      float* tile = scratch + worker * kSgemmBlockRows * k;  // [<= kSgemmBlockRows, k]
+      convert_rows_to_f32(simd, t.w, n_begin, n_end, k, tile);
+      w_block = tile;
+    }
+    float* yp = t.y.data_as<float>();
+    const std::int64_t ldy = t.y.stride(0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n_end - n_begin),
+                static_cast<int>(k), 1.0f, xp, static_cast<int>(ldx), w_block, static_cast<int>(k), 0.0f,
+                yp + n_begin, static_cast<int>(ldy));
+    if (t.bias.data() != nullptr) add_bias(t.bias.data_as<const float>(), m, n_begin, n_end, yp, ldy);
   });
 }
 

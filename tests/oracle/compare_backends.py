@@ -227,22 +227,24 @@ def bf16_rounding(model, where):
         raise RuntimeError(f"{modeling.__name__}: the patched eager attention was never called")
 
 
-def hf_reference(model_dir, prompts, greedy, dtype=torch.float32, rounding=None):
-    """transformers' greedy tokens, first-token top-20 and top-2 margins; f32 compute by default
-    (the reference), bf16 as a yardstick of what bf16 arithmetic alone moves; rounding (f32 only):
-    bf16_rounding's points of ours rounded inside the f32 forward."""
+def load_hf(model_dir, dtype):
+    """The checkpoint in transformers on the GPU, computing in `dtype`, eager attention."""
     try:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation="eager")
     except TypeError:  # transformers 4
         model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=dtype, attn_implementation="eager")
     model = model.to(dtype).cuda()
     model.eval()
-    results = []
+    return model
+
+
+def hf_reference(model, prompts, greedy, rounding=None):
+    """transformers' greedy tokens, first-token top-20 and top-2 margins: in f32 the reference, in
+    bf16 a yardstick of what bf16 arithmetic alone moves; rounding (f32 only): bf16_rounding's
+    points of ours rounded inside the f32 forward."""
     rounded = bf16_rounding(model, rounding) if rounding else contextlib.nullcontext()
     with rounded:
-        for prompt in prompts:
-            results.append(hf_greedy(model, prompt, greedy))
-    return results
+        return [hf_greedy(model, prompt, greedy) for prompt in prompts]
 
 
 def hf_greedy(model, prompt, greedy):
@@ -303,15 +305,16 @@ def check_model(args, model_dir, prompts, prompts_path, name):
                       "engine", ["--max-num-batched-tokens", "16", "--kv-pages", "40"])
     eager = run_ours(args, model_dir, prompts_path, os.path.join(args.work, name + "-eager.json"), "cuda",
                      "single", ["--enforce-eager", "true"])
-    hf = hf_reference(model_dir, prompts, args.greedy)
-    hf_bf16 = hf_reference(model_dir, prompts, args.greedy, torch.bfloat16)
+    hf_f32 = load_hf(model_dir, torch.float32)
+    hf = hf_reference(hf_f32, prompts, args.greedy)
+    hf_bf16 = hf_reference(load_hf(model_dir, torch.bfloat16), prompts, args.greedy)
     ok &= compare("transformers vs cuda", hf, cuda, args)
     compare("yardstick (not a check): transformers f32 vs transformers bf16", hf,
             [dict(h, prompt=p) for h, p in zip(hf_bf16, prompts)], args)
     for rounding, what in (("attention", "q/k/v rounded to bf16 at the attention (a bf16 KV cache alone)"),
                            ("ours", "rounded to bf16 where ours rounds (attention + every linear input)")):
         try:
-            rounded = hf_reference(model_dir, prompts, args.greedy, rounding=rounding)
+            rounded = hf_reference(hf_f32, prompts, args.greedy, rounding=rounding)
         except Exception as error:  # a yardstick only: the checks below still run
             print(f"  yardstick {rounding}: ERROR {error!r}")
             continue

@@ -1,5 +1,5 @@
 // TimedSteps (model/step_times.h) forwards every step of run_llama_layers, once, in order, and
-// books each call under its own step; LlamaModel::time_steps times real forwards the same way.
+// books each call under its own step (LlamaModel::time_steps: llama_model_test.cpp).
 #include "model/step_times.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "model/llama_layers.h"
-#include "model/llama_model.h"
 
 namespace pagedserve {
 namespace {
@@ -45,46 +44,6 @@ TEST(StepTimes, TimedStepsForwardEveryCallInOrderAndCountIt) {
   times.clear();
   EXPECT_EQ(times.calls_of(LayerStep::attention), 0);
   EXPECT_EQ(times.of(LayerStep::attention), 0.0);
-}
-
-TEST(StepTimes, LlamaModelTimesItsForwardsOnlyWhileAsked) {
-  ThreadPool pool(2);
-  ModelConfig config;
-  config.architecture = ModelArchitecture::qwen3;
-  config.hidden_size = 32;
-  config.num_hidden_layers = 2;
-  config.num_attention_heads = 2;
-  config.num_key_value_heads = 1;
-  config.head_dim = 16;
-  config.intermediate_size = 48;
-  config.vocab_size = 50;
-  config.rope_theta = 10000.0;
-  config.rms_norm_eps = 1e-6;
-  config.max_position_embeddings = 64;
-  config.has_qk_norm = true;
-  LlamaModel model(config, DummyWeights{7, DType::f32}, pool, /*max_num_batched_tokens=*/8);
-  KVCacheConfig kv{config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 16, DType::f32,
-                   Device::cpu, 0};
-  kv.memory_budget_bytes = KVCache::bytes_per_page(kv) * 2;
-  KVCache cache(kv);
-  ForwardBatch batch;
-  batch.token_ids = {1, 2, 3};
-  batch.positions = {0, 1, 2};
-  batch.slot_mapping = {0, 1, 2};
-  batch.prefill = AttentionBatch{1, 1, {0, 3}, {3}, {0}};
-  batch.sample_token_indices = {2};
-  std::vector<float> logits(static_cast<std::size_t>(config.vocab_size));
-  const TensorView logits_view(logits.data(), DType::f32, {1, config.vocab_size});
-
-  StepTimes times;
-  model.time_steps(&times);
-  model.forward(batch, cache, logits_view);
-  EXPECT_EQ(times.calls_of(LayerStep::embed), 1);
-  EXPECT_EQ(times.calls_of(LayerStep::qkv_projection), config.num_hidden_layers);
-  EXPECT_EQ(times.calls_of(LayerStep::final_norm_and_logits), 1);
-  model.time_steps(nullptr);
-  model.forward(batch, cache, logits_view);
-  EXPECT_EQ(times.calls_of(LayerStep::embed), 1);  // not timed any more
 }
 
 }  // namespace
