@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const CompletionRequest& request = std::get<CompletionRequest>(parsed);
   FUZZ_CHECK(!request.prompts.empty() && int(request.prompts.size()) <= limits.max_prompts);
   FUZZ_CHECK(request.n >= 1 && request.n <= limits.max_n);
-  FUZZ_CHECK(request.max_tokens >= 1);
+  // max_tokens 0 is the prompt alone, scored: only with echo.
+  FUZZ_CHECK(request.max_tokens >= 1 || (request.echo && request.max_tokens == 0));
   FUZZ_CHECK(request.min_tokens >= 0 && request.min_tokens <= request.max_tokens);
   FUZZ_CHECK(!request.logprobs || (*request.logprobs >= 0 && *request.logprobs <= limits.max_logprobs));
   for (const CompletionPrompt& prompt : request.prompts) {
