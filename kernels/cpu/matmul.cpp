@@ -76,15 +76,16 @@ void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::in
 
 enum class Isa { portable, avx2, avx512 };
 
-// AVX-512 where it measured ahead: 1-2 rows (memory-bound) and more than 4 rows (weights widened
-// once, 6 x 4 register tile); at 3-4 rows the AVX2 kernel did. On AMD family 19h the AVX2 kernels
-// measured ahead at every M (cpu_features.h), so AVX-512 only when forced (dot_avx512 override).
-Isa choose_isa(MatmulPath path, std::int64_t m) {
+// AVX-512 wherever the CPU has it: at 1-4 rows (a weight row streamed for every row of x, two
+// accumulators per row) and above (weights widened once, 6 x 4 register tile) it measured ahead of
+// AVX2 (bench/RESULTS.md). On AMD family 19h the AVX2 kernels measured ahead at every M
+// (cpu_features.h), so AVX-512 only when forced (dot_avx512 override).
+Isa choose_isa(MatmulPath path) {
   if (path == MatmulPath::dot_portable || !cpu_has_avx2_fma_f16c()) return Isa::portable;
   if (path == MatmulPath::dot_avx2 || !cpu_has_avx512()) return Isa::avx2;
   if (path == MatmulPath::dot_avx512) return Isa::avx512;
   static const bool prefer_avx2 = cpu_is_amd_family_19h();
-  if (path == MatmulPath::dot_simd && (prefer_avx2 || (m > 2 && m <= 4))) return Isa::avx2;
+  if (path == MatmulPath::dot_simd && prefer_avx2) return Isa::avx2;
   return Isa::avx512;
 }
 
@@ -232,7 +233,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     }
     scratch += m * k;
   }
-  const Isa isa = choose_isa(path == MatmulPath::amx ? MatmulPath::dot_simd : path, m);
+  const Isa isa = choose_isa(path == MatmulPath::amx ? MatmulPath::dot_simd : path);
   const bool simd = isa != Isa::portable;
 
   // The weight rows of every target, cut into parts the pool hands out (row_partition.h): of at

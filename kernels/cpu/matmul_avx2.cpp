@@ -74,6 +74,35 @@ inline void dot_block(const float* x, std::int64_t ldx, std::int64_t k,
     for (int j = 0; j < NR; ++j) y[i * ldy + j] = sums[i][j];
 }
 
+// 2-4 rows of x (still memory-bound): one weight row at a time, front to back, each 8 weights
+// widened once for every row of x; two accumulators per row so 2 x MR FMA chains are in flight.
+template <DType WDtype, int MR>
+inline void dot_row_streaming(const float* x, std::int64_t ldx, std::int64_t k,
+                              const typename WeightTraits<WDtype>::Element* w_row, float* y, std::int64_t ldy) {
+  using Traits = WeightTraits<WDtype>;
+  __m256 even[MR], odd[MR];
+  for (int i = 0; i < MR; ++i) even[i] = odd[i] = _mm256_setzero_ps();
+  std::int64_t kk = 0;
+  for (; kk + 16 <= k; kk += 16) {
+    const __m256 w_even = Traits::load8(w_row + kk);
+    const __m256 w_odd = Traits::load8(w_row + kk + 8);
+    for (int i = 0; i < MR; ++i) {
+      even[i] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * ldx + kk), w_even, even[i]);
+      odd[i] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * ldx + kk + 8), w_odd, odd[i]);
+    }
+  }
+  if (kk + 8 <= k) {
+    const __m256 wv = Traits::load8(w_row + kk);
+    for (int i = 0; i < MR; ++i) even[i] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * ldx + kk), wv, even[i]);
+    kk += 8;
+  }
+  for (int i = 0; i < MR; ++i) {
+    float sum = horizontal_sum(_mm256_add_ps(even[i], odd[i]));
+    for (std::int64_t tail = kk; tail < k; ++tail) sum += x[i * ldx + tail] * Traits::load1(w_row + tail);
+    y[i * ldy] = sum;
+  }
+}
+
 // Up to this many rows of x the weight rows are streamed one at a time (as dot_single_row does for
 // one row): interleaved weight rows measured ~1.5x slower at 2-4 rows (bench/RESULTS.md).
 constexpr std::int64_t kStreamingMaxRows = 4;
@@ -148,7 +177,7 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
   if (m <= kStreamingMaxRows && WDtype != DType::f32) {
     // Still memory-bound: each weight row read once, front to back, for all rows of x.
     for_weight_rows_streaming<kStreamingMaxRows>(m, n_begin, n_end, [&](auto rows, std::int64_t i, std::int64_t n) {
-      dot_block<WDtype, decltype(rows)::value, 1>(x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
+      dot_row_streaming<WDtype, decltype(rows)::value>(x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
     });
     return;
   }

@@ -52,6 +52,32 @@ void dot_rows_fixed_m(const float* x, std::int64_t ldx, std::int64_t k,
 // one row): interleaved weight rows measured ~1.5x slower at 2-4 rows (bench/RESULTS.md).
 constexpr std::int64_t kStreamingMaxRows = 4;
 
+// 2-4 rows of x (still memory-bound): one weight row at a time, front to back, each 16 weights
+// widened once for every row of x; two accumulators per row so 2 x MR FMA chains are in flight,
+// and unmasked loads but for the k tail.
+template <DType WDtype, int MR>
+inline void dot_row_streaming(const float* x, std::int64_t ldx, std::int64_t k,
+                              const typename Wide<WDtype>::Element* w_row, float* y, std::int64_t ldy) {
+  constexpr auto kAll = static_cast<__mmask16>(0xffff);
+  __m512 even[MR], odd[MR];
+  for (int i = 0; i < MR; ++i) even[i] = odd[i] = _mm512_setzero_ps();
+  std::int64_t kk = 0;
+  for (; kk + 32 <= k; kk += 32) {
+    const __m512 w_even = Wide<WDtype>::load(w_row + kk, kAll);
+    const __m512 w_odd = Wide<WDtype>::load(w_row + kk + 16, kAll);
+    for (int i = 0; i < MR; ++i) {
+      even[i] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i * ldx + kk), w_even, even[i]);
+      odd[i] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i * ldx + kk + 16), w_odd, odd[i]);
+    }
+  }
+  for (; kk < k; kk += 16) {
+    const auto mask = k - kk >= 16 ? kAll : static_cast<__mmask16>((1u << (k - kk)) - 1u);
+    const __m512 wv = Wide<WDtype>::load(w_row + kk, mask);
+    for (int i = 0; i < MR; ++i) even[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + i * ldx + kk), wv, even[i]);
+  }
+  for (int i = 0; i < MR; ++i) y[i * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(even[i], odd[i]));
+}
+
 // Batch 1 (memory-bound): one weight row at a time, read front to back with four accumulators in
 // flight, as in matmul_avx2.cpp (interleaved weight rows stream worse).
 template <DType WDtype>
@@ -173,7 +199,7 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
   if (m <= kStreamingMaxRows && WDtype != DType::f32) {
     // Still memory-bound: each weight row read once, front to back, for all rows of x.
     for_weight_rows_streaming<kStreamingMaxRows>(m, n_begin, n_end, [&](auto rows, std::int64_t i, std::int64_t n) {
-      dot_block<WDtype, decltype(rows)::value, 1>(x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
+      dot_row_streaming<WDtype, decltype(rows)::value>(x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
     });
     return;
   }
