@@ -1,12 +1,13 @@
-// CPU paged attention: decode over a batch x length grid and prefill cases, GQA 32/8/128 and
-// page size 16 (a Llama-3-8B layer). Prints µs per call, GB/s of live K/V read (bytes = live K/V
-// + q + out) and its ratio to this machine's read bandwidth, measured in the same run by a large
-// multi-threaded read (bench/cpu/read_bandwidth.h, the yardstick of the other CPU benches; measured
-// again after the decode grid, so that a drift of the shared host shows). Physical pages are shuffled; when
-// one layer's K/V would fit in the last-level cache, calls rotate over enough layers' caches that every call
-// reads from DRAM.
+// CPU paged attention: decode over a batch x length grid and prefill cases, GQA 32/8/128 (a
+// Llama-3-8B layer; --heads for another) and page size 16. Prints µs per call, GB/s of live K/V
+// read (bytes = live K/V + q + out) and its ratio to this machine's read bandwidth, measured in the
+// same run by a large multi-threaded read (bench/cpu/read_bandwidth.h, the yardstick of the other
+// CPU benches; measured again after the decode grid, so that a drift of the shared host shows).
+// Physical pages are shuffled; when one layer's K/V would fit in the last-level cache, calls rotate
+// over enough layers' caches that every call reads from DRAM.
 //   attention_cpu [--threads N] [--dtype bf16|f16|f32] [--repeats R] [--cold-mib M] [--only-decode 1]
 //                 [--batches 1,8,32] [--lens 512,2048,8192] [--path auto|avx2|portable]
+//                 [--heads KV_HEADS,GROUP,HEAD_DIM (default 8,4,128; Qwen2.5-0.5B is 2,7,64)]
 // --path avx2 runs the inner loop an AVX2-only CPU would run (the anchor machines).
 // --cold-mib 0 keeps one layer (K/V of small cases then sits in cache: a compute-speed probe, e.g.
 // --cold-mib 0 --threads 1 --batches 1 --lens 64 --repeats 200).
@@ -34,7 +35,12 @@ using namespace pagedserve;
 
 namespace {
 
-constexpr std::int64_t kKvHeads = 8, kGroup = 4, kHeadDim = 128, kPageSize = 16;
+constexpr std::int64_t kPageSize = 16;
+
+// KV heads, query heads per KV head, head_dim: --heads KV,GROUP,HEAD_DIM (default a Llama-3-8B layer).
+struct Heads {
+  std::int64_t kv_heads = 8, group = 4, head_dim = 128;
+};
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -59,8 +65,8 @@ struct Row {
 // rotating over them reads at least `cold_bytes` (0: one layer).
 class Batch {
  public:
-  Batch(const std::vector<Row>& rows, DType dtype, std::size_t cold_bytes, std::uint64_t seed)
-      : dtype_(dtype) {
+  Batch(const std::vector<Row>& rows, const Heads& heads, DType dtype, std::size_t cold_bytes, std::uint64_t seed)
+      : heads_(heads), dtype_(dtype) {
     std::mt19937_64 rng(seed);
     capacity_ = static_cast<std::int64_t>(rows.size());
     qsl_.assign(rows.size() + 1, 0);
@@ -90,7 +96,7 @@ class Batch {
     num_tokens_ = std::max<std::int64_t>(qsl_.back(), 1);
     const std::size_t elem = dtype_size(dtype);
     const std::size_t cache_bytes =
-        static_cast<std::size_t>(num_pages_ * kPageSize * kKvHeads * kHeadDim) * elem;
+        static_cast<std::size_t>(num_pages_ * kPageSize * heads_.kv_heads * heads_.head_dim) * elem;
     const std::size_t layers =
         std::max<std::size_t>(1, (cold_bytes + 2 * cache_bytes - 1) / (2 * cache_bytes));
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -103,7 +109,7 @@ class Batch {
         std::memcpy(bytes + off, pattern.data(), std::min(pattern.size(), cache_bytes - off));
       }
     }
-    const std::size_t q_bytes = static_cast<std::size_t>(num_tokens_ * kKvHeads * kGroup * kHeadDim) * elem;
+    const std::size_t q_bytes = static_cast<std::size_t>(num_tokens_ * heads_.kv_heads * heads_.group * heads_.head_dim) * elem;
     q_ = Buffer(q_bytes, Device::cpu);
     out_ = Buffer(q_bytes, Device::cpu);
     for (std::size_t i = 0; i < q_bytes / elem; ++i) store(q_.data(), i, dist(rng));
@@ -113,24 +119,24 @@ class Batch {
 
   PagedAttentionArgs args(std::size_t layer) {
     PagedAttentionArgs a;
-    a.q = q_.view(dtype_, {num_tokens_, kKvHeads, kGroup, kHeadDim});
-    a.out = out_.view(dtype_, {num_tokens_, kKvHeads, kGroup, kHeadDim});
-    a.k_cache = caches_[2 * layer].view(dtype_, {num_pages_, kPageSize, kKvHeads, kHeadDim});
-    a.v_cache = caches_[2 * layer + 1].view(dtype_, {num_pages_, kPageSize, kKvHeads, kHeadDim});
+    a.q = q_.view(dtype_, {num_tokens_, heads_.kv_heads, heads_.group, heads_.head_dim});
+    a.out = out_.view(dtype_, {num_tokens_, heads_.kv_heads, heads_.group, heads_.head_dim});
+    a.k_cache = caches_[2 * layer].view(dtype_, {num_pages_, kPageSize, heads_.kv_heads, heads_.head_dim});
+    a.v_cache = caches_[2 * layer + 1].view(dtype_, {num_pages_, kPageSize, heads_.kv_heads, heads_.head_dim});
     a.block_table = TensorView(block_table_.data(), DType::i32, {capacity_, max_pages_});
     a.seq_lens = TensorView(seq_lens_.data(), DType::i32, {capacity_});
     a.query_start_len = TensorView(qsl_.data(), DType::i32, {capacity_ + 1});
-    a.softmax_scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+    a.softmax_scale = 1.0f / std::sqrt(static_cast<float>(heads_.head_dim));
     return a;
   }
 
   // Bytes a call must move: live K/V + q + out.
   double bytes() const {
     const double elem = static_cast<double>(dtype_size(dtype_));
-    return elem * (2.0 * static_cast<double>(live_tokens_) * kKvHeads * kHeadDim +
-                   2.0 * static_cast<double>(qsl_.back()) * kKvHeads * kGroup * kHeadDim);
+    return elem * (2.0 * static_cast<double>(live_tokens_) * heads_.kv_heads * heads_.head_dim +
+                   2.0 * static_cast<double>(qsl_.back()) * heads_.kv_heads * heads_.group * heads_.head_dim);
   }
-  double flops() const { return 4.0 * kKvHeads * kGroup * kHeadDim * static_cast<double>(visible_keys_); }
+  double flops() const { return 4.0 * heads_.kv_heads * heads_.group * heads_.head_dim * static_cast<double>(visible_keys_); }
 
  private:
   void store(void* data, std::size_t i, float value) const {
@@ -139,6 +145,7 @@ class Batch {
     if (dtype_ == DType::f16) static_cast<f16*>(data)[i] = to_f16(value);
   }
 
+  Heads heads_;
   DType dtype_;
   std::int64_t capacity_ = 0, max_pages_ = 0, num_pages_ = 0, num_tokens_ = 0, live_tokens_ = 0,
                visible_keys_ = 0;
@@ -178,6 +185,7 @@ int main(int argc, char** argv) {
   AttentionPath path = AttentionPath::automatic;
   DType dtype = DType::bf16;
   std::vector<int> batches = {1, 8, 32}, lens = {512, 2048, 8192};
+  Heads heads;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--repeats")) repeats = std::stoi(argv[i + 1]);
@@ -191,6 +199,14 @@ int main(int argc, char** argv) {
     }
     if (!std::strcmp(argv[i], "--batches")) batches = parse_list(argv[i + 1]);
     if (!std::strcmp(argv[i], "--lens")) lens = parse_list(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--heads")) {
+      const std::vector<int> values = parse_list(argv[i + 1]);
+      if (values.size() != 3 || values[0] < 1 || values[1] < 1 || values[2] < 1) {
+        std::fprintf(stderr, "attention_cpu: --heads wants KV_HEADS,GROUP,HEAD_DIM, e.g. 2,7,64\n");
+        return 2;
+      }
+      heads = Heads{values[0], values[1], values[2]};
+    }
     if (!std::strcmp(argv[i], "--dtype")) {
       const std::string name = argv[i + 1];
       dtype = name == "f32" ? DType::f32 : name == "f16" ? DType::f16 : DType::bf16;
@@ -199,8 +215,8 @@ int main(int argc, char** argv) {
   ThreadPool pool(threads);
   const double bandwidth = measure_read_bandwidth(pool);  // 1 GiB, all threads, best of 5
   std::printf("attention_cpu: %d threads, %s K/V, GQA %lld/%lld heads, head_dim %lld, page %lld, path %s\n",
-              pool.size(), std::string(dtype_name(dtype)).c_str(), static_cast<long long>(kKvHeads * kGroup),
-              static_cast<long long>(kKvHeads), static_cast<long long>(kHeadDim),
+              pool.size(), std::string(dtype_name(dtype)).c_str(), static_cast<long long>(heads.kv_heads * heads.group),
+              static_cast<long long>(heads.kv_heads), static_cast<long long>(heads.head_dim),
               static_cast<long long>(kPageSize),
               path == AttentionPath::avx2       ? "avx2"
               : path == AttentionPath::portable ? "portable"
@@ -211,7 +227,7 @@ int main(int argc, char** argv) {
   auto decode = [&](PagedAttentionArgs a) { decode_attention(a, pool, path); };
   for (int b : batches) {
     for (int len : lens) {
-      Batch batch(std::vector<Row>(static_cast<std::size_t>(b), Row{len, 1}), dtype, cold_bytes,
+      Batch batch(std::vector<Row>(static_cast<std::size_t>(b), Row{len, 1}), heads, dtype, cold_bytes,
                   1000 + b + len);
       const Timing t = time_calls(batch, repeats, decode);
       const double gbs = batch.bytes() / (t.median_us * 1e-6) / 1e9;
@@ -227,7 +243,7 @@ int main(int argc, char** argv) {
   for (int capacity : {8, 256}) {
     std::vector<Row> rows(static_cast<std::size_t>(capacity), Row{0, 0});
     for (int i = 0; i < 8; ++i) rows[static_cast<std::size_t>(i * capacity / 8)] = Row{2048, 1};
-    Batch batch(rows, dtype, cold_bytes, 77);
+    Batch batch(rows, heads, dtype, cold_bytes, 77);
     const Timing t = time_calls(batch, repeats, decode);
     const double gbs = batch.bytes() / (t.median_us * 1e-6) / 1e9;
     std::printf("capacity %-3d       %10.1f %10.1f %12.2f %7.0f%%\n", capacity, t.median_us, t.best_us, gbs,
@@ -248,7 +264,7 @@ int main(int argc, char** argv) {
        }()},
   };
   for (const auto& [name, rows] : cases) {
-    Batch batch(rows, dtype, cold_bytes, 5);
+    Batch batch(rows, heads, dtype, cold_bytes, 5);
     const Timing t = time_calls(batch, 1, prefill);
     std::printf("%-36s %10.1f %10.1f %9.1f\n", name, t.median_us, t.best_us,
                 batch.flops() / (t.median_us * 1e-6) / 1e9);

@@ -98,9 +98,11 @@ struct HeadShape {
   int num_kv_heads, heads_per_kv, head_dim;
 };
 
-// GQA 32/8/128 is the main case; the others cover head_dim 64/80/96/256 and group sizes 1/4/8.
-const HeadShape kShapes[] = {{8, 4, 128}, {2, 4, 64},  {2, 4, 80}, {1, 4, 96},
-                             {1, 4, 256}, {3, 1, 128}, {2, 8, 128}};
+// GQA 32/8/128 is the main case; the others cover head_dim 64/80/96/256 and group sizes 1-8
+// (14/2/64 is Qwen2.5-0.5B's, a group of 7: the AVX-512 loop splits it into blocks of 4, 2 and 1).
+const HeadShape kShapes[] = {{8, 4, 128}, {2, 4, 64},  {2, 4, 80}, {1, 4, 96},  {1, 4, 256},
+                             {3, 1, 128}, {2, 8, 128}, {2, 7, 64}, {1, 6, 128}, {1, 5, 80},
+                             {1, 3, 64},  {2, 2, 96}};
 const DType kDtypes[] = {DType::f32, DType::bf16, DType::f16};
 const int kPageSizes[] = {16, 32, 64};
 
