@@ -187,10 +187,7 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
       for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kWidenRows) {
         const std::int64_t rows = n_end - n0 < kWidenRows ? n_end - n0 : kWidenRows;
         convert_to_f32_avx2(w + n0 * k, WDtype, rows * k, widened);
-        // The next block's weights load while this one's FMAs run.
-        const std::int64_t next = n0 + kWidenRows;
-        const std::int64_t next_rows = n_end - next < kWidenRows ? n_end - next : kWidenRows;
-        if (next_rows > 0) prefetch_range_l1(w + next * k, next_rows * k * static_cast<std::int64_t>(sizeof(*w)));
+        prefetch_rows_l1(w, k, n0 + kWidenRows, kWidenRows, n_end);  // the next block loads during these FMAs
         dot_rows_tiled<DType::f32>(x, m, ldx, k, widened, 0, rows, y + n0, ldy);
       }
       return;

@@ -209,10 +209,7 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
       for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kWideNR) {
         const int rows = static_cast<int>(n_end - n0 < kWideNR ? n_end - n0 : kWideNR);
         widen<WDtype>(w + n0 * k, rows * k, widened);
-        // The next block's weights load while this one's FMAs run.
-        const std::int64_t next = n0 + kWideNR;
-        const std::int64_t next_rows = n_end - next < kWideNR ? n_end - next : kWideNR;
-        if (next_rows > 0) prefetch_range_l1(w + next * k, next_rows * k * static_cast<std::int64_t>(sizeof(*w)));
+        prefetch_rows_l1(w, k, n0 + kWideNR, kWideNR, n_end);  // the next block loads during these FMAs
         if (m <= kChunkMaxM) {
           dot_widened_chunked(x, m, ldx, k, widened, rows, y + n0, ldy);
         } else {

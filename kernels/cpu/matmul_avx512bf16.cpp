@@ -196,11 +196,9 @@ void dot_rows_avx512bf16(const std::uint16_t* x, std::int64_t m, std::int64_t k,
   }
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kTileWeightRows) {
     const std::int64_t rows = n_end - n0 < kTileWeightRows ? n_end - n0 : kTileWeightRows;
-    // The next block's weights load while this one's tiles run (its first row group would
-    // otherwise wait on four interleaved rows the hardware prefetcher follows poorly).
-    const std::int64_t next = n0 + kTileWeightRows;
-    const std::int64_t next_rows = n_end - next < kTileWeightRows ? n_end - next : kTileWeightRows;
-    if (next_rows > 0) prefetch_range_l1(w + next * k, next_rows * k * static_cast<std::int64_t>(sizeof(*w)));
+    // The next block loads while this one's tiles run (its first row group would otherwise wait
+    // on four interleaved rows the hardware prefetcher follows poorly).
+    prefetch_rows_l1(w, k, n0 + kTileWeightRows, kTileWeightRows, n_end);
     for_row_groups<kTileRows>(m, [&](auto group, std::int64_t i) {
       constexpr int kRows = decltype(group)::value;
       if (rows == kTileWeightRows) {

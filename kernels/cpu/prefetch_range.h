@@ -20,5 +20,13 @@ inline void prefetch_range_l1(const void* p, std::int64_t bytes) {
   }
 }
 
+// Rows [first, min(first + rows, end)) of a row-major [*, k] matrix of T: the next block of
+// weight rows, asked for while the current one computes. Nothing when first >= end.
+template <typename T>
+inline void prefetch_rows_l1(const T* w, std::int64_t k, std::int64_t first, std::int64_t rows, std::int64_t end) {
+  const std::int64_t count = end - first < rows ? end - first : rows;
+  if (count > 0) prefetch_range_l1(w + first * k, count * k * static_cast<std::int64_t>(sizeof(T)));
+}
+
 }  // namespace
 }  // namespace pagedserve
