@@ -12,6 +12,7 @@
 // --cold-mib 0 keeps one layer (K/V of small cases then sits in cache: a compute-speed probe, e.g.
 // --cold-mib 0 --threads 1 --batches 1 --lens 64 --repeats 200).
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -57,6 +58,22 @@ std::vector<int> parse_list(const char* text) {
   return values;
 }
 
+// "KV,GROUP,HEAD_DIM", each a whole number in 1..1024 and nothing else; false otherwise.
+bool parse_heads(const char* text, Heads& heads) {
+  std::int64_t values[3];
+  const char* p = text;
+  for (int i = 0; i < 3; ++i) {
+    char* end = nullptr;
+    errno = 0;
+    const long value = std::strtol(p, &end, 10);
+    if (end == p || errno != 0 || value < 1 || value > 1024 || *end != (i < 2 ? ',' : '\0')) return false;
+    values[i] = value;
+    p = end + 1;
+  }
+  heads = Heads{values[0], values[1], values[2]};
+  return true;
+}
+
 struct Row {
   std::int32_t seq_len, q_len;
 };
@@ -65,7 +82,8 @@ struct Row {
 // rotating over them reads at least `cold_bytes` (0: one layer).
 class Batch {
  public:
-  Batch(const std::vector<Row>& rows, const Heads& heads, DType dtype, std::size_t cold_bytes, std::uint64_t seed)
+  Batch(const std::vector<Row>& rows, const Heads& heads, DType dtype, std::size_t cold_bytes,
+        std::uint64_t seed)
       : heads_(heads), dtype_(dtype) {
     std::mt19937_64 rng(seed);
     capacity_ = static_cast<std::int64_t>(rows.size());
@@ -109,7 +127,8 @@ class Batch {
         std::memcpy(bytes + off, pattern.data(), std::min(pattern.size(), cache_bytes - off));
       }
     }
-    const std::size_t q_bytes = static_cast<std::size_t>(num_tokens_ * heads_.kv_heads * heads_.group * heads_.head_dim) * elem;
+    const std::size_t q_bytes =
+        static_cast<std::size_t>(num_tokens_ * heads_.kv_heads * heads_.group * heads_.head_dim) * elem;
     q_ = Buffer(q_bytes, Device::cpu);
     out_ = Buffer(q_bytes, Device::cpu);
     for (std::size_t i = 0; i < q_bytes / elem; ++i) store(q_.data(), i, dist(rng));
@@ -122,7 +141,8 @@ class Batch {
     a.q = q_.view(dtype_, {num_tokens_, heads_.kv_heads, heads_.group, heads_.head_dim});
     a.out = out_.view(dtype_, {num_tokens_, heads_.kv_heads, heads_.group, heads_.head_dim});
     a.k_cache = caches_[2 * layer].view(dtype_, {num_pages_, kPageSize, heads_.kv_heads, heads_.head_dim});
-    a.v_cache = caches_[2 * layer + 1].view(dtype_, {num_pages_, kPageSize, heads_.kv_heads, heads_.head_dim});
+    a.v_cache =
+        caches_[2 * layer + 1].view(dtype_, {num_pages_, kPageSize, heads_.kv_heads, heads_.head_dim});
     a.block_table = TensorView(block_table_.data(), DType::i32, {capacity_, max_pages_});
     a.seq_lens = TensorView(seq_lens_.data(), DType::i32, {capacity_});
     a.query_start_len = TensorView(qsl_.data(), DType::i32, {capacity_ + 1});
@@ -136,7 +156,9 @@ class Batch {
     return elem * (2.0 * static_cast<double>(live_tokens_) * heads_.kv_heads * heads_.head_dim +
                    2.0 * static_cast<double>(qsl_.back()) * heads_.kv_heads * heads_.group * heads_.head_dim);
   }
-  double flops() const { return 4.0 * heads_.kv_heads * heads_.group * heads_.head_dim * static_cast<double>(visible_keys_); }
+  double flops() const {
+    return 4.0 * heads_.kv_heads * heads_.group * heads_.head_dim * static_cast<double>(visible_keys_);
+  }
 
  private:
   void store(void* data, std::size_t i, float value) const {
@@ -199,13 +221,10 @@ int main(int argc, char** argv) {
     }
     if (!std::strcmp(argv[i], "--batches")) batches = parse_list(argv[i + 1]);
     if (!std::strcmp(argv[i], "--lens")) lens = parse_list(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--heads")) {
-      const std::vector<int> values = parse_list(argv[i + 1]);
-      if (values.size() != 3 || values[0] < 1 || values[1] < 1 || values[2] < 1) {
-        std::fprintf(stderr, "attention_cpu: --heads wants KV_HEADS,GROUP,HEAD_DIM, e.g. 2,7,64\n");
-        return 2;
-      }
-      heads = Heads{values[0], values[1], values[2]};
+    if (!std::strcmp(argv[i], "--heads") && !parse_heads(argv[i + 1], heads)) {
+      std::fprintf(stderr,
+                   "attention_cpu: --heads wants KV_HEADS,GROUP,HEAD_DIM, each 1-1024, e.g. 2,7,64\n");
+      return 2;
     }
     if (!std::strcmp(argv[i], "--dtype")) {
       const std::string name = argv[i + 1];
@@ -215,9 +234,9 @@ int main(int argc, char** argv) {
   ThreadPool pool(threads);
   const double bandwidth = measure_read_bandwidth(pool);  // 1 GiB, all threads, best of 5
   std::printf("attention_cpu: %d threads, %s K/V, GQA %lld/%lld heads, head_dim %lld, page %lld, path %s\n",
-              pool.size(), std::string(dtype_name(dtype)).c_str(), static_cast<long long>(heads.kv_heads * heads.group),
-              static_cast<long long>(heads.kv_heads), static_cast<long long>(heads.head_dim),
-              static_cast<long long>(kPageSize),
+              pool.size(), std::string(dtype_name(dtype)).c_str(),
+              static_cast<long long>(heads.kv_heads * heads.group), static_cast<long long>(heads.kv_heads),
+              static_cast<long long>(heads.head_dim), static_cast<long long>(kPageSize),
               path == AttentionPath::avx2       ? "avx2"
               : path == AttentionPath::portable ? "portable"
                                                 : "auto (AVX-512 where the CPU has it)");

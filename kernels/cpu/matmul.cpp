@@ -76,9 +76,9 @@ void dot_rows_portable(const float* x, std::int64_t m, std::int64_t ldx, std::in
 
 enum class Isa { portable, avx2, avx512 };
 
-// AVX-512 wherever the CPU has it: at 1-4 rows (a weight row streamed for every row of x, two
-// accumulators per row) and above (weights widened once, 6 x 4 register tile) it measured ahead of
-// AVX2 (bench/RESULTS.md). On AMD family 19h the AVX2 kernels measured ahead at every M
+// AVX-512 wherever the CPU has it: at 1 row, at 2-4 rows (a weight row streamed for every row of
+// x, two accumulators per row) and above (weights widened once, 6 x 4 register tile) it measured
+// ahead of AVX2 (bench/RESULTS.md). On AMD family 19h the AVX2 kernels measured ahead at every M
 // (cpu_features.h), so AVX-512 only when forced (dot_avx512 override).
 Isa choose_isa(MatmulPath path) {
   if (path == MatmulPath::dot_portable || !cpu_has_avx2_fma_f16c()) return Isa::portable;

@@ -78,7 +78,8 @@ inline void dot_block(const float* x, std::int64_t ldx, std::int64_t k,
 // widened once for every row of x; two accumulators per row so 2 x MR FMA chains are in flight.
 template <DType WDtype, int MR>
 inline void dot_row_streaming(const float* x, std::int64_t ldx, std::int64_t k,
-                              const typename WeightTraits<WDtype>::Element* w_row, float* y, std::int64_t ldy) {
+                              const typename WeightTraits<WDtype>::Element* w_row, float* y,
+                              std::int64_t ldy) {
   using Traits = WeightTraits<WDtype>;
   __m256 even[MR], odd[MR];
   for (int i = 0; i < MR; ++i) even[i] = odd[i] = _mm256_setzero_ps();
@@ -176,9 +177,11 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
   }
   if (m <= kStreamingMaxRows && WDtype != DType::f32) {
     // Still memory-bound: each weight row read once, front to back, for all rows of x.
-    for_weight_rows_streaming<kStreamingMaxRows>(m, n_begin, n_end, [&](auto rows, std::int64_t i, std::int64_t n) {
-      dot_row_streaming<WDtype, decltype(rows)::value>(x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
-    });
+    for_weight_rows_streaming<kStreamingMaxRows>(m, n_begin, n_end,
+                                                 [&](auto rows, std::int64_t i, std::int64_t n) {
+                                                   dot_row_streaming<WDtype, decltype(rows)::value>(
+                                                       x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
+                                                 });
     return;
   }
   if constexpr (WDtype != DType::f32) {

@@ -73,7 +73,8 @@ inline void dot_row_streaming(const float* x, std::int64_t ldx, std::int64_t k,
   for (; kk < k; kk += 16) {
     const auto mask = k - kk >= 16 ? kAll : static_cast<__mmask16>((1u << (k - kk)) - 1u);
     const __m512 wv = Wide<WDtype>::load(w_row + kk, mask);
-    for (int i = 0; i < MR; ++i) even[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + i * ldx + kk), wv, even[i]);
+    for (int i = 0; i < MR; ++i)
+      even[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + i * ldx + kk), wv, even[i]);
   }
   for (int i = 0; i < MR; ++i) y[i * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(even[i], odd[i]));
 }
@@ -198,9 +199,11 @@ void dot_rows_typed(const float* x, std::int64_t m, std::int64_t ldx, std::int64
   }
   if (m <= kStreamingMaxRows && WDtype != DType::f32) {
     // Still memory-bound: each weight row read once, front to back, for all rows of x.
-    for_weight_rows_streaming<kStreamingMaxRows>(m, n_begin, n_end, [&](auto rows, std::int64_t i, std::int64_t n) {
-      dot_row_streaming<WDtype, decltype(rows)::value>(x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
-    });
+    for_weight_rows_streaming<kStreamingMaxRows>(m, n_begin, n_end,
+                                                 [&](auto rows, std::int64_t i, std::int64_t n) {
+                                                   dot_row_streaming<WDtype, decltype(rows)::value>(
+                                                       x + i * ldx, ldx, k, w + n * k, y + i * ldy + n, ldy);
+                                                 });
     return;
   }
   if constexpr (WDtype != DType::f32) {

@@ -1,6 +1,7 @@
-// Software prefetch of a byte range towards L1, for kernels that read a block of weights only
-// after computing on the previous one (the hardware prefetcher then falls behind: the widening
-// matmul paths at 5-32 rows of x stalled on each block's first reads, bench/RESULTS.md).
+// Software prefetch of a byte range (its first 40 KiB towards L1, the rest towards L2), for
+// kernels that read a block of weights only after computing on the previous one (the hardware
+// prefetcher then falls behind: the widening matmul paths at 5-32 rows of x stalled on each
+// block's first reads, bench/RESULTS.md).
 // An asm statement, not __builtin_prefetch: GCC 12 rates a function whose only effects are
 // __builtin_prefetch calls as pure and may delete calls to it (attention_tile_simd.h). Internal
 // linkage on purpose: the ISA-specific kernel files each compile their own copy, so the linker
@@ -12,18 +13,34 @@
 namespace pagedserve {
 namespace {  // NOLINT: see above
 
-// Requests every 64-byte line of [p, p + bytes), in address order. A prefetch never faults.
+// Bytes asked for towards L1 (prefetcht0); the rest of a range goes towards L2 (prefetcht1), so a
+// large block does not evict what the kernel is computing on. 40 KiB covers the largest block
+// measured (4 rows of Qwen2.5-0.5B's down_proj, 38 KiB); larger blocks are not measured.
+constexpr std::int64_t kPrefetchL1Bytes = 40 * 1024;
+
+// Requests every 64-byte line that [p, p + bytes) touches, in address order. A prefetch never
+// faults.
 inline void prefetch_range_l1(const void* p, std::int64_t bytes) {
-  const char* bytes_at = static_cast<const char*>(p);
-  for (std::int64_t offset = 0; offset < bytes; offset += 64) {
-    asm volatile("prefetcht0 %0" : : "m"(bytes_at[offset]));
+  if (bytes <= 0) return;
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t end = begin + static_cast<std::uintptr_t>(bytes);
+  const std::uintptr_t l1_end =
+      begin + static_cast<std::uintptr_t>(bytes < kPrefetchL1Bytes ? bytes : kPrefetchL1Bytes);
+  for (std::uintptr_t line = begin & ~std::uintptr_t{63}; line < end; line += 64) {
+    const char* at = reinterpret_cast<const char*>(line);
+    if (line < l1_end) {
+      asm volatile("prefetcht0 %0" : : "m"(*at));
+    } else {
+      asm volatile("prefetcht1 %0" : : "m"(*at));
+    }
   }
 }
 
 // Rows [first, min(first + rows, end)) of a row-major [*, k] matrix of T: the next block of
 // weight rows, asked for while the current one computes. Nothing when first >= end.
 template <typename T>
-inline void prefetch_rows_l1(const T* w, std::int64_t k, std::int64_t first, std::int64_t rows, std::int64_t end) {
+inline void prefetch_rows_l1(const T* w, std::int64_t k, std::int64_t first, std::int64_t rows,
+                             std::int64_t end) {
   const std::int64_t count = end - first < rows ? end - first : rows;
   if (count > 0) prefetch_range_l1(w + first * k, count * k * static_cast<std::int64_t>(sizeof(T)));
 }

@@ -195,7 +195,8 @@ TEST(AttentionCpu, NarrowerPathsMatchReference) {
   for (AttentionPath path : {AttentionPath::avx2, AttentionPath::portable}) {
     SCOPED_TRACE(path == AttentionPath::avx2 ? "avx2" : "portable");
     for (DType dtype : kDtypes) {
-      for (const HeadShape& shape : {HeadShape{2, 4, 80}, HeadShape{1, 8, 128}, HeadShape{2, 1, 64}}) {
+      for (const HeadShape& shape :
+           {HeadShape{2, 4, 80}, HeadShape{1, 8, 128}, HeadShape{2, 1, 64}, HeadShape{2, 7, 64}}) {
         PagedBatchSpec spec;
         spec.num_kv_heads = shape.num_kv_heads;
         spec.heads_per_kv = shape.heads_per_kv;

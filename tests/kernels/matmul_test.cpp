@@ -89,10 +89,11 @@ TEST(Matmul, EveryPathAndDtypeMatchesReferenceOnOddShapes) {
   std::printf("seed %u\n", seed);
   std::mt19937 rng(seed);
   ThreadPool pool(3);
-  // 2-4 rows with k past whole 32- and 16-wide steps (the streaming kernels' main loop and tails).
-  const Shape shapes[] = {{1, 1, 1},     {1, 7, 5},    {2, 8, 13},   {3, 13, 50},   {4, 64, 37},
-                          {2, 93, 11},   {3, 58, 9},   {4, 121, 17}, {5, 100, 130}, {7, 200, 61},
-                          {9, 96, 300},  {17, 33, 129}, {33, 257, 70}};
+  // 2-4 rows with k past whole 32- and 16-wide steps (the streaming kernels' main loops and every
+  // kind of tail: 16 + mask, mask alone, 8 + scalar, scalar alone).
+  const Shape shapes[] = {{1, 1, 1},    {1, 7, 5},    {2, 8, 13},    {3, 13, 50},   {4, 64, 37},
+                          {2, 93, 11},  {3, 58, 9},   {4, 121, 17},  {3, 37, 7},    {4, 40, 5},
+                          {5, 100, 130}, {7, 200, 61}, {9, 96, 300}, {17, 33, 129}, {33, 257, 70}};
   for (const Shape& s : shapes) {
     for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
       for (MatmulPath path : {MatmulPath::automatic, MatmulPath::dot_portable, MatmulPath::dot_avx2,
@@ -218,8 +219,8 @@ TEST(Matmul, StridedRowsNeverTouchTheGaps) {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   ThreadPool pool(2);
   for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
-    for (std::int64_t m : {1, 5, 13, 45}) {
-      const std::int64_t k = 64, n = 37, ldx = k + 7, ldy = n + 3;
+    for (std::int64_t m : {1, 2, 3, 4, 5, 13, 45}) {
+      const std::int64_t k = m <= 4 ? 61 : 64, n = 37, ldx = k + 7, ldy = n + 3;
       std::vector<float> x(static_cast<std::size_t>(m * ldx), std::nanf(""));
       for (std::int64_t i = 0; i < m; ++i)
         for (std::int64_t kk = 0; kk < k; ++kk) x[i * ldx + kk] = dist(rng);
