@@ -12,6 +12,7 @@
 #include "model/model_weights.h"
 #include "model/safetensors_writer.h"
 #include "tests/unit/model/expect_setup_error.h"
+#include "tests/unit/model/one_prompt.h"
 #include "tests/unit/model/temp_dir.h"
 
 namespace pagedserve {
@@ -66,19 +67,9 @@ std::vector<NamedTensor> hf_tensors(const ModelConfig& config, const ModelWeight
 
 std::vector<float> last_logits(LlamaModel& model, const std::vector<std::int32_t>& prompt) {
   const ModelConfig& config = model.config();
-  KVCacheConfig kv{
-      config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 16, DType::f32, Device::cpu, 0};
-  kv.memory_budget_bytes = KVCache::bytes_per_page(kv) * 2;
-  KVCache cache(kv);
-  ForwardBatch batch;
-  const int n = static_cast<int>(prompt.size());
-  for (int i = 0; i < n; ++i) {
-    batch.token_ids.push_back(prompt[static_cast<std::size_t>(i)]);
-    batch.positions.push_back(i);
-    batch.slot_mapping.push_back(i);
-  }
-  batch.prefill = AttentionBatch{1, 1, {0, n}, {n}, {0}};
-  batch.sample_token_indices = {n - 1};
+  KVCache cache = testing::f32_cache(config, 2);
+  ForwardBatch batch = testing::one_prompt_batch(prompt);
+  batch.sample_token_indices = {static_cast<std::int32_t>(prompt.size()) - 1};
   std::vector<float> logits(static_cast<std::size_t>(config.vocab_size));
   model.forward(batch, cache, TensorView(logits.data(), DType::f32, {1, config.vocab_size}));
   return logits;

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "tests/unit/model/llama_reference_forward.h"
+#include "tests/unit/model/one_prompt.h"
 
 namespace pagedserve {
 namespace {
@@ -185,42 +186,23 @@ INSTANTIATE_TEST_SUITE_P(All, LlamaModelArchitectures,
                          ::testing::Values(ModelArchitecture::qwen3, ModelArchitecture::qwen2,
                                            ModelArchitecture::llama));
 
-// An f32 CPU cache of `pages` 16-slot pages for `config`.
-KVCache f32_cache(const ModelConfig& config, int pages) {
-  KVCacheConfig kv{
-      config.num_hidden_layers, config.num_key_value_heads, config.head_dim, 16, DType::f32, Device::cpu, 0};
-  kv.memory_budget_bytes = KVCache::bytes_per_page(kv) * static_cast<std::size_t>(pages);
-  return KVCache(kv);
-}
-
 TEST(LlamaModel, RejectsBatchesItCannotRun) {
   ThreadPool pool(1);
   const ModelConfig config = tiny_config(ModelArchitecture::qwen3);
   LlamaModel model(config, DummyWeights{1, DType::f32}, pool, /*max_num_batched_tokens=*/4);
-  KVCache cache = f32_cache(config, 4);
-  ForwardBatch batch;
-  batch.token_ids = {1, 2, 3, 4, 5};
-  batch.positions = {0, 1, 2, 3, 4};
-  batch.slot_mapping = {0, 1, 2, 3, 4};
-  batch.prefill = AttentionBatch{1, 2, {0, 5}, {5}, {0, 1}};
-  EXPECT_THROW(model.forward(batch, cache, TensorView()), std::invalid_argument);  // over the token limit
-  batch.token_ids = {1, 2, config.vocab_size};
-  batch.positions = {0, 1, 2};
-  batch.slot_mapping = {0, 1, 2};
-  batch.prefill = AttentionBatch{1, 1, {0, 3}, {3}, {0}};
-  EXPECT_THROW(model.forward(batch, cache, TensorView()), std::invalid_argument);  // id outside vocab
+  KVCache cache = testing::f32_cache(config, 4);
+  EXPECT_THROW(model.forward(testing::one_prompt_batch({1, 2, 3, 4, 5}), cache, TensorView()),
+               std::invalid_argument);  // over the token limit
+  EXPECT_THROW(model.forward(testing::one_prompt_batch({1, 2, config.vocab_size}), cache, TensorView()),
+               std::invalid_argument);  // id outside vocab
 }
 
 TEST(StepTimes, LlamaModelTimesItsForwardsOnlyWhileAsked) {
   ThreadPool pool(2);
   const ModelConfig config = tiny_config(ModelArchitecture::qwen3);
   LlamaModel model(config, DummyWeights{7, DType::f32}, pool, /*max_num_batched_tokens=*/8);
-  KVCache cache = f32_cache(config, 2);
-  ForwardBatch batch;
-  batch.token_ids = {1, 2, 3};
-  batch.positions = {0, 1, 2};
-  batch.slot_mapping = {0, 1, 2};
-  batch.prefill = AttentionBatch{1, 1, {0, 3}, {3}, {0}};
+  KVCache cache = testing::f32_cache(config, 2);
+  ForwardBatch batch = testing::one_prompt_batch({1, 2, 3});
   batch.sample_token_indices = {2};
   std::vector<float> logits(static_cast<std::size_t>(config.vocab_size));
   const TensorView logits_view(logits.data(), DType::f32, {1, config.vocab_size});
