@@ -342,6 +342,15 @@ Isa choose_isa(AttentionPath path, const Geometry& g) {
   return Isa::portable;
 }
 
+std::int64_t round_up_to_tiles(std::int64_t keys) { return (keys + kTileKeys - 1) / kTileKeys * kTileKeys; }
+
+// Decode tasks made when each of `rows` is cut into splits of split_keys keys.
+std::int64_t count_tasks(const Geometry& g, const std::vector<std::int32_t>& rows, std::int64_t split_keys) {
+  std::int64_t tasks = 0;
+  for (std::int32_t s : rows) tasks += (g.seq_len(s) + split_keys - 1) / split_keys;
+  return tasks;
+}
+
 }  // namespace
 
 void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, AttentionPath path) {
@@ -364,10 +373,17 @@ void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, Attentio
 
   // A decode task takes every KV head of its row, so it reads whole slots front to back (the
   // hardware prefetchers follow that; per-head tasks would read 1/num_kv_heads of each line run).
-  // Split a row along K/V only when it is longer than a fair share of ~4 tasks per thread.
-  const std::int64_t fair_share = (total_keys + 4 * pool.size() - 1) / (4 * pool.size());
-  std::int64_t split_keys = std::max(kMinSplitKeys, fair_share);
-  split_keys = (split_keys + kTileKeys - 1) / kTileKeys * kTileKeys;
+  // Split a row along K/V only when it is longer than a fair share of ~4 tasks per thread, in
+  // splits of at least kMinSplitKeys. When that leaves threads without a task (few rows on many
+  // threads: batch 1 on 16 threads made 2 tasks at 512 keys), the splits are a fair share of one
+  // task per thread, down to one tile (under kMinSplitKeys keys in all, splits measured slower than
+  // the one task run inline: bench/RESULTS.md).
+  const std::int64_t threads = pool.size();
+  const std::int64_t fair_share = (total_keys + 4 * threads - 1) / (4 * threads);
+  std::int64_t split_keys = round_up_to_tiles(std::max(kMinSplitKeys, fair_share));
+  if (total_keys >= kMinSplitKeys && count_tasks(g, rows, split_keys) < threads) {
+    split_keys = round_up_to_tiles(std::max<std::int64_t>(kTileKeys, (total_keys + threads - 1) / threads));
+  }
 
   thread_local std::vector<Task> tasks;
   thread_local std::vector<std::int64_t> merges;  // index of the first split task of each split row

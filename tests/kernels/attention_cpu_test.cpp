@@ -145,6 +145,28 @@ TEST(DecodeAttentionCpu, SplitsFewLongSequencesAndMergesThem) {
   }
 }
 
+// One short row on many threads (batch 1 on a 16-core host): from 256 keys the row is cut into
+// splits down to one tile of keys, so whole one-tile splits, a last split of a single key and
+// rows too short to split all meet the reference.
+TEST(DecodeAttentionCpu, SplitsOneShortRowAcrossManyThreads) {
+  const std::uint64_t seed = fresh_seed();
+  std::mt19937_64 rng(seed);
+  ThreadPool pool(16);
+  for (DType dtype : kDtypes) {
+    for (int len : {1, 200, 256, 257, 300 + static_cast<int>(rng() % 800)}) {
+      PagedBatchSpec spec;
+      spec.num_kv_heads = 2;
+      spec.heads_per_kv = 7;
+      spec.head_dim = 64;
+      spec.dtype = dtype;
+      spec.page_size = kPageSizes[rng() % 3];
+      spec.rows = {{len, 1}};
+      spec.seed = rng();
+      expect_matches_reference(spec, Kernel::decode, pool);
+    }
+  }
+}
+
 TEST(PrefillAttentionCpu, MatchesReferenceOnMixedBatches) {
   const std::uint64_t seed = fresh_seed();
   std::mt19937_64 rng(seed);
