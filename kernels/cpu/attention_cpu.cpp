@@ -344,10 +344,15 @@ Isa choose_isa(AttentionPath path, const Geometry& g) {
 
 std::int64_t round_up_to_tiles(std::int64_t keys) { return (keys + kTileKeys - 1) / kTileKeys * kTileKeys; }
 
+// Splits of a decode row of seq_len keys cut every split_keys keys.
+std::int64_t splits_of(std::int64_t seq_len, std::int64_t split_keys) {
+  return (seq_len + split_keys - 1) / split_keys;
+}
+
 // Decode tasks made when each of `rows` is cut into splits of split_keys keys.
 std::int64_t count_tasks(const Geometry& g, const std::vector<std::int32_t>& rows, std::int64_t split_keys) {
   std::int64_t tasks = 0;
-  for (std::int32_t s : rows) tasks += (g.seq_len(s) + split_keys - 1) / split_keys;
+  for (std::int32_t s : rows) tasks += splits_of(g.seq_len(s), split_keys);
   return tasks;
 }
 
@@ -392,7 +397,7 @@ void decode_attention(const PagedAttentionArgs& args, ThreadPool& pool, Attentio
   std::int64_t num_partials = 0;
   for (std::int32_t s : rows) {
     const std::int64_t seq_len = g.seq_len(s);
-    const std::int64_t splits = (seq_len + split_keys - 1) / split_keys;
+    const std::int64_t splits = splits_of(seq_len, split_keys);
     if (splits > 1) merges.push_back(static_cast<std::int64_t>(tasks.size()));
     for (std::int64_t k = 0; k < splits; ++k) {
       Task task;

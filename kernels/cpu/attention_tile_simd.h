@@ -13,6 +13,7 @@
 #include "core/half.h"  // the bf16 / f16 element types only
 #include "kernels/cpu/attention_tile.h"
 #include "kernels/cpu/exp2_simd.h"
+#include "kernels/cpu/prefetch_range.h"  // prefetch_l1, prefetch_l2
 
 namespace pagedserve::attention_detail {
 namespace {  // NOLINT: see above
@@ -59,19 +60,6 @@ inline void store_key_sums(const __m256* a, float* scores, int padded) {
   } else {
     for (int k = 0; k < KEYS; ++k) store_lane_sums<R>(a + k * R, scores + k * padded);
   }
-}
-
-// Software prefetch of one cache line. Not _mm_prefetch: GCC 12 rates a function whose only
-// effects are __builtin_prefetch calls as pure (local-pure-const, then modref) and deletes every
-// call to it whose result is unused, so Prefetch::row below compiled to nothing and the kernel ran
-// without its per-key prefetches (decode at ~35% of the read bandwidth instead of ~75%). A
-// volatile asm is a side effect the optimiser keeps. The "m" operand only names the address:
-// nothing is loaded, and a prefetch never faults.
-inline void prefetch_l1(const void* p) {
-  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
-}
-inline void prefetch_l2(const void* p) {
-  asm volatile("prefetcht1 %0" : : "m"(*static_cast<const char*>(p)));
 }
 
 // Prefetch, issued a little per key so that the requests spread over the work:
