@@ -2,6 +2,7 @@
 // from DRAM as it does in the model), for rows M of decode and prefill size. Prints ms per pass
 // over all layers, GB/s of weights and GFLOP/s, per path, to choose the M threshold.
 //   matmul_cpu [--threads 2] [--layers 24] [--dtype bf16|f16] [--m M (only this M)] [--repeats R]
+//              [--projection q|k|v|o|gate|up|down (only this one of the layer's projections)]
 // Each figure is the median of the repeats (min in brackets); the first pass warms up.
 #include <algorithm>
 #include <chrono>
@@ -39,11 +40,13 @@ int main(int argc, char** argv) {
   DType dtype = DType::bf16;
   std::int64_t only_m = 0;
   int repeats_override = 0;
+  std::string only_projection;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--layers")) layers = std::stoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--m")) only_m = std::stoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--repeats")) repeats_override = std::stoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--projection")) only_projection = argv[i + 1];
     if (!std::strcmp(argv[i], "--dtype"))
       dtype = std::string(argv[i + 1]) == "f16" ? DType::f16 : DType::bf16;
   }
@@ -58,6 +61,10 @@ int main(int argc, char** argv) {
   double flops_per_row = 0;
   for (auto& layer : weights) {
     for (const Projection& p : kLayer) {
+      if (!only_projection.empty() && only_projection != p.name) {
+        layer.emplace_back();  // not run
+        continue;
+      }
       Buffer w(static_cast<std::size_t>(p.n * p.k) * 2, Device::cpu);
       auto* bits = static_cast<std::uint16_t*>(w.data());
       for (std::int64_t i = 0; i < p.n * p.k; ++i) {
@@ -93,6 +100,7 @@ int main(int argc, char** argv) {
         for (int l = 0; l < layers; ++l) {
           for (std::size_t j = 0; j < std::size(kLayer); ++j) {
             const Projection& proj = kLayer[j];
+            if (!only_projection.empty() && only_projection != proj.name) continue;
             matmul(x.view(DType::f32, {m, proj.k}), weights[l][j].view(dtype, {proj.n, proj.k}), TensorView(),
                    y.view(DType::f32, {m, proj.n}), workspace.view(DType::f32, {workspace_floats}), pool,
                    paths[p]);
