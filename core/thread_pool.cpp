@@ -91,17 +91,46 @@ void ThreadPool::parallel_for(std::int64_t num_tasks, const std::function<void(s
   task_ = nullptr;
 }
 
+void ThreadPool::post_spare_work(const SpareWork* work) {
+  spare_.store(work, std::memory_order_seq_cst);
+  const std::uint64_t replaced = spare_serial_.fetch_add(1, std::memory_order_seq_cst);
+  // A worker that read `replaced` first may hold the replaced work; its stop() is true now.
+  auto released = [&] { return spare_running_[replaced % 2].load(std::memory_order_seq_cst) == 0; };
+  while (!spin_until(released, kSpinMicroseconds)) {
+  }
+}
+
+void ThreadPool::run_spare_work(int index, std::uint64_t seen_generation, std::uint64_t& spare_done) {
+  const std::uint64_t serial = spare_serial_.load(std::memory_order_seq_cst);
+  std::atomic<int>& running = spare_running_[serial % 2];
+  running.fetch_add(1, std::memory_order_seq_cst);
+  const SpareWork* work = spare_.load(std::memory_order_seq_cst);
+  // Serial unchanged after counting in: the post that replaces `work` will wait for this run
+  // (with the serial changed, the work read may be newer than `serial`: start over instead).
+  bool finished = false;
+  if (spare_serial_.load(std::memory_order_seq_cst) == serial) {
+    finished = work == nullptr || work->run(work->context, index, SpareStop(*this, seen_generation, serial));
+  }
+  running.fetch_sub(1, std::memory_order_seq_cst);
+  if (finished) spare_done = serial;
+}
+
 void ThreadPool::worker_loop(int index) {
   std::uint64_t seen_generation = 0;
+  std::uint64_t spare_done = 0;  // serial of the last post this worker ran to its end
+  auto woken = [&] {
+    return stopping_.load(std::memory_order_acquire) ||
+           generation_.load(std::memory_order_acquire) != seen_generation;
+  };
+  auto spare_due = [&] { return spare_serial_.load(std::memory_order_acquire) != spare_done; };
+  auto woken_or_spare_due = [&] { return woken() || spare_due(); };
   for (;;) {
-    auto woken = [&] {
-      return stopping_.load(std::memory_order_acquire) ||
-             generation_.load(std::memory_order_acquire) != seen_generation;
-    };
-    if (!spin_until(woken, kSpinMicroseconds)) {
+    if (!woken() && spare_due()) run_spare_work(index, seen_generation, spare_done);
+    if (!spin_until(woken_or_spare_due, kSpinMicroseconds)) {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, woken);
     }
+    if (!woken()) continue;  // a post to run
     if (stopping_.load(std::memory_order_acquire)) return;
     seen_generation = generation_.load(std::memory_order_acquire);
     drain(*task_, num_tasks_, index);

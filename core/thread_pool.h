@@ -32,8 +32,31 @@ class ThreadPool {
   // a task must not call parallel_for on the same pool. Exceptions from tasks are not allowed.
   void parallel_for(std::int64_t num_tasks, const std::function<void(std::int64_t)>& task);
 
+  // Spare work: what the workers do while they wait for the next fan-out. While the caller runs
+  // serial steps, or a fan-out has fewer tasks than threads, the workers only spin; a posted
+  // SpareWork has them warm their caches meanwhile with the weights their next tasks read
+  // (kernels/cpu/matmul_warming.h). Each worker runs it from its loop between fan-outs; a fan-out
+  // interrupts it (stop() turns true) and the worker runs it again after that fan-out, until one
+  // run reaches its end; the next post interrupts it for good. So a run may be cut anywhere and
+  // run again (prefetches may). Never on the caller (thread 0), nor on workers asleep (an idle
+  // pool).
+  class SpareStop;
+  struct SpareWork {
+    // Runs on worker `worker` (1 .. size() - 1); true when it reached its end, false when it
+    // returned early because stop() turned true.
+    bool (*run)(const void* context, int worker, const SpareStop& stop);
+    const void* context;
+  };
+  // Posts `work` (nullptr: none) in place of the last post, and returns once no worker still runs
+  // the last one: what that one reads may change after this returns. `work` and its context must
+  // stay as they are until the next post. Caller only, between fan-outs.
+  void post_spare_work(const SpareWork* work);
+
  private:
   void worker_loop(int index);
+  // Runs the posted spare work once on worker `index`, whose last fan-out was `seen_generation`;
+  // sets spare_done to the post's serial when the run reached its end.
+  void run_spare_work(int index, std::uint64_t seen_generation, std::uint64_t& spare_done);
   // Runs task `first` (this thread's own task of the first round) if it exists, then takes
   // tasks from next_task_ until none are left.
   void drain(const std::function<void(std::int64_t)>& task, std::int64_t num_tasks, std::int64_t first);
@@ -58,6 +81,31 @@ class ThreadPool {
   // fan-out, where every thread would hit it at once); the rest are taken from here.
   alignas(kCacheLine) std::atomic<std::int64_t> next_task_{0};
   alignas(kCacheLine) std::atomic<int> busy_workers_{0};
+  // The posted spare work and its post's serial (post_spare_work). A worker counts itself in
+  // spare_running_[serial % 2] (the serial it read first) while it holds the work's pointer, and
+  // a post waits until nobody is counted under the serial it replaces.
+  alignas(kCacheLine) std::atomic<const SpareWork*> spare_{nullptr};
+  std::atomic<std::uint64_t> spare_serial_{0};
+  alignas(kCacheLine) std::atomic<int> spare_running_[2] = {0, 0};
+};
+
+// What a spare work polls (every few hundred nanoseconds of work) to know it must return: a
+// fan-out, a new post, or the pool stopping.
+class ThreadPool::SpareStop {
+ public:
+  bool operator()() const noexcept {
+    return pool_.generation_.load(std::memory_order_acquire) != generation_ ||
+           pool_.spare_serial_.load(std::memory_order_acquire) != serial_ ||
+           pool_.stopping_.load(std::memory_order_acquire);
+  }
+
+ private:
+  friend class ThreadPool;
+  SpareStop(const ThreadPool& pool, std::uint64_t generation, std::uint64_t serial)
+      : pool_(pool), generation_(generation), serial_(serial) {}
+
+  const ThreadPool& pool_;
+  std::uint64_t generation_, serial_;
 };
 
 }  // namespace pagedserve

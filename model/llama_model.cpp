@@ -18,6 +18,11 @@
 namespace pagedserve {
 namespace {
 
+// Bytes of its own o_proj and gate/up rows each pool worker prefetches per layer while it waits
+// for o_proj (post_warming below): o_proj's share of a thread on 16 threads is ~100 KB and a
+// worker has ~20-30 us there, so it rarely gets through this much; half an L2 of 1 MiB at most.
+constexpr std::int64_t kWarmBytesPerThread = 512 * 1024;
+
 Buffer f32_scratch(std::int64_t rows, std::int64_t cols) {
   return Buffer(static_cast<std::size_t>(rows * cols) * sizeof(float), Device::cpu);
 }
@@ -55,7 +60,11 @@ LlamaModel::LlamaModel(const ModelConfig& config, const WeightSource& source, Th
 
 LlamaModel::LlamaModel(const ModelConfig& config, ModelWeights weights, ThreadPool& pool,
                        int max_num_batched_tokens)
-    : config_(config), weights_(std::move(weights)), pool_(pool), max_tokens_(max_num_batched_tokens) {
+    : config_(config),
+      weights_(std::move(weights)),
+      pool_(pool),
+      max_tokens_(max_num_batched_tokens),
+      warm_plan_(pool.size(), kWarmBytesPerThread) {
   inv_freq_ = model_rope_inv_freq(config);
   const std::int64_t t = max_tokens_;
   const std::int64_t hidden = config.hidden_size;
@@ -114,6 +123,10 @@ void LlamaModel::check_batch(const ForwardBatch& batch, const KVCache& cache,
 // model's f32 scratch. Lives for one forward() call.
 class CpuForwardStep {
  public:
+  ~CpuForwardStep() { withdraw_warming(); }
+  CpuForwardStep(const CpuForwardStep&) = delete;
+  CpuForwardStep& operator=(const CpuForwardStep&) = delete;
+
   CpuForwardStep(LlamaModel& model, const ForwardBatch& batch, KVCache& cache, const TensorView& logits)
       : m_(model),
         config_(model.config_),
@@ -152,6 +165,27 @@ class CpuForwardStep {
                   {w.k_proj, w.k_bias, m_.k_.view(DType::f32, {t_, config_.kv_size()})},
                   {w.v_proj, w.v_bias, m_.v_.view(DType::f32, {t_, config_.kv_size()})}},
                  workspace_, m_.pool_);
+    post_warming(layer);
+  }
+
+  // The workers wait from here until o_proj: RoPE and the cache write run on the caller, and
+  // decode attention over few rows makes fewer tasks than threads. Meanwhile they prefetch their
+  // parts of o_proj and gate/up (kernels/cpu/matmul_warming.h); withdrawn before gate/up runs.
+  void post_warming(int layer) {
+    if (m_.warm_plan_.bytes_per_thread() == 0 || m_.pool_.size() == 1) return;
+    const LayerWeights& w = weights(layer);
+    MatmulWarmPlan& plan = m_.warm_plan_;
+    plan.clear();
+    plan.add(t_, {w.o_proj});
+    plan.add(t_, {w.gate_proj, w.up_proj});
+    m_.pool_.post_spare_work(&plan.spare_work());
+    warming_ = true;
+  }
+
+  void withdraw_warming() {
+    if (!warming_) return;
+    m_.pool_.post_spare_work(nullptr);
+    warming_ = false;
   }
 
   void position_and_cache(int layer) {
@@ -212,6 +246,7 @@ class CpuForwardStep {
   }
 
   void gate_up_projection(int layer) {
+    withdraw_warming();
     const LayerWeights& w = weights(layer);
     matmul_group(normed_, {{w.gate_proj, TensorView(), gate_}, {w.up_proj, TensorView(), up_}}, workspace_,
                  m_.pool_);
@@ -259,6 +294,7 @@ class CpuForwardStep {
   TensorView workspace_;  // matmul workspace
   float eps_;
   DType cache_dtype_;
+  bool warming_ = false;  // a warm plan is posted (post_warming)
 };
 
 void LlamaModel::forward(const ForwardBatch& batch, KVCache& cache, const TensorView& logits) {

@@ -26,6 +26,7 @@
 #include "core/dtype.h"
 #include "core/tensor_view.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/matmul_warming.h"
 #include "kvcache/kv_cache.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
@@ -110,6 +111,9 @@ class LlamaModel {
   Buffer rope_sin_;       // [T, head_dim / 2]
   Buffer sampled_;        // [T, hidden] final-normed rows that get logits
   Buffer workspace_;      // matmul workspace
+  // Each layer's o_proj and gate/up rows, per pool thread, that the workers prefetch while they
+  // wait between q/k/v and o_proj (kernels/cpu/matmul_warming.h); rebuilt per layer.
+  MatmulWarmPlan warm_plan_;
 };
 
 }  // namespace pagedserve

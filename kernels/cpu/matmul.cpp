@@ -123,6 +123,21 @@ MatmulPath resolve_path(MatmulPath requested, std::int64_t m, bool bf16_weights,
   return cpu_has_avx512() ? MatmulPath::panel_simd : MatmulPath::sgemm_blocks;
 }
 
+// The parts matmul_group cuts its targets' weight rows into on `path` (row_partition.h): of at
+// most kSgemmBlockRows rows for sgemm (its per-thread f32 tile), else the same number per thread;
+// AMX parts start on whole pairs of 16-row weight tiles, panel parts on whole panels.
+RowPartition partition_rows(MatmulPath path, const std::int64_t* rows_of, int num_targets, int threads) {
+  std::int64_t total_n = 0;
+  for (int t = 0; t < num_targets; ++t) total_n += rows_of[t];
+  const std::int64_t align = path == MatmulPath::amx || path == MatmulPath::panel_simd ? 32 : 1;
+  const std::int64_t wanted_parts = path == MatmulPath::sgemm_blocks
+                                        ? (total_n + kSgemmBlockRows - 1) / kSgemmBlockRows
+                                        : balanced_parts(total_n, threads, kMinPartRows, kMaxPartsPerThread);
+  return RowPartition(rows_of, num_targets, wanted_parts, align);
+}
+
+bool amx_shape_fits(bool bf16_weights, std::int64_t k) { return bf16_weights && k % 32 == 0 && amx_bf16_usable(); }
+
 void dot_rows(Isa isa, const float* x, std::int64_t m, std::int64_t ldx, std::int64_t k, const TensorView& w,
               std::int64_t n_begin, std::int64_t n_end, float* y, std::int64_t ldy) {
   if (isa == Isa::avx512) {
@@ -188,6 +203,18 @@ std::size_t matmul_workspace_floats(std::int64_t max_m, std::int64_t k, int num_
   return rounded_x + std::max(sgemm_tiles, packed_x);
 }
 
+RowPartition matmul_partition(std::int64_t m, std::initializer_list<TensorView> weights, int threads) {
+  assert(m > 0 && weights.size() > 0 && weights.size() <= static_cast<std::size_t>(RowPartition::kMaxTargets));
+  const TensorView& first = *weights.begin();
+  const bool bf16_weights = first.dtype() == DType::bf16;
+  const MatmulPath path = resolve_path(MatmulPath::automatic, m, bf16_weights, first.dtype() == DType::f32,
+                                       amx_shape_fits(bf16_weights, first.size(1)));
+  std::int64_t rows_of[RowPartition::kMaxTargets];
+  int num_targets = 0;
+  for (const TensorView& w : weights) rows_of[num_targets++] = w.size(0);
+  return partition_rows(path, rows_of, num_targets, threads);
+}
+
 void matmul(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y,
             const TensorView& workspace, ThreadPool& pool, MatmulPath path) {
   matmul_group(x, {MatmulTarget{w, bias, y}}, workspace, pool, path);
@@ -202,7 +229,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   const DType w_dtype = targets.begin()->w.dtype();
   assert(std::all_of(targets.begin(), targets.end(), [&](const MatmulTarget& t) { return t.w.dtype() == w_dtype; }));
   const bool bf16_weights = w_dtype == DType::bf16;
-  const bool amx_fits = bf16_weights && k % 32 == 0 && amx_bf16_usable() &&
+  const bool amx_fits = amx_shape_fits(bf16_weights, k) &&
                         2 * (static_cast<std::size_t>(workspace.numel()) - static_cast<std::size_t>(m * k)) >=
                             amx_packed_x_elements(std::min(m, kAmxRowsPerPass), k);
   const MatmulPath path = resolve_path(requested_path, m, bf16_weights, w_dtype == DType::f32, amx_fits);
@@ -236,9 +263,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
   const Isa isa = choose_isa(path == MatmulPath::amx ? MatmulPath::dot_simd : path);
   const bool simd = isa != Isa::portable;
 
-  // The weight rows of every target, cut into parts the pool hands out (row_partition.h): of at
-  // most kSgemmBlockRows rows for sgemm (its per-thread f32 tile), else the same number per thread;
-  // AMX parts start on whole pairs of 16-row weight tiles, panel parts on whole panels.
+  // The weight rows of every target, cut into parts the pool hands out (partition_rows).
   constexpr int kMaxTargets = RowPartition::kMaxTargets;
   assert(targets.size() <= static_cast<std::size_t>(kMaxTargets));
   const MatmulTarget* target_of[kMaxTargets];
@@ -254,11 +279,7 @@ void matmul_group(const TensorView& x, std::initializer_list<MatmulTarget> targe
     total_n += n;
   }
   if (total_n == 0) return;
-  const std::int64_t align = path == MatmulPath::amx || path == MatmulPath::panel_simd ? 32 : 1;
-  const std::int64_t wanted_parts = path == MatmulPath::sgemm_blocks
-                                        ? (total_n + kSgemmBlockRows - 1) / kSgemmBlockRows
-                                        : balanced_parts(total_n, pool.size(), kMinPartRows, kMaxPartsPerThread);
-  const RowPartition partition(rows_of, num_targets, wanted_parts, align);
+  const RowPartition partition = partition_rows(path, rows_of, num_targets, pool.size());
   // body(target, n_begin, n_end) for each segment of part b.
   auto for_each_segment = [&](std::int64_t b, auto&& body) {
     RowSegment segments[kMaxTargets];

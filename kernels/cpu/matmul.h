@@ -31,6 +31,7 @@
 
 #include "core/tensor_view.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/row_partition.h"
 
 namespace pagedserve {
 
@@ -72,6 +73,13 @@ void matmul_group(const TensorView& x,  // [m, k] f32
                   std::initializer_list<MatmulTarget> targets,
                   const TensorView& workspace,  // [matmul_workspace_floats(>= m, k, pool.size())] f32
                   ThreadPool& pool, MatmulPath path = MatmulPath::automatic);
+
+// How matmul_group cuts these weights' rows (the targets' w: one dtype, [n, k] each, not all n
+// zero) into parts for m > 0 rows of x on a pool of `threads` threads (row_partition.h); thread t
+// owns parts [PartRanges::first_owned(parts, threads, t), first_owned(..., t + 1)) and takes them
+// first (part_ranges.h). For warming a thread's caches with its rows before the call
+// (matmul_warming.h). Assumes a workspace that fits every path.
+RowPartition matmul_partition(std::int64_t m, std::initializer_list<TensorView> weights, int threads);
 
 // True when this CPU runs the AVX2/F16C kernels (FMA, F16C and AVX2 all present).
 bool cpu_has_avx2_fma_f16c() noexcept;

@@ -25,9 +25,14 @@ class PartRanges {
       ranges_ = heap_.get();
     }
     for (int t = 0; t < threads; ++t) {
-      ranges_[t].next.store(parts * t / threads, std::memory_order_relaxed);
-      ranges_[t].end = parts * (t + 1) / threads;
+      ranges_[t].next.store(first_owned(parts, threads, t), std::memory_order_relaxed);
+      ranges_[t].end = first_owned(parts, threads, t + 1);
     }
+  }
+
+  // The first of the parts thread `owner` owns, [first_owned(owner), first_owned(owner + 1)).
+  static std::int64_t first_owned(std::int64_t parts, int threads, int owner) noexcept {
+    return parts * owner / threads;
   }
   PartRanges(const PartRanges&) = delete;
   PartRanges& operator=(const PartRanges&) = delete;

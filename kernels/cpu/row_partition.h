@@ -43,9 +43,14 @@ class RowPartition {
 
   // Writes the segments of part `part` (< parts()) to out, in target order; returns their count
   // (at most kMaxTargets). Every row of every target lies in exactly one segment of one part.
-  int segments(std::int64_t part, RowSegment* out) const noexcept {
-    const std::int64_t begin = unit_boundary(part) * align_;
-    const std::int64_t end = unit_boundary(part + 1) * align_;
+  int segments(std::int64_t part, RowSegment* out) const noexcept { return segments(part, part + 1, out); }
+
+  // The same for the run of parts [first_part, end_part) (<= parts()): their rows, which follow
+  // each other, as at most kMaxTargets segments.
+  int segments(std::int64_t first_part, std::int64_t end_part, RowSegment* out) const noexcept {
+    assert(0 <= first_part && first_part <= end_part && end_part <= parts_);
+    const std::int64_t begin = unit_boundary(first_part) * align_;
+    const std::int64_t end = unit_boundary(end_part) * align_;
     int count = 0;
     for (int t = 0; t < num_targets_; ++t) {
       const std::int64_t n_begin = std::max(begin, offset_[t]) - offset_[t];

@@ -1,5 +1,5 @@
 // RowPartition (kernels/cpu/row_partition.h): every row of every target in exactly one segment,
-// parts on whole units inside their targets, parts of near-equal size; balanced_parts.
+// parts on whole units inside their targets, parts of near-equal size, runs of parts; balanced_parts.
 #include "kernels/cpu/row_partition.h"
 
 #include <gtest/gtest.h>
@@ -47,6 +47,35 @@ std::int64_t check_partition(const Case& c) {
   for (std::size_t t = 0; t < c.rows.size(); ++t)
     for (std::size_t n = 0; n < seen[t].size(); ++n)
       EXPECT_EQ(seen[t][n], 1) << "target " << t << " row " << n;
+  // A run of parts [p0, p1) is the rows of its parts, each target's rows joined into one segment.
+  for (std::int64_t p0 = 0; p0 <= partition.parts(); p0 += 1 + partition.parts() / 5) {
+    for (std::int64_t p1 = p0; p1 <= partition.parts(); p1 += 1 + partition.parts() / 4) {
+      std::vector<std::int64_t> first(c.rows.size(), -1), last(c.rows.size(), -1);
+      for (std::int64_t p = p0; p < p1; ++p) {
+        RowSegment segments[RowPartition::kMaxTargets];
+        const int count = partition.segments(p, segments);
+        for (int s = 0; s < count; ++s) {
+          const auto t = static_cast<std::size_t>(segments[s].target);
+          if (first[t] < 0) first[t] = segments[s].n_begin;
+          EXPECT_TRUE(last[t] < 0 || last[t] == segments[s].n_begin) << "parts of a target do not follow each other";
+          last[t] = segments[s].n_end;
+        }
+      }
+      RowSegment run[RowPartition::kMaxTargets];
+      const int count = partition.segments(p0, p1, run);
+      int expected = 0;
+      for (std::size_t t = 0; t < c.rows.size(); ++t) {
+        if (first[t] < 0) continue;
+        EXPECT_LT(expected, count) << "parts " << p0 << ".." << p1;
+        if (expected >= count) break;
+        EXPECT_EQ(run[expected].target, static_cast<int>(t));
+        EXPECT_EQ(run[expected].n_begin, first[t]);
+        EXPECT_EQ(run[expected].n_end, last[t]);
+        ++expected;
+      }
+      EXPECT_EQ(count, expected) << "parts " << p0 << ".." << p1;
+    }
+  }
   // No part is more than one unit above an equal share of the padded units.
   const std::int64_t share_units = (padded_units + partition.parts() - 1) / partition.parts();
   EXPECT_LE(largest, share_units * c.align);
