@@ -22,6 +22,9 @@ class MatmulWarmPlan {
  public:
   // bytes_per_thread: how much of its rows each worker prefetches at most, all calls together.
   MatmulWarmPlan(int threads, std::int64_t bytes_per_thread);
+  // Its spare work points at the plan itself: neither copied nor moved.
+  MatmulWarmPlan(const MatmulWarmPlan&) = delete;
+  MatmulWarmPlan& operator=(const MatmulWarmPlan&) = delete;
 
   std::int64_t bytes_per_thread() const noexcept { return bytes_per_thread_; }
 
