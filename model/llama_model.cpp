@@ -172,7 +172,7 @@ class CpuForwardStep {
   // decode attention over few rows makes fewer tasks than threads. Meanwhile they prefetch their
   // parts of o_proj and gate/up (kernels/cpu/matmul_warming.h); withdrawn before gate/up runs.
   void post_warming(int layer) {
-    if (m_.warm_plan_.bytes_per_thread() == 0 || m_.pool_.size() == 1) return;
+    if (m_.pool_.size() == 1) return;  // no workers
     const LayerWeights& w = weights(layer);
     MatmulWarmPlan& plan = m_.warm_plan_;
     plan.clear();

@@ -26,8 +26,6 @@ class MatmulWarmPlan {
   MatmulWarmPlan(const MatmulWarmPlan&) = delete;
   MatmulWarmPlan& operator=(const MatmulWarmPlan&) = delete;
 
-  std::int64_t bytes_per_thread() const noexcept { return bytes_per_thread_; }
-
   void clear();
   // Appends, for every thread, its own rows of matmul_group(x of m rows, these weights) on a pool of
   // the plan's threads (matmul_partition).
